@@ -1,0 +1,39 @@
+# The README's two commands are `make demo` and `make test`; each installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MESH ?= demo-mesh
+SCALE ?= 1
+DEMO_SQL := SELECT c.country, p.card_brand, count(*) AS bookings, sum(p.amount) AS revenue, min(c.email) AS sample_email FROM bookings.reservations b JOIN customers.profiles c ON c.customer_id = b.customer_id JOIN payments.transactions p ON p.booking_id = b.booking_id GROUP BY ALL ORDER BY revenue DESC LIMIT 10
+
+.PHONY: demo test test-slow lint install clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+$(MESH)/duckmesh.yaml: | $(BIN)/.installed
+	$(BIN)/duckmesh demo $(MESH) --scale $(SCALE)
+
+demo: $(BIN)/.installed $(MESH)/duckmesh.yaml
+	@echo "== revenue by customer country and card brand, as ana (analyst, region EU) =="
+	$(BIN)/duckmesh --mesh $(MESH) query --user ana "$(DEMO_SQL)"
+	@echo "== the same query explained: governed SQL and every policy decision =="
+	$(BIN)/duckmesh --mesh $(MESH) explain --user ana "$(DEMO_SQL)"
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check federation connectors products tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+
+test-slow: $(BIN)/.installed
+	$(BIN)/pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) $(MESH) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,18 @@
+"""Governed SQL across a data mesh: parse, resolve, authorize, rewrite, execute."""
+
+from connectors.errors import (
+    AccessDenied,
+    ConfigError,
+    ContractError,
+    DuckmeshError,
+    QueryFailed,
+    QueryRejected,
+    StorageError,
+)
+from federation.mesh import Mesh
+from federation.result import Result
+
+__all__ = [
+    "AccessDenied", "ConfigError", "ContractError", "DuckmeshError", "Mesh", "QueryFailed",
+    "QueryRejected", "Result", "StorageError",
+]

@@ -1,0 +1,125 @@
+"""Step 7: execute a governed query in a fresh, sandboxed DuckDB connection.
+
+Hardening, in the order DuckDB accepts it (see shared/FACTS.md): no extension install
+or autoload, no Python replacement scans, no temp directory unless spilling is
+configured; then exactly the products' directories allowed, external access off,
+configuration locked.  A timer interrupts a query that runs past the limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from federation.plan import GovernedQuery
+from federation.sanitize import sanitize
+from products.config import EngineSettings
+
+ProgressCallback = Callable[[float], None]
+
+
+def connect(query: GovernedQuery, engine: EngineSettings, root: Path) -> duckdb.DuckDBPyConnection:
+    """A new connection that can read exactly the directories of ``query``'s products."""
+    config: dict[str, Any] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "python_enable_replacements": False,
+        "temp_directory": "",
+    }
+    if engine.threads:
+        config["threads"] = engine.threads
+    if engine.memory_limit:
+        config["memory_limit"] = engine.memory_limit
+    allowed = sorted({d for scan in query.scans.values() for d in scan.allowed_directories})
+    if engine.spill_directory:
+        spill = Path(engine.spill_directory)
+        spill = spill if spill.is_absolute() else root / spill
+        spill.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(spill)
+        allowed.append(str(spill).rstrip("/") + "/")
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        con.execute("SET enable_progress_bar = true")
+        con.execute("SET enable_progress_bar_print = false")
+        con.execute("SET allowed_directories = $dirs", {"dirs": allowed})
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+class Execution:
+    """One running governed query: a stream of Arrow record batches, then closed."""
+
+    def __init__(self, query: GovernedQuery, engine: EngineSettings, root: Path,
+                 progress: ProgressCallback | None = None) -> None:
+        self.query = query
+        self.timeout = engine.timeout_seconds
+        self._timed_out = threading.Event()
+        self._done = threading.Event()
+        self.con = connect(query, engine, root)
+        self._timer = threading.Timer(self.timeout, self._interrupt)
+        self._timer.daemon = True
+        self._progress_thread: threading.Thread | None = None
+        if progress is not None:
+            self._progress_thread = threading.Thread(
+                target=self._poll_progress, args=(progress,), daemon=True)
+
+    def _interrupt(self) -> None:
+        self._timed_out.set()
+        with contextlib.suppress(duckdb.Error):
+            self.con.interrupt()
+
+    def _poll_progress(self, callback: ProgressCallback) -> None:
+        while not self._done.wait(0.2):
+            with contextlib.suppress(duckdb.Error):
+                value = self.con.query_progress()
+                if value >= 0:
+                    callback(float(value))
+
+    def reader(self, rows_per_batch: int = 100_000) -> pa.RecordBatchReader:
+        """Start the query; its result as a stream of Arrow batches, errors sanitized.
+
+        The connection closes when the stream is exhausted, fails or is closed.
+        """
+        self._timer.start()
+        if self._progress_thread is not None:
+            self._progress_thread.start()
+        try:
+            params = self.query.params or None
+            relation = self.con.sql(self.query.governed_sql, params=params)
+            raw = relation.to_arrow_reader(rows_per_batch)
+        except duckdb.Error as exc:
+            self.close()
+            raise self._sanitized(exc) from None
+        except BaseException:
+            self.close()
+            raise
+        return pa.RecordBatchReader.from_batches(raw.schema, self._stream(raw))
+
+    def _stream(self, raw: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from raw
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise self._sanitized(exc) from None
+        finally:
+            self.close()
+
+    def _sanitized(self, exc: BaseException) -> Exception:
+        if self._timed_out.is_set():
+            exc = duckdb.InterruptException("interrupted")
+        return sanitize(exc, self.query, self.timeout)
+
+    def close(self) -> None:
+        """Stop the timer and progress poller and close the connection (idempotent)."""
+        self._done.set()
+        self._timer.cancel()
+        self.con.close()

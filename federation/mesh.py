@@ -1,0 +1,80 @@
+"""The Python API: open a mesh, run governed SQL.
+
+>>> from federation import Mesh                                       # doctest: +SKIP
+>>> mesh = Mesh.open("demo-mesh")                                     # doctest: +SKIP
+>>> mesh.sql("SELECT email FROM customers.profiles", user="ana").df() # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from connectors.errors import ConfigError
+from federation.execute import Execution, ProgressCallback
+from federation.governance import Governance
+from federation.pipeline import govern
+from federation.plan import Context, GovernedQuery
+from federation.result import Result
+from products.catalog import Catalog
+from products.config import MESH_FILE, MeshSettings, find_mesh_root, load_settings, mask_secret
+
+
+def default_user() -> str:
+    """``$DUCKMESH_USER``, else the operating-system user."""
+    return os.environ.get("DUCKMESH_USER") or getpass.getuser()
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """A loaded mesh folder: settings, catalog of products, governance."""
+
+    root: Path
+    settings: MeshSettings
+    catalog: Catalog
+    governance: Governance
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Mesh:
+        """Load the mesh at ``path`` (default: ``$DUCKMESH_MESH`` or the nearest folder
+        upwards holding ``duckmesh.yaml``)."""
+        if path is None:
+            env = os.environ.get("DUCKMESH_MESH")
+            root = Path(env) if env else find_mesh_root()
+            if root is None:
+                raise ConfigError(f"no {MESH_FILE} found here or in any parent folder",
+                                  hint="pass --mesh PATH or set DUCKMESH_MESH")
+        else:
+            root = Path(path)
+        root = root.resolve()
+        if not (root / MESH_FILE).is_file():
+            raise ConfigError(f"not a mesh folder (no {MESH_FILE})", file=str(root))
+        return cls(root, load_settings(root), Catalog.load(root), Governance.load(root))
+
+    def context(self, user: str | None = None) -> Context:
+        """The pipeline context for ``user`` (default: :func:`default_user`)."""
+        principal = self.governance.principal(user or default_user())
+        return Context(self.root, self.catalog, self.governance, principal,
+                       mask_key=mask_secret(self.root, self.settings))
+
+    def govern(self, sql: str, user: str | None = None) -> GovernedQuery:
+        """Plan ``sql`` for ``user``: rejected, denied, or the governed query."""
+        return govern(sql, self.context(user))
+
+    def sql(self, sql: str, user: str | None = None, *,
+            progress: ProgressCallback | None = None) -> Result:
+        """Govern ``sql`` for ``user`` now; run it when the result is first read."""
+        query = self.govern(sql, user)
+
+        def opener() -> pa.RecordBatchReader:
+            return Execution(query, self.settings.engine, self.root, progress).reader()
+
+        return Result(query, opener)
+
+    def explain(self, sql: str, user: str | None = None) -> str:
+        """The governed SQL and every policy decision for ``user``."""
+        return self.sql(sql, user).explain()

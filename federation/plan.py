@@ -1,0 +1,77 @@
+"""The values that flow through the pipeline: what a step reads, what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlglot import exp
+
+from connectors.scan import ScanPlan
+from federation.governance import Governance, Principal
+from federation.policy import ProductAccess
+from products.catalog import Catalog
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every step may consult; steps never change it."""
+
+    root: Path
+    catalog: Catalog
+    governance: Governance
+    principal: Principal
+    mask_key: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One policy decision, as ``explain`` and the audit log show it."""
+
+    product: str
+    column: str | None
+    action: str
+    """``allow``, ``mask:<method>``, ``deny`` (for unreferenced denied columns: hidden)
+    or ``row_filter``."""
+    reason: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class GovernedQuery:
+    """A query on its way through the pipeline; each step returns a new one."""
+
+    sql: str
+    expression: exp.Expression
+    products: tuple[str, ...] = ()
+    access: dict[str, ProductAccess] = field(default_factory=dict)
+    columns_read: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    scans: dict[str, ScanPlan] = field(default_factory=dict)
+    params: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    @property
+    def governed_sql(self) -> str:
+        """The SQL that runs; holds parameter names, never the mask key itself."""
+        return self.expression.sql(dialect="duckdb")
+
+    @property
+    def decisions(self) -> list[Decision]:
+        """Every decision that shapes the result, product by product."""
+        out: list[Decision] = []
+        for fqn in self.products:
+            access = self.access.get(fqn)
+            if access is None:
+                continue
+            read = {c.lower() for c in self.columns_read.get(fqn, ())}
+            out.append(Decision(fqn, None, "grant", access.grant))
+            for col in access.columns:
+                if col.action == "allow" and col.column.name.lower() not in read:
+                    continue
+                action = f"mask:{col.method}" if col.action == "mask" else col.action
+                if col.action == "deny":
+                    action = "hidden"
+                out.append(Decision(fqn, col.column.name, action, col.reason))
+            if access.row_filter is not None:
+                out.append(Decision(fqn, None, "row_filter", access.row_filter_reason or "",
+                                    access.row_filter.sql(dialect="duckdb")))
+        return out

@@ -1,0 +1,106 @@
+"""The result of a governed query: Arrow, pandas, polars, batches, and its explanation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from federation.plan import Decision, GovernedQuery
+
+if TYPE_CHECKING:
+    import pandas
+    import polars
+
+Opener = Callable[[], pa.RecordBatchReader]
+
+
+class Result:
+    """A governed query, planned and authorized; it runs when you first read it.
+
+    >>> result = mesh.sql("SELECT country, count(*) FROM customers.profiles GROUP BY 1",
+    ...                   user="ana")                                      # doctest: +SKIP
+    >>> result.arrow()                                                     # doctest: +SKIP
+    """
+
+    def __init__(self, query: GovernedQuery, opener: Opener) -> None:
+        self.query = query
+        self._open = opener
+        self._table: pa.Table | None = None
+
+    @property
+    def governed_sql(self) -> str:
+        """The SQL that runs (mask key shown only as a parameter name)."""
+        return self.query.governed_sql
+
+    @property
+    def decisions(self) -> list[Decision]:
+        """Every policy decision applied to this query."""
+        return self.query.decisions
+
+    @property
+    def products(self) -> tuple[str, ...]:
+        """The products the query reads."""
+        return self.query.products
+
+    def reader(self, rows_per_batch: int = 100_000) -> pa.RecordBatchReader:
+        """Stream the result as Arrow record batches (runs the query again each call)."""
+        if self._table is not None:
+            return pa.RecordBatchReader.from_batches(
+                self._table.schema, self._table.to_batches(rows_per_batch))
+        return self._open()
+
+    def batches(self, rows_per_batch: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """Iterate over Arrow record batches without holding the whole result."""
+        yield from self.reader(rows_per_batch)
+
+    def arrow(self) -> pa.Table:
+        """The whole result as an Arrow table (computed once, then cached)."""
+        if self._table is None:
+            self._table = self._open().read_all()
+        return self._table
+
+    def df(self) -> pandas.DataFrame:
+        """The result as a pandas DataFrame."""
+        return self.arrow().to_pandas()
+
+    def pl(self) -> polars.DataFrame:
+        """The result as a polars DataFrame (needs ``pip install polars``)."""
+        try:
+            import polars
+        except ImportError:
+            from connectors.errors import UsageError
+            raise UsageError("polars is not installed", hint="pip install polars") from None
+        frame = polars.from_arrow(self.arrow())
+        assert isinstance(frame, polars.DataFrame)
+        return frame
+
+    def explain(self) -> str:
+        """The governed SQL and every decision, as text."""
+        return render_explain(self.query)
+
+    def __repr__(self) -> str:
+        return f"<Result products={list(self.products)}>"
+
+
+def render_explain(query: GovernedQuery) -> str:
+    """Human-readable explanation: products, decisions, governed SQL."""
+    lines = ["-- products: " + ", ".join(query.products)]
+    for d in query.decisions:
+        target = d.product + (f".{d.column}" if d.column else "")
+        detail = f" [{d.detail}]" if d.detail else ""
+        lines.append(f"-- {d.action:<13} {target}{detail}  <- {d.reason}")
+    lines.append(pretty_sql(query))
+    return "\n".join(lines)
+
+
+def pretty_sql(query: GovernedQuery) -> str:
+    """The governed SQL, formatted for reading."""
+    return query.expression.sql(dialect="duckdb", pretty=True)
+
+
+def to_jsonable(decision: Decision) -> dict[str, Any]:
+    """A decision as a plain dict, for JSON output and the audit log."""
+    return {"product": decision.product, "column": decision.column, "action": decision.action,
+            "reason": decision.reason, "detail": decision.detail}

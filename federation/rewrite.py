@@ -1,0 +1,94 @@
+"""Step 5: rewrite.  Every product reference becomes a secured relation.
+
+``customers.profiles AS c`` becomes::
+
+    (SELECT <visible columns, masked where ruled> FROM read_parquet([...]) AS duckmesh_src
+     WHERE <row filter bound to the caller>) AS c
+
+The alias is kept, so the rest of the query is untouched.  Denied columns are not in
+the relation at all, masks and row filters are applied below anything the caller wrote,
+and CASTs the caller wrote become TRY_CASTs so a failed conversion cannot raise an
+error about a row the caller is not allowed to see.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlglot import exp
+
+from connectors.errors import AccessDenied, ConfigError
+from connectors.scan import ScanPlan, plan_scan
+from federation.masks import hmac_params, mask_expression
+from federation.plan import Context, GovernedQuery
+from federation.policy import ProductAccess
+from federation.resolve import product_name
+
+SOURCE_ALIAS = "duckmesh_src"
+
+
+def _scan(access: ProductAccess, ctx: Context) -> ScanPlan:
+    product = access.product
+    server = product.server
+    return plan_scan(product.fqn, server.location, server.format, root=ctx.root,
+                     partitioned=any(c.partitioned for c in product.columns))
+
+
+def _qualify_filter(expression: exp.Expression) -> exp.Expression:
+    def qualify_column(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Column):
+            return exp.column(node.name, table=SOURCE_ALIAS)
+        return node
+
+    return expression.copy().transform(qualify_column)
+
+
+def secured_relation(access: ProductAccess, scan: ScanPlan, alias: str) -> exp.Subquery:
+    """The subquery that stands in for one product reference."""
+    projections: list[exp.Expression] = []
+    for decision in access.columns:
+        if not decision.visible:
+            continue
+        raw = exp.column(decision.column.name, table=SOURCE_ALIAS)
+        value = raw
+        if decision.action == "mask" and decision.method:
+            value = mask_expression(decision.method, raw, decision.column)
+        projections.append(exp.alias_(value, decision.column.name))
+    if not projections:
+        raise AccessDenied(f"no column of {access.product.fqn} is visible to the caller",
+                           product=access.product.fqn)
+    select = exp.Select(expressions=projections).from_(
+        exp.alias_(scan.to_expression(), SOURCE_ALIAS, table=True))
+    if access.row_filter is not None:
+        select = select.where(_qualify_filter(access.row_filter))
+    return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def _try_casts(node: exp.Expression) -> exp.Expression:
+    if type(node) is exp.Cast:
+        return exp.TryCast(this=node.this, to=node.args["to"])
+    return node
+
+
+def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
+    """Replace every product reference with its secured relation."""
+    scans = {fqn: _scan(access, ctx) for fqn, access in query.access.items()}
+    uses_hash = any(c.method == "hash" for a in query.access.values() for c in a.columns
+                    if c.action == "mask")
+    params: dict[str, bytes] = {}
+    if uses_hash:
+        if ctx.mask_key is None:
+            raise ConfigError("this query needs a hash mask but the mesh has no mask secret",
+                              hint="set DUCKMESH_SECRET or secret_file in duckmesh.yaml")
+        params = hmac_params(ctx.mask_key)
+
+    def replace(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Table):
+            return node
+        fqn = product_name(node)
+        if fqn is None:
+            return node
+        return secured_relation(query.access[fqn], scans[fqn], node.alias_or_name)
+
+    expression = query.expression.copy().transform(_try_casts).transform(replace)
+    return dataclasses.replace(query, expression=expression, scans=scans, params=params)

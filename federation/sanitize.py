@@ -1,0 +1,50 @@
+"""Turn a DuckDB error into one safe line.
+
+DuckDB messages quote the SQL that ran (with file paths and mask expressions) and, for
+conversions, the offending value.  None of that text reaches the user: the message is
+rebuilt from the exception's class and facts duckmesh already knows.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from connectors.errors import DuckmeshError, QueryFailed, QueryTimeout, StorageError
+from federation.plan import GovernedQuery
+
+
+def _product_in(message: str, query: GovernedQuery) -> str | None:
+    for fqn, scan in query.scans.items():
+        if scan.location.directory.rstrip("/") in message:
+            return fqn
+    return None
+
+
+def sanitize(exc: BaseException, query: GovernedQuery, timeout: float) -> DuckmeshError:
+    """A DuckmeshError for ``exc`` whose text holds no data, path or governed SQL."""
+    message = str(exc)
+    if isinstance(exc, duckdb.InterruptException):
+        return QueryTimeout(f"the query ran longer than the limit of {timeout:g} s and was "
+                            "stopped", hint="raise engine.timeout_seconds in duckmesh.yaml")
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return QueryFailed("the query ran out of memory",
+                           hint="raise engine.memory_limit or set engine.spill_directory")
+    if isinstance(exc, duckdb.ConversionException):
+        return QueryFailed("a value could not be converted to the requested type (the value "
+                           "is not shown)", hint="use TRY_CAST to get NULL instead")
+    if isinstance(exc, duckdb.IOException | duckdb.HTTPException | duckdb.PermissionException):
+        product = _product_in(message, query)
+        if product is None and len(query.scans) == 1:
+            product = next(iter(query.scans))
+        what = f"the data of {product}" if product else "a product's data"
+        return StorageError(f"could not read {what}", product=product)
+    if isinstance(exc, duckdb.InvalidInputException):
+        product = _product_in(message, query)
+        if product is not None or "parquet" in message.lower() or "No files found" in message:
+            what = f"the data of {product}" if product else "a product's data"
+            return StorageError(f"{what} is missing or not valid Parquet", product=product)
+    if isinstance(exc, duckdb.OutOfRangeException):
+        return QueryFailed("a value was out of range for its type (the value is not shown)")
+    kind = type(exc).__name__.removesuffix("Exception") or "Unknown"
+    return QueryFailed(f"the engine could not run the governed query ({kind} error)",
+                       hint="run `duckmesh explain` to see the governed SQL")

@@ -1,0 +1,273 @@
+"""ODCS v3 data contracts: validation against the official schema and the product model.
+
+A contract file ``domains/<domain>/<name>.odcs.yaml`` describes one data product.  The
+file is first validated against the JSON schema shipped by the
+``open-data-contract-standard`` package, then reduced to the small, typed
+:class:`Product` the rest of duckmesh works with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from connectors.errors import ConfigError
+from products.yamlio import YamlDocument, format_location, load_yaml
+
+CONTRACT_SUFFIX = ".odcs.yaml"
+
+# ODCS logical types → the DuckDB type used when a column declares no physicalType.
+LOGICAL_TO_DUCKDB = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "time": "TIME",
+}
+
+SUPPORTED_SERVER_TYPES = ("local", "s3")
+SUPPORTED_FORMATS = ("parquet",)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One top-level property of a product's schema."""
+
+    name: str
+    type: str
+    """DuckDB type, from ``physicalType`` or mapped from ``logicalType``."""
+    logical_type: str | None = None
+    classification: str | None = None
+    required: bool = False
+    unique: bool = False
+    primary_key: bool = False
+    partitioned: bool = False
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    quality: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where a product's data lives: ``local`` path or ``s3`` location, and its format."""
+
+    type: str
+    location: str
+    format: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Product:
+    """A data product as duckmesh sees it: identity, ownership, schema and location."""
+
+    domain: str
+    name: str
+    contract_path: Path
+    contract_id: str
+    version: str
+    status: str | None
+    description: str | None
+    owner: str | None
+    tags: tuple[str, ...]
+    columns: tuple[Column, ...]
+    servers: tuple[Server, ...]
+    quality: tuple[dict[str, Any], ...] = ()
+    sla: tuple[dict[str, Any], ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def fqn(self) -> str:
+        """``domain.product``, the name SQL uses."""
+        return f"{self.domain}.{self.name}"
+
+    def column(self, name: str) -> Column | None:
+        """The column called ``name`` (case-insensitive), or None."""
+        wanted = name.lower()
+        for col in self.columns:
+            if col.name.lower() == wanted:
+                return col
+        return None
+
+    @property
+    def server(self) -> Server:
+        """The server queries read from: the first one listed."""
+        return self.servers[0]
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text()
+    schema = json.loads(text)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)  # type: ignore[no-any-return]
+
+
+def schema_errors(doc: YamlDocument) -> list[ConfigError]:
+    """Every violation of the official ODCS JSON schema, each naming file, field and line."""
+    errors = sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.path)))
+    out = []
+    for err in errors:
+        loc = list(err.absolute_path)
+        message = err.message
+        if err.validator in ("anyOf", "oneOf", "allOf") and err.context:
+            best = jsonschema.exceptions.best_match(err.context)
+            loc = loc + list(best.relative_path)
+            message = best.message
+        # Long messages quote the whole offending object; the field path says enough.
+        if len(message) > 200:
+            message = message[:200] + "…"
+        out.append(doc.error(loc, f"does not follow ODCS v3: {message}"))
+    return out
+
+
+def column_type(prop: dict[str, Any]) -> str | None:
+    """The DuckDB type of an ODCS property, or None if it declares none we can map."""
+    physical = prop.get("physicalType")
+    if isinstance(physical, str) and physical.strip():
+        return physical.strip().upper()
+    logical = prop.get("logicalType")
+    if isinstance(logical, str):
+        return LOGICAL_TO_DUCKDB.get(logical)
+    return None
+
+
+def _description(data: dict[str, Any]) -> str | None:
+    desc = data.get("description")
+    if isinstance(desc, dict):
+        parts = [desc.get(k) for k in ("purpose", "usage", "limitations")]
+        return " ".join(p for p in parts if isinstance(p, str)) or None
+    return desc if isinstance(desc, str) else None
+
+
+def _owner(data: dict[str, Any]) -> str | None:
+    team = data.get("team")
+    if isinstance(team, dict) and isinstance(team.get("name"), str):
+        return str(team["name"])
+    if isinstance(team, list):
+        for member in team:
+            if isinstance(member, dict) and member.get("role") in ("owner", "productOwner"):
+                return str(member.get("username") or member.get("name"))
+    return None
+
+
+def _server(doc: YamlDocument, index: int, raw: dict[str, Any]) -> Server:
+    kind = raw.get("type")
+    if kind not in SUPPORTED_SERVER_TYPES:
+        raise doc.error(["servers", index, "type"],
+                        f"server type {kind!r} is not supported (use one of "
+                        f"{', '.join(SUPPORTED_SERVER_TYPES)})")
+    location = raw.get("path") if kind == "local" else raw.get("location")
+    key = "path" if kind == "local" else "location"
+    if not isinstance(location, str) or not location:
+        raise doc.error(["servers", index, key], f"a {kind} server needs {key}")
+    fmt = str(raw.get("format") or "parquet").lower()
+    if fmt not in SUPPORTED_FORMATS:
+        raise doc.error(["servers", index, "format"],
+                        f"format {fmt!r} is not supported (use one of "
+                        f"{', '.join(SUPPORTED_FORMATS)})")
+    return Server(type=str(kind), location=location, format=fmt, name=raw.get("server"))
+
+
+def _column(doc: YamlDocument, loc: list[str | int], prop: dict[str, Any]) -> Column:
+    name = prop["name"]
+    ctype = column_type(prop)
+    if ctype is None:
+        raise doc.error(loc, f"column {name!r} needs a physicalType or a logicalType")
+    try:
+        exp.DataType.build(ctype, dialect="duckdb")
+    except (ParseError, ValueError):
+        raise doc.error([*loc, "physicalType"],
+                        f"column {name!r} has an unknown type {ctype!r}") from None
+    classification = prop.get("classification")
+    return Column(
+        name=name,
+        type=ctype,
+        logical_type=prop.get("logicalType"),
+        classification=str(classification).lower() if classification is not None else None,
+        required=bool(prop.get("required", False)),
+        unique=bool(prop.get("unique", False)),
+        primary_key=bool(prop.get("primaryKey", False)),
+        partitioned=bool(prop.get("partitioned", False)),
+        description=prop.get("description"),
+        tags=tuple(prop.get("tags") or ()),
+        quality=tuple(prop.get("quality") or ()),
+    )
+
+
+def product_from_document(doc: YamlDocument, domain: str, name: str) -> Product:
+    """Build the :class:`Product` of a contract already known to follow the ODCS schema."""
+    data = doc.data
+    declared_domain = data.get("domain")
+    if declared_domain is not None and str(declared_domain).lower() != domain.lower():
+        raise doc.error(["domain"], f"contract says domain {declared_domain!r} but lives in "
+                                    f"the folder of domain {domain!r}")
+    objects = data.get("schema") or []
+    if len(objects) != 1:
+        raise doc.error(["schema"], "a product contract needs exactly one schema object "
+                                    f"(found {len(objects)})")
+    obj = objects[0]
+    if str(obj.get("name", "")).lower() != name.lower():
+        raise doc.error(["schema", 0, "name"], f"schema object is named {obj.get('name')!r} "
+                                               f"but the file names product {name!r}")
+    props = obj.get("properties") or []
+    if not props:
+        raise doc.error(["schema", 0, "properties"], "a product needs at least one column")
+    columns = []
+    seen: set[str] = set()
+    for i, prop in enumerate(props):
+        loc: list[str | int] = ["schema", 0, "properties", i]
+        column = _column(doc, loc, prop)
+        if column.name.lower() in seen:
+            raise doc.error([*loc, "name"], f"column {column.name!r} is declared twice")
+        seen.add(column.name.lower())
+        columns.append(column)
+    servers = data.get("servers") or []
+    if not servers:
+        raise doc.error(["servers"], "a product needs a server saying where its data lives")
+    return Product(
+        domain=domain.lower(),
+        name=name.lower(),
+        contract_path=doc.path,
+        contract_id=str(data["id"]),
+        version=str(data["version"]),
+        status=data.get("status"),
+        description=_description(data) or obj.get("description"),
+        owner=_owner(data),
+        tags=tuple(data.get("tags") or ()),
+        columns=tuple(columns),
+        servers=tuple(_server(doc, i, s) for i, s in enumerate(servers)),
+        quality=tuple(obj.get("quality") or ()),
+        sla=tuple(data.get("slaProperties") or ()),
+        raw=data,
+    )
+
+
+def product_name_of(path: Path) -> str:
+    """``domains/customers/profiles.odcs.yaml`` → ``profiles``."""
+    return path.name[: -len(CONTRACT_SUFFIX)]
+
+
+def load_contract(path: Path, domain: str) -> Product:
+    """Load, validate and model one contract; the first problem found is raised."""
+    doc = load_yaml(path)
+    errors = schema_errors(doc)
+    if errors:
+        raise errors[0]
+    return product_from_document(doc, domain, product_name_of(path))
+
+
+__all__ = [
+    "CONTRACT_SUFFIX", "Column", "Product", "Server", "format_location", "load_contract",
+    "product_from_document", "schema_errors",
+]

@@ -1,0 +1,341 @@
+"""``duckmesh demo DIR``: a complete demo mesh of an online travel agency.
+
+Five domains (customers, bookings, payments, flights, marketing), ODCS contracts,
+principals for an analyst, a data scientist, a fraud investigator and an admin, global
+classification rules, domain grants with a region row filter, and deterministic
+hive-partitioned Parquet data.  The mesh is built in a temporary folder beside ``DIR``
+and moved into place at the end, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from connectors.errors import UsageError
+from products import demo_data
+
+BOOKINGS_PER_SCALE = 1_000_000
+
+
+@dataclass(frozen=True)
+class DemoColumn:
+    """A demo column: name, DuckDB type, classification, description, flags."""
+
+    name: str
+    type: str
+    classification: str
+    description: str
+    required: bool = True
+    unique: bool = False
+    partitioned: bool = False
+
+
+def _c(name: str, type_: str, classification: str, description: str, **flags: bool) -> DemoColumn:
+    return DemoColumn(name, type_, classification, description, **flags)
+
+
+@dataclass(frozen=True)
+class DemoProduct:
+    """A demo product: its contract facts and the SQL that makes its data."""
+
+    domain: str
+    name: str
+    description: str
+    columns: tuple[DemoColumn, ...]
+    sql: str
+    tags: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+    freshness_days: int = 1
+    quality: tuple[dict[str, Any], ...] = ()
+
+
+LOGICAL = {"BIGINT": "integer", "INTEGER": "integer", "VARCHAR": "string", "DATE": "date",
+           "TIMESTAMP": "timestamp", "BOOLEAN": "boolean", "DECIMAL(12,2)": "number"}
+
+PRODUCTS: tuple[DemoProduct, ...] = (
+    DemoProduct(
+        "customers", "profiles",
+        "One row per registered customer: identity, contact details and home region.",
+        (
+            _c("customer_id", "BIGINT", "internal", "Customer key", unique=True),
+            _c("full_name", "VARCHAR", "pii", "Name as on the passport"),
+            _c("email", "VARCHAR", "pii", "Contact email address"),
+            _c("phone", "VARCHAR", "pii", "Contact phone number, E.164-like"),
+            _c("birth_date", "DATE", "pii", "Date of birth"),
+            _c("passport_number", "VARCHAR", "restricted", "Travel document number"),
+            _c("country", "VARCHAR", "public", "ISO 3166 country of residence"),
+            _c("region", "VARCHAR", "internal", "Sales region: EU, NA, LATAM or APAC",
+               partitioned=True),
+            _c("loyalty_tier", "VARCHAR", "internal", "basic, silver, gold or platinum"),
+            _c("signup_date", "DATE", "internal", "Day the account was created"),
+        ),
+        demo_data.CUSTOMERS, tags=("customer", "crm", "gdpr"), partition_by=("region",),
+        quality=(
+            {"metric": "duplicateValues", "column": "customer_id", "mustBe": 0},
+            {"metric": "nullValues", "column": "email", "mustBe": 0},
+            {"metric": "invalidValues", "column": "region",
+             "arguments": {"validValues": ["EU", "NA", "LATAM", "APAC"]}, "mustBe": 0},
+        ),
+    ),
+    DemoProduct(
+        "flights", "schedule",
+        "Scheduled flights sold by the agency: carrier, route, departure and capacity.",
+        (
+            _c("flight_id", "BIGINT", "public", "Flight key", unique=True),
+            _c("carrier", "VARCHAR", "public", "IATA airline code"),
+            _c("flight_number", "INTEGER", "public", "Flight number within the carrier"),
+            _c("origin", "VARCHAR", "public", "IATA code of the departure airport"),
+            _c("destination", "VARCHAR", "public", "IATA code of the arrival airport"),
+            _c("departure_at", "TIMESTAMP", "public", "Scheduled departure, UTC"),
+            _c("distance_km", "INTEGER", "public", "Great-circle distance"),
+            _c("seats", "INTEGER", "public", "Seats offered"),
+        ),
+        demo_data.FLIGHTS, tags=("flight", "inventory"),
+    ),
+    DemoProduct(
+        "bookings", "reservations",
+        "Every booking made through any channel, with fare and status.",
+        (
+            _c("booking_id", "BIGINT", "internal", "Booking key", unique=True),
+            _c("customer_id", "BIGINT", "internal", "Customer who booked (customers.profiles)"),
+            _c("flight_id", "BIGINT", "internal", "Booked flight (flights.schedule)"),
+            _c("booked_at", "TIMESTAMP", "internal", "When the booking was made, UTC"),
+            _c("booking_year", "INTEGER", "internal", "Year of booked_at (partition key)",
+               partitioned=True),
+            _c("status", "VARCHAR", "internal", "confirmed, completed or cancelled"),
+            _c("passengers", "INTEGER", "internal", "Travellers on the booking"),
+            _c("fare_amount", "DECIMAL(12,2)", "internal", "Fare per passenger in EUR"),
+            _c("currency", "VARCHAR", "public", "ISO 4217 currency"),
+            _c("channel", "VARCHAR", "internal", "web, app, agent or partner"),
+        ),
+        demo_data.BOOKINGS, tags=("booking", "sales", "revenue"), partition_by=("booking_year",),
+        quality=(
+            {"metric": "duplicateValues", "column": "booking_id", "mustBe": 0},
+            {"metric": "rowCount", "mustBeGreaterThan": 0},
+        ),
+    ),
+    DemoProduct(
+        "payments", "transactions",
+        "Card payments for bookings. Card numbers are PCI data.",
+        (
+            _c("payment_id", "BIGINT", "internal", "Payment key", unique=True),
+            _c("booking_id", "BIGINT", "internal", "Paid booking (bookings.reservations)"),
+            _c("customer_id", "BIGINT", "internal", "Paying customer (customers.profiles)"),
+            _c("card_number", "VARCHAR", "pci", "Primary account number"),
+            _c("card_brand", "VARCHAR", "internal", "visa, mastercard or discover"),
+            _c("amount", "DECIMAL(12,2)", "internal", "Amount charged in EUR"),
+            _c("currency", "VARCHAR", "public", "ISO 4217 currency"),
+            _c("paid_at", "TIMESTAMP", "internal", "When the payment was captured, UTC"),
+            _c("status", "VARCHAR", "internal", "captured or refunded"),
+        ),
+        demo_data.PAYMENTS, tags=("payment", "finance", "pci"),
+    ),
+    DemoProduct(
+        "marketing", "campaigns",
+        "Marketing campaigns with channel, dates and budget.",
+        (
+            _c("campaign_id", "BIGINT", "internal", "Campaign key", unique=True),
+            _c("name", "VARCHAR", "internal", "Campaign name"),
+            _c("channel", "VARCHAR", "internal", "email, social, search, display or tv"),
+            _c("start_date", "DATE", "internal", "First day"),
+            _c("end_date", "DATE", "internal", "Last day"),
+            _c("budget", "DECIMAL(12,2)", "internal", "Budget in EUR"),
+        ),
+        demo_data.CAMPAIGNS, tags=("marketing", "campaign"),
+    ),
+    DemoProduct(
+        "marketing", "touchpoints",
+        "Each time a customer was reached by a campaign, and whether it converted.",
+        (
+            _c("touchpoint_id", "BIGINT", "internal", "Touchpoint key", unique=True),
+            _c("customer_id", "BIGINT", "internal", "Customer reached (customers.profiles)"),
+            _c("campaign_id", "BIGINT", "internal", "Campaign (marketing.campaigns)"),
+            _c("touched_at", "TIMESTAMP", "internal", "When, UTC"),
+            _c("converted", "BOOLEAN", "internal", "Led to a booking"),
+        ),
+        demo_data.TOUCHPOINTS, tags=("marketing", "attribution"),
+    ),
+)
+
+DOMAINS: dict[str, dict[str, Any]] = {
+    "customers": {
+        "owner": "customer-data-team",
+        "description": "Who our customers are and how to reach them.",
+        "grants": [
+            {"products": ["*"], "roles": ["admin", "fraud_investigator", "customers_owner"]},
+            {"products": ["profiles"], "roles": ["analyst"], "row_filter": "region = :region",
+             "mask_columns": {"signup_date": "year"}},
+            {"products": ["profiles"], "roles": ["data_scientist"],
+             "deny_columns": ["full_name"]},
+        ],
+    },
+    "flights": {
+        "owner": "inventory-team",
+        "description": "The flights we sell.",
+        "grants": [{"products": ["*"], "roles": ["admin", "analyst", "data_scientist",
+                                                 "fraud_investigator", "flights_owner"]}],
+    },
+    "bookings": {
+        "owner": "sales-team",
+        "description": "What customers booked.",
+        "grants": [{"products": ["*"], "roles": ["admin", "analyst", "data_scientist",
+                                                 "fraud_investigator", "bookings_owner"]}],
+    },
+    "payments": {
+        "owner": "finance-team",
+        "description": "How customers paid.",
+        "grants": [
+            {"products": ["*"], "roles": ["admin", "fraud_investigator", "payments_owner"]},
+            {"products": ["transactions"], "roles": ["analyst", "data_scientist"]},
+        ],
+    },
+    "marketing": {
+        "owner": "growth-team",
+        "description": "Campaigns and their reach.",
+        "grants": [{"products": ["*"], "roles": ["admin", "analyst", "data_scientist",
+                                                 "marketing_owner"]}],
+    },
+}
+
+PRINCIPALS = {
+    "users": {
+        "ana": {"roles": ["analyst"], "attributes": {"region": "EU"}},
+        "nick": {"roles": ["analyst"], "attributes": {"region": "NA"}},
+        "dana": {"roles": ["data_scientist"]},
+        "fiona": {"roles": ["fraud_investigator"]},
+        "adam": {"roles": ["admin"]},
+        **{f"{d}_owner": {"roles": [f"{d}_owner"]} for d in DOMAINS},
+    }
+}
+
+POLICIES = {
+    "rules": [
+        {"classification": "pci", "action": "deny", "unless_roles": ["fraud_investigator"],
+         "description": "Card data only for fraud investigation"},
+        {"classification": "pii", "action": "mask", "method": "hash",
+         "unless_roles": ["fraud_investigator", "admin"],
+         "description": "Personal data is pseudonymised; hashes still join"},
+        {"classification": "restricted", "action": "deny", "unless_roles": ["admin"],
+         "description": "Travel documents for admins only"},
+    ]
+}
+
+
+def contract(product: DemoProduct) -> dict[str, Any]:
+    """The ODCS v3 contract of a demo product."""
+    properties = []
+    for col in product.columns:
+        prop: dict[str, Any] = {
+            "name": col.name, "logicalType": LOGICAL[col.type], "physicalType": col.type,
+            "description": col.description, "classification": col.classification,
+            "required": col.required,
+        }
+        if col.unique:
+            prop["unique"] = True
+            prop["primaryKey"] = True
+        if col.partitioned:
+            prop["partitioned"] = True
+        rules = [{k: v for k, v in q.items() if k != "column"}
+                 for q in product.quality if q.get("column") == col.name]
+        if rules:
+            prop["quality"] = rules
+        properties.append(prop)
+    table_rules = [dict(q) for q in product.quality if "column" not in q]
+    return {
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": f"urn:duckmesh:demo:{product.domain}:{product.name}",
+        "name": f"{product.domain}.{product.name}",
+        "version": "1.0.0",
+        "status": "active",
+        "domain": product.domain,
+        "dataProduct": product.name,
+        "tags": list(product.tags),
+        "description": {"purpose": product.description},
+        "team": {"name": DOMAINS[product.domain]["owner"]},
+        "servers": [{"server": "local", "type": "local", "format": "parquet",
+                     "path": f"data/{product.domain}/{product.name}"}],
+        "schema": [{
+            "name": product.name, "physicalType": "table", "description": product.description,
+            "properties": properties,
+            **({"quality": table_rules} if table_rules else {}),
+        }],
+        "slaProperties": [
+            {"property": "freshness", "value": product.freshness_days, "unit": "d"},
+        ],
+    }
+
+
+def _dump(path: Path, data: dict[str, Any], header: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    path.write_text(header + text, encoding="utf-8")
+
+
+def write_data(root: Path, scale: float) -> None:
+    """Generate every product's Parquet data under ``root/data``."""
+    n = max(int(BOOKINGS_PER_SCALE * scale), 1000)
+    con = duckdb.connect(config={"autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False})
+    try:
+        for product in PRODUCTS:
+            target = root / "data" / product.domain / product.name
+            target.mkdir(parents=True, exist_ok=True)
+            params = {"n": n} if "$n" in product.sql else None
+            relation = con.sql(product.sql, params=params)
+            if product.name == "reservations":
+                # payments derive from bookings; keep them in memory for that query.
+                con.register("bookings", relation.to_arrow_table())
+                relation = con.table("bookings")
+            if product.partition_by:
+                relation.write_parquet(str(target), partition_by=list(product.partition_by))
+            else:
+                relation.write_parquet(str(target / "part-0.parquet"))
+    finally:
+        con.close()
+
+
+def write_demo(target: Path, scale: float = 1.0) -> Path:
+    """Write the demo mesh into ``target`` (which must not exist or be empty)."""
+    if scale <= 0:
+        raise UsageError("--scale must be greater than 0")
+    target = target.resolve()
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UsageError(f"{target} already exists and is not empty",
+                         hint="choose a new folder or remove it first")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".duckmesh-demo-", dir=target.parent))
+    try:
+        _dump(staging / "duckmesh.yaml", {
+            "name": "travel-agency-demo",
+            "description": "Demo data mesh of an online travel agency",
+            "secret_file": ".duckmesh/secret",
+            "engine": {"timeout_seconds": 300},
+        }, "# duckmesh mesh settings; see docs/mesh-format.md\n")
+        secret = staging / ".duckmesh" / "secret"
+        secret.parent.mkdir()
+        secret.write_text(secrets.token_hex(32) + "\n")
+        secret.chmod(0o600)
+        _dump(staging / "governance" / "principals.yaml", PRINCIPALS)
+        _dump(staging / "governance" / "policies.yaml", POLICIES)
+        for domain, spec in DOMAINS.items():
+            _dump(staging / "domains" / domain / "domain.yaml", spec)
+        for product in PRODUCTS:
+            _dump(staging / "domains" / product.domain / f"{product.name}.odcs.yaml",
+                  contract(product))
+        write_data(staging, scale)
+        if target.exists():
+            target.rmdir()
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
