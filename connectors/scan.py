@@ -38,7 +38,7 @@ class ScanPlan:
     def to_expression(self) -> exp.Table:
         """``read_parquet([...], hive_partitioning = true)`` as a FROM item."""
         files = exp.Array(expressions=[exp.Literal.string(p) for p in self.patterns])
-        args: list[exp.Expression] = [files]
+        args: list[exp.Expr] = [files]
         args.append(exp.EQ(this=exp.column("hive_partitioning"),
                            expression=exp.Boolean(this=self.hive_partitioning)))
         func = exp.Anonymous(this="read_parquet", expressions=args)

@@ -17,7 +17,7 @@ from sqlglot import exp
 from connectors.errors import QueryRejected
 
 
-def _classes(names: str) -> frozenset[type[exp.Expression]]:
+def _classes(names: str) -> frozenset[type[exp.Expr]]:
     # getattr so that a class renamed in a future sqlglot only makes us stricter.
     found = (getattr(exp, name, None) for name in names.split())
     return frozenset(c for c in found if isinstance(c, type))
@@ -82,7 +82,7 @@ def _reject(what: str) -> QueryRejected:
     return QueryRejected(f"{what} is not allowed in a governed query")
 
 
-def _check_args(node: exp.Expression, allowed: frozenset[str], what: str) -> None:
+def _check_args(node: exp.Expr, allowed: frozenset[str], what: str) -> None:
     for key, value in node.args.items():
         if value in (None, False, [], "") or key in allowed:
             continue
@@ -95,7 +95,7 @@ def _function_name(node: exp.Func) -> str:
     return node.sql_name().lower()
 
 
-def check_node(node: exp.Expression) -> None:
+def check_node(node: exp.Expr) -> None:
     """Raise QueryRejected unless ``node`` (one node, not its children) is allowed."""
     if isinstance(node, exp.Anonymous):
         if str(node.name).lower() not in ANONYMOUS_FUNCTIONS:
@@ -131,21 +131,19 @@ def check_node(node: exp.Expression) -> None:
         name = node.alias_or_name
         if not SAFE_NAME.match(name):
             raise QueryRejected(f"CTE name {name!r} must be a plain identifier")
-    elif isinstance(node, exp.Column):
-        if node.args.get("catalog"):
-            raise _reject("a four-part column name")
-    elif isinstance(node, exp.Lateral):
-        if not isinstance(node.this, exp.Subquery):
-            raise _reject("LATERAL without a subquery")
+    elif isinstance(node, exp.Column) and node.args.get("catalog"):
+        raise _reject("a four-part column name")
+    elif isinstance(node, exp.Lateral) and not isinstance(node.this, exp.Subquery):
+        raise _reject("LATERAL without a subquery")
 
 
 def _check_table(node: exp.Table) -> None:
     if not isinstance(node.this, exp.Identifier):
         raise _reject("a table function or expression in FROM")
-    _check_args(node, TABLE_ARGS, "table")
     if node.args.get("catalog"):
         raise QueryRejected(f"three-part name {node.sql(dialect='duckdb')!r}: name products "
                             "as domain.product")
+    _check_args(node, TABLE_ARGS, "table")
     if not SAFE_NAME.match(node.name):
         raise QueryRejected(f"table name {node.name!r} is not a product or CTE name "
                             "(file paths cannot be read directly)")
@@ -153,11 +151,11 @@ def _check_table(node: exp.Table) -> None:
         raise QueryRejected(f"domain name {node.db!r} must be a plain identifier")
 
 
-def check(expression: exp.Expression) -> exp.Expression:
+def check(expression: exp.Expr) -> exp.Expr:
     """Raise QueryRejected unless the whole tree is on the allow-list; return it unchanged."""
     if type(expression) not in STATEMENTS:
-        raise QueryRejected(
-            f"only SELECT queries are allowed (got {expression.key.upper()})")
+        kind = expression.name if isinstance(expression, exp.Command) else expression.key
+        raise QueryRejected(f"only SELECT queries are allowed (got {str(kind).upper()})")
     for node in expression.walk():
         check_node(node)
     return expression

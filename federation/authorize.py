@@ -25,22 +25,67 @@ from federation.policy import ProductAccess, evaluate
 from federation.resolve import product_name
 
 _QUOTED = re.compile(r"'([^']*)'")
+_NAME_META = "duckmesh_output_name"
+
+
+def _outermost_select(expression: exp.Expr) -> exp.Select | None:
+    node: exp.Expr | None = expression
+    while isinstance(node, exp.SetOperation | exp.Subquery):
+        node = node.this
+    return node if isinstance(node, exp.Select) else None
+
+
+def _remember_output_names(expression: exp.Expr) -> None:
+    """Tag unaliased result columns with the text the caller wrote.
+
+    ``qualify`` names them ``_col_0``…; the caller should see ``COUNT(*)`` instead.
+    """
+    select = _outermost_select(expression)
+    for projection in select.expressions if select else []:
+        if not isinstance(projection, exp.Alias | exp.Column | exp.Star):
+            projection.meta[_NAME_META] = projection.sql(dialect="duckdb")
+
+
+def _restore_output_names(expression: exp.Expr) -> None:
+    select = _outermost_select(expression)
+    for projection in select.expressions if select else []:
+        if isinstance(projection, exp.Alias) and _NAME_META in projection.this.meta:
+            projection.set("alias", exp.to_identifier(projection.this.meta[_NAME_META]))
 
 
 def _schemas(access: dict[str, ProductAccess]) -> MappingSchema:
-    full: dict[str, dict[str, dict[str, str]]] = {}
-    visible: dict[str, dict[str, list[str]]] = {}
+    full: dict[str, object] = {}
+    visible: dict[str, object] = {}
     for fqn, acc in access.items():
         domain, name = fqn.split(".")
-        full.setdefault(domain, {})[name] = {c.name: c.type for c in acc.product.columns}
-        visible.setdefault(domain, {})[name] = acc.visible_columns
+        full.setdefault(domain, {})[name] = {  # type: ignore[index]
+            c.name: c.type for c in acc.product.columns}
+        visible.setdefault(domain, {})[name] = acc.visible_columns  # type: ignore[index]
     return MappingSchema(full, visible=visible, dialect="duckdb")
 
 
-def _qualify(expression: exp.Expression, schema: MappingSchema) -> exp.Expression:
+def _unresolved(name: str, access: dict[str, ProductAccess], user: str) -> Exception:
+    """The error for a column sqlglot could not resolve, as precise as we can make it."""
+    holders = [(fqn, acc.column(name)) for fqn, acc in access.items() if acc.column(name)]
+    for fqn, decision in holders:
+        if decision is not None and not decision.visible:
+            return AccessDenied(
+                f"column {fqn}.{decision.column.name} is denied to user {user!r} by "
+                f"{decision.reason}", product=fqn, column=decision.column.name)
+    if len(holders) > 1:
+        return QueryRejected(
+            f"column {name!r} is ambiguous (it is in {', '.join(f for f, _ in holders)}); "
+            "qualify it with a table alias", column=name)
+    return QueryRejected(f"unknown column {name!r}", column=name)
+
+
+def _qualify(expression: exp.Expr, schema: MappingSchema,
+             access: dict[str, ProductAccess], user: str) -> exp.Expr:
+    expression = expression.copy()
+    _remember_output_names(expression)
     try:
-        return qualify(
-            expression.copy(), schema=schema, dialect="duckdb", expand_stars=True,
+        qualified = qualify(
+            expression, schema=schema, dialect="duckdb", expand_stars=True,
             validate_qualify_columns=True, quote_identifiers=False, identify=False,
             allow_partial_qualification=False,
         )
@@ -48,14 +93,13 @@ def _qualify(expression: exp.Expression, schema: MappingSchema) -> exp.Expressio
         text = str(exc)
         names = _QUOTED.findall(text)
         name = names[0].strip('"') if names else None
-        if "could not be resolved" in text and name:
-            raise QueryRejected(f"unknown column {name!r}", column=name) from None
-        if "mbiguous" in text and name:
-            raise QueryRejected(f"column {name!r} is ambiguous: qualify it with its table "
-                                "alias", column=name) from None
+        if name and ("could not be resolved" in text or "mbiguous" in text):
+            raise _unresolved(name, access, user) from None
         raise QueryRejected("the query's columns could not be resolved") from None
     except SqlglotError:
         raise QueryRejected("the query's columns could not be resolved") from None
+    _restore_output_names(qualified)
+    return qualified
 
 
 def _source(scope: Scope | None, alias: str) -> Any:
@@ -79,7 +123,7 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
         fqn: evaluate(ctx.governance, ctx.principal, ctx.catalog.get(fqn))
         for fqn in query.products
     }
-    qualified = _qualify(query.expression, _schemas(access))
+    qualified = _qualify(query.expression, _schemas(access), access, ctx.principal.name)
     read: dict[str, list[str]] = {fqn: [] for fqn in query.products}
     for scope in traverse_scope(qualified):
         for column in scope.columns:

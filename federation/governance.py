@@ -123,7 +123,7 @@ class DomainGovernance:
     name: str
     file: DomainFile
     doc: YamlDocument
-    row_filters: tuple[exp.Expression | None, ...]
+    row_filters: tuple[exp.Expr | None, ...]
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def _load_model(path: Path, model: type[M], *, required: bool = True) -> tuple[M
         raise pydantic_error(doc, exc) from None
 
 
-def parse_row_filter(doc: YamlDocument, index: int, text: str) -> exp.Expression:
+def parse_row_filter(doc: YamlDocument, index: int, text: str) -> exp.Expr:
     """Parse a grant's row filter; ``:name`` placeholders bind user attributes later."""
     location: list[str | int] = ["grants", index, "row_filter"]
     try:

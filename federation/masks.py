@@ -43,15 +43,15 @@ def reference_hash(key: bytes, value: str) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:HASH_HEX_CHARS]
 
 
-def _func(name: str, *args: exp.Expression) -> exp.Anonymous:
+def _func(name: str, *args: exp.Expr) -> exp.Anonymous:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _as_text(value: exp.Expression) -> exp.Expression:
+def _as_text(value: exp.Expr) -> exp.Expr:
     return exp.Cast(this=value, to=exp.DataType.build("VARCHAR"))
 
 
-def _hash(value: exp.Expression) -> exp.Expression:
+def _hash(value: exp.Expr) -> exp.Expr:
     inner = _func("sha256", exp.DPipe(
         this=exp.Placeholder(this=IPAD_PARAM),
         expression=_func("encode", _as_text(value)), safe=True))
@@ -60,12 +60,12 @@ def _hash(value: exp.Expression) -> exp.Expression:
     return _func("left", outer, exp.Literal.number(HASH_HEX_CHARS))
 
 
-def _when_not_null(value: exp.Expression, then: exp.Expression) -> exp.Expression:
+def _when_not_null(value: exp.Expr, then: exp.Expr) -> exp.Expr:
     return exp.Case(ifs=[exp.If(this=exp.Is(this=value.copy(), expression=exp.Null()),
                                 true=exp.Null())], default=then)
 
 
-def _partial(value: exp.Expression) -> exp.Expression:
+def _partial(value: exp.Expr) -> exp.Expr:
     text = _as_text(value.copy())
     stars = exp.Literal.string("****")
     keep = exp.DPipe(this=stars.copy(), expression=_func(
@@ -76,7 +76,7 @@ def _partial(value: exp.Expression) -> exp.Expression:
                                           default=stars))
 
 
-def _year(value: exp.Expression, column: Column) -> exp.Expression:
+def _year(value: exp.Expr, column: Column) -> exp.Expr:
     trunc = _func("date_trunc", exp.Literal.string("year"), value)
     return exp.Cast(this=trunc, to=exp.DataType.build(column.type, dialect="duckdb"))
 
@@ -86,7 +86,7 @@ def is_temporal(column: Column) -> bool:
     return column.type.upper().startswith(("DATE", "TIMESTAMP"))
 
 
-def mask_expression(method: str, value: exp.Expression, column: Column) -> exp.Expression:
+def mask_expression(method: str, value: exp.Expr, column: Column) -> exp.Expr:
     """The expression that replaces ``value`` (a raw column) under mask ``method``."""
     if method == "hash":
         return _hash(value)

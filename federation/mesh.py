@@ -38,21 +38,26 @@ class Mesh:
     catalog: Catalog
     governance: Governance
 
-    @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None) -> Mesh:
-        """Load the mesh at ``path`` (default: ``$DUCKMESH_MESH`` or the nearest folder
-        upwards holding ``duckmesh.yaml``)."""
+    @staticmethod
+    def locate(path: str | os.PathLike[str] | None = None) -> Path:
+        """The mesh folder: ``path``, else ``$DUCKMESH_MESH``, else the nearest folder
+        upwards holding ``duckmesh.yaml``."""
         if path is None:
             env = os.environ.get("DUCKMESH_MESH")
-            root = Path(env) if env else find_mesh_root()
-            if root is None:
+            found = Path(env) if env else find_mesh_root()
+            if found is None:
                 raise ConfigError(f"no {MESH_FILE} found here or in any parent folder",
                                   hint="pass --mesh PATH or set DUCKMESH_MESH")
-        else:
-            root = Path(path)
-        root = root.resolve()
+            path = found
+        root = Path(path).resolve()
         if not (root / MESH_FILE).is_file():
             raise ConfigError(f"not a mesh folder (no {MESH_FILE})", file=str(root))
+        return root
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Mesh:
+        """Load the mesh at :meth:`locate` ``(path)``: settings, catalog, governance."""
+        root = cls.locate(path)
         return cls(root, load_settings(root), Catalog.load(root), Governance.load(root))
 
     def context(self, user: str | None = None) -> Context:

@@ -11,7 +11,7 @@ from connectors.errors import QueryRejected
 MAX_SQL_LENGTH = 1_000_000
 
 
-def parse(sql: str) -> exp.Expression:
+def parse(sql: str) -> exp.Expr:
     """Parse one statement; several statements, commands and unparsable text are rejected.
 
     Comments are removed from the tree: a regenerated comment is a place where text

@@ -42,7 +42,7 @@ class GovernedQuery:
     """A query on its way through the pipeline; each step returns a new one."""
 
     sql: str
-    expression: exp.Expression
+    expression: exp.Expr
     products: tuple[str, ...] = ()
     access: dict[str, ProductAccess] = field(default_factory=dict)
     columns_read: dict[str, tuple[str, ...]] = field(default_factory=dict)

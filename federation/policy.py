@@ -43,7 +43,7 @@ class ProductAccess:
 
     product: Product
     grant: str
-    row_filter: exp.Expression | None
+    row_filter: exp.Expr | None
     row_filter_reason: str | None
     columns: tuple[ColumnAccess, ...]
 
@@ -58,11 +58,11 @@ class ProductAccess:
         return [c.column.name for c in self.columns if c.visible]
 
 
-def bind_attributes(expression: exp.Expression, principal: Principal,
-                    product: str) -> exp.Expression:
+def bind_attributes(expression: exp.Expr, principal: Principal,
+                    product: str) -> exp.Expr:
     """Replace ``:name`` placeholders with the principal's attributes as literals."""
 
-    def bind(node: exp.Expression) -> exp.Expression:
+    def bind(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.Placeholder):
             return node
         name = str(node.name)
@@ -103,10 +103,9 @@ def evaluate(governance: Governance, principal: Principal, product: Product) -> 
     domain = governance.domains.get(product.domain)
     grants = domain.file.grants if domain else []
     roles = set(principal.roles)
-    for index, grant in enumerate(grants):
-        if grant.covers(product.name) and roles & {r for r in grant.roles}:
-            break
-    else:
+    index = next((i for i, g in enumerate(grants)
+                  if g.covers(product.name) and roles & set(g.roles)), None)
+    if index is None:
         who = f"user {principal.name!r}"
         if not principal.known:
             who += " (not listed in governance/principals.yaml)"
@@ -115,6 +114,7 @@ def evaluate(governance: Governance, principal: Principal, product: Product) -> 
         raise AccessDenied(f"{who} has no grant to read {product.fqn}", product=product.fqn,
                            hint=f"grants live in domains/{product.domain}/domain.yaml")
     assert domain is not None
+    grant = grants[index]
     grant_name = f"domains/{product.domain}/domain.yaml grant {index + 1}"
     deny = {c.lower() for c in grant.deny_columns}
     masks = {c.lower(): m for c, m in grant.mask_columns.items()}

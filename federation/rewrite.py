@@ -34,8 +34,8 @@ def _scan(access: ProductAccess, ctx: Context) -> ScanPlan:
                      partitioned=any(c.partitioned for c in product.columns))
 
 
-def _qualify_filter(expression: exp.Expression) -> exp.Expression:
-    def qualify_column(node: exp.Expression) -> exp.Expression:
+def _qualify_filter(expression: exp.Expr) -> exp.Expr:
+    def qualify_column(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column):
             return exp.column(node.name, table=SOURCE_ALIAS)
         return node
@@ -43,14 +43,21 @@ def _qualify_filter(expression: exp.Expression) -> exp.Expression:
     return expression.copy().transform(qualify_column)
 
 
-def secured_relation(access: ProductAccess, scan: ScanPlan, alias: str) -> exp.Subquery:
-    """The subquery that stands in for one product reference."""
-    projections: list[exp.Expression] = []
-    for decision in access.columns:
-        if not decision.visible:
-            continue
+def secured_relation(access: ProductAccess, scan: ScanPlan, alias: str,
+                     columns: tuple[str, ...]) -> exp.Subquery:
+    """The subquery that stands in for one product reference.
+
+    It projects only ``columns`` (what the query reads; stars are already expanded), so
+    a column the authorize step did not see cannot be read at all.  A query that reads
+    no column (``count(*)``) gets the first visible one, for DuckDB to prune.
+    """
+    wanted = {c.lower() for c in columns}
+    visible = [d for d in access.columns if d.visible]
+    chosen = [d for d in visible if d.column.name.lower() in wanted] or visible[:1]
+    projections: list[exp.Expr] = []
+    for decision in chosen:
         raw = exp.column(decision.column.name, table=SOURCE_ALIAS)
-        value = raw
+        value: exp.Expr = raw
         if decision.action == "mask" and decision.method:
             value = mask_expression(decision.method, raw, decision.column)
         projections.append(exp.alias_(value, decision.column.name))
@@ -64,7 +71,7 @@ def secured_relation(access: ProductAccess, scan: ScanPlan, alias: str) -> exp.S
     return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
 
-def _try_casts(node: exp.Expression) -> exp.Expression:
+def _try_casts(node: exp.Expr) -> exp.Expr:
     if type(node) is exp.Cast:
         return exp.TryCast(this=node.this, to=node.args["to"])
     return node
@@ -73,8 +80,9 @@ def _try_casts(node: exp.Expression) -> exp.Expression:
 def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Replace every product reference with its secured relation."""
     scans = {fqn: _scan(access, ctx) for fqn, access in query.access.items()}
-    uses_hash = any(c.method == "hash" for a in query.access.values() for c in a.columns
-                    if c.action == "mask")
+    uses_hash = any(
+        c.method == "hash" and c.action == "mask" and c.column.name in query.columns_read[fqn]
+        for fqn, a in query.access.items() for c in a.columns)
     params: dict[str, bytes] = {}
     if uses_hash:
         if ctx.mask_key is None:
@@ -82,13 +90,14 @@ def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                               hint="set DUCKMESH_SECRET or secret_file in duckmesh.yaml")
         params = hmac_params(ctx.mask_key)
 
-    def replace(node: exp.Expression) -> exp.Expression:
+    def replace(node: exp.Expr) -> exp.Expr:
         if not isinstance(node, exp.Table):
             return node
         fqn = product_name(node)
         if fqn is None:
             return node
-        return secured_relation(query.access[fqn], scans[fqn], node.alias_or_name)
+        return secured_relation(query.access[fqn], scans[fqn], node.alias_or_name,
+                                query.columns_read.get(fqn, ()))
 
     expression = query.expression.copy().transform(_try_casts).transform(replace)
     return dataclasses.replace(query, expression=expression, scans=scans, params=params)

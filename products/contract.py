@@ -110,7 +110,7 @@ def _validator() -> jsonschema.protocols.Validator:
     text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text()
     schema = json.loads(text)
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)  # type: ignore[no-any-return]
+    return cls(schema)
 
 
 def schema_errors(doc: YamlDocument) -> list[ConfigError]:

@@ -32,7 +32,8 @@ SELECT
 FROM base,
 LATERAL (
   SELECT
-    ['ES','FR','DE','IT','NL','PL','US','CA','MX','BR','JP','IN','AU','GB','SE','AR'][1 + (r // 5) % 16]
+    ['ES','FR','DE','IT','NL','PL','US','CA','MX','BR','JP','IN','AU','GB','SE','AR']
+      [1 + (r // 5) % 16]
       AS country
 ) c0,
 LATERAL (

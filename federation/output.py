@@ -1,0 +1,136 @@
+"""One output layer for every command: table, CSV, JSON, Parquet; files written atomically.
+
+CSV, JSON and Parquet stream record batches, so a large result never has to fit in
+memory; a file appears under its name only when it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.table import Table
+
+from connectors.errors import UsageError
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def json_default(value: Any) -> Any:
+    """JSON encoding for the Python values Arrow produces."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps(value: Any) -> str:
+    """JSON text of ``value`` with duckmesh's encoding of dates, decimals and bytes."""
+    return json.dumps(value, default=json_default, ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """Write to a temporary file beside ``path``; rename into place only on success."""
+    path = path.resolve()
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory")
+    if not path.parent.is_dir():
+        raise UsageError(f"folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_json(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
+    rows = 0
+    out.write(b"[")
+    for batch in reader:
+        for row in batch.to_pylist():
+            out.write((b",\n" if rows else b"\n") + dumps(row).encode())
+            rows += 1
+    out.write(b"\n]\n" if rows else b"]\n")
+    return rows
+
+
+def _write_csv(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
+    rows = 0
+    with pacsv.CSVWriter(out, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def _write_parquet(reader: pa.RecordBatchReader, out: IO[bytes],
+                   metadata: dict[str, str] | None) -> int:
+    schema = reader.schema
+    if metadata:
+        schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
+    rows = 0
+    with pq.ParquetWriter(out, schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def write_stream(reader: pa.RecordBatchReader, fmt: str, out: IO[bytes],
+                 metadata: dict[str, str] | None = None) -> int:
+    """Write every batch of ``reader`` to ``out`` in ``fmt``; the number of rows written."""
+    if fmt == "json":
+        return _write_json(reader, out)
+    if fmt == "csv":
+        return _write_csv(reader, out)
+    if fmt == "parquet":
+        return _write_parquet(reader, out, metadata)
+    raise UsageError(f"format {fmt!r} cannot be streamed")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    return str(value)
+
+
+def render_table(table: pa.Table, max_rows: int, console: Console | None = None) -> None:
+    """Print up to ``max_rows`` rows as a table; a note on stderr says what was left out."""
+    console = console or Console(width=None if sys.stdout.isatty() else 10_000)
+    shown = table.slice(0, max_rows)
+    view = Table(show_lines=False, header_style="bold")
+    for field in table.schema:
+        numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type) or \
+            pa.types.is_decimal(field.type)
+        view.add_column(field.name, justify="right" if numeric else "left", overflow="fold")
+    for row in shown.to_pylist():
+        view.add_row(*(_cell(v) for v in row.values()))
+    console.print(view)
+    if table.num_rows > max_rows:
+        Console(stderr=True).print(f"({max_rows} of {table.num_rows} rows shown; use "
+                                   "--max-rows, or --format csv/json/parquet for all)")
+    else:
+        Console(stderr=True).print(f"({table.num_rows} row{'s' * (table.num_rows != 1)})")

@@ -1,0 +1,144 @@
+"""``duckmesh validate``: every mesh file checked, every problem reported (not just the first).
+
+Each problem names file, line and field.  Beyond each file's own shape, cross-file
+references are checked: grants name existing products and columns, row filters use only
+the product's columns, masks fit the column type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlglot import exp
+
+from connectors.errors import ConfigError, DuckmeshError, QueryRejected
+from federation.allowlist import check_node
+from federation.governance import Governance
+from federation.masks import is_temporal
+from products.catalog import check_name, contract_paths
+from products.config import load_settings, mask_secret
+from products.contract import CONTRACT_SUFFIX, Product, product_from_document, schema_errors
+from products.yamlio import load_yaml
+
+T = TypeVar("T")
+
+
+def _collect(errors: list[DuckmeshError], load: Callable[[], T]) -> T | None:
+    try:
+        return load()
+    except DuckmeshError as exc:
+        errors.append(exc)
+        return None
+
+
+def _contracts(root: Path, errors: list[DuckmeshError]) -> dict[str, Product]:
+    products: dict[str, Product] = {}
+    for path in contract_paths(root):
+        try:
+            doc = load_yaml(path)
+        except DuckmeshError as exc:
+            errors.append(exc)
+            continue
+        problems = schema_errors(doc)
+        if problems:
+            errors.extend(problems)
+            continue
+        domain = path.parent.name
+        name = path.name[: -len(CONTRACT_SUFFIX)]
+        try:
+            check_name("domain", domain, path.parent)
+            check_name("product", name, path)
+        except DuckmeshError as exc:
+            errors.append(exc)
+            continue
+        try:
+            product = product_from_document(doc, domain, name)
+        except DuckmeshError as exc:
+            errors.append(exc)
+            continue
+        products[product.fqn] = product
+    return products
+
+
+def _grants(governance: Governance, products: dict[str, Product],
+            errors: list[DuckmeshError]) -> None:
+    users = governance.principals.users
+    for domain, gov in governance.domains.items():
+        for i, grant in enumerate(gov.file.grants):
+            loc: list[str | int] = ["grants", i]
+            named = [p for p in grant.products if p != "*"]
+            targets = []
+            for j, name in enumerate(named):
+                product = products.get(f"{domain}.{name.lower()}")
+                if product is None:
+                    errors.append(gov.doc.error([*loc, "products", j],
+                                                f"no product {domain}.{name}"))
+                else:
+                    targets.append(product)
+            if "*" in grant.products:
+                targets = [p for p in products.values() if p.domain == domain]
+            for product in targets:
+                for col in grant.deny_columns:
+                    if product.column(col) is None:
+                        errors.append(gov.doc.error([*loc, "deny_columns"],
+                                                    f"{product.fqn} has no column {col!r}"))
+                for col, method in grant.mask_columns.items():
+                    column = product.column(col)
+                    if column is None:
+                        errors.append(gov.doc.error([*loc, "mask_columns", col],
+                                                    f"{product.fqn} has no column {col!r}"))
+                    elif method == "year" and not is_temporal(column):
+                        errors.append(gov.doc.error(
+                            [*loc, "mask_columns", col],
+                            f"mask 'year' needs a DATE or TIMESTAMP column; {col} is "
+                            f"{column.type}"))
+                row_filter = gov.row_filters[i]
+                if row_filter is None:
+                    continue
+                for column_ref in row_filter.find_all(exp.Column):
+                    if product.column(column_ref.name) is None:
+                        errors.append(gov.doc.error(
+                            [*loc, "row_filter"],
+                            f"{product.fqn} has no column {column_ref.name!r}"))
+            row_filter = gov.row_filters[i]
+            if row_filter is not None:
+                try:
+                    for node in row_filter.walk():
+                        if not isinstance(node, exp.Placeholder):
+                            check_node(node)
+                except QueryRejected as exc:
+                    errors.append(gov.doc.error([*loc, "row_filter"], exc.message))
+                for placeholder in row_filter.find_all(exp.Placeholder):
+                    for user, spec in users.items():
+                        if set(spec.roles) & set(grant.roles) and \
+                                placeholder.name not in spec.attributes:
+                            errors.append(gov.doc.error(
+                                [*loc, "row_filter"],
+                                f"user {user!r} has a role of this grant but no attribute "
+                                f"{placeholder.name!r}; their queries would be denied"))
+
+
+def validate_mesh(root: Path) -> tuple[list[DuckmeshError], int]:
+    """All problems of the mesh at ``root`` and the number of products checked."""
+    errors: list[DuckmeshError] = []
+    settings = _collect(errors, lambda: load_settings(root))
+    if settings is not None:
+        _collect(errors, lambda: mask_secret(root, settings))
+    products = _contracts(root, errors)
+    governance = _collect(errors, lambda: Governance.load(root))
+    if governance is not None:
+        _grants(governance, products, errors)
+        for index, rule in enumerate(governance.policies.rules):
+            if rule.action == "mask" and rule.method == "year":
+                for product in products.values():
+                    for column in product.columns:
+                        if column.classification == rule.classification and \
+                                not is_temporal(column):
+                            errors.append(ConfigError(
+                                f"rule {index + 1} masks {rule.classification} with 'year' "
+                                f"but {product.fqn}.{column.name} is {column.type} (it will "
+                                "be nulled)", file=str(root / "governance/policies.yaml"),
+                                field=f"rules[{index}].method"))
+    return errors, len(products)
