@@ -108,6 +108,8 @@ def check_node(node: exp.Expr) -> None:
             raise _reject(f"function {_function_name(node)}()")
         if isinstance(node, exp.Placeholder | exp.Parameter):
             raise _reject("a query parameter")
+        if isinstance(node, exp.TableColumn):
+            raise _reject(f"a whole-row reference to {node.name!r} (name the columns)")
         raise _reject(f"SQL construct {node.key.upper()!r}")
     if isinstance(node, exp.Var):
         if type(node.parent) not in VAR_PARENTS:

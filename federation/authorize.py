@@ -20,6 +20,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
 from connectors.errors import AccessDenied, QueryRejected
+from federation.allowlist import check
 from federation.plan import Context, GovernedQuery
 from federation.policy import ProductAccess, evaluate
 from federation.resolve import product_name
@@ -124,6 +125,9 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
         for fqn in query.products
     }
     qualified = _qualify(query.expression, _schemas(access), access, ctx.principal.name)
+    # qualify rewrites the tree (USING → ON, whole-row refs → TableColumn, …): whatever
+    # it produced must pass the same allow-list as the caller's own text.
+    check(qualified)
     read: dict[str, list[str]] = {fqn: [] for fqn in query.products}
     for scope in traverse_scope(qualified):
         for column in scope.columns:

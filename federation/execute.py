@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,11 @@ class Execution:
         except BaseException:
             self.close()
             raise
-        return pa.RecordBatchReader.from_batches(raw.schema, self._stream(raw))
+        stream = self._stream(raw)
+        # A stream closed or dropped before its first batch never runs its ``finally``;
+        # this closes the connection when the stream goes away, whatever happened.
+        weakref.finalize(stream, self.close)
+        return pa.RecordBatchReader.from_batches(raw.schema, stream)
 
     def _stream(self, raw: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         try:

@@ -33,9 +33,12 @@ def _collect(errors: list[DuckmeshError], load: Callable[[], T]) -> T | None:
         return None
 
 
-def _contracts(root: Path, errors: list[DuckmeshError]) -> dict[str, Product]:
+def _contracts(root: Path, errors: list[DuckmeshError]) -> tuple[dict[str, Product], set[str]]:
+    """The products that load, and the names of those whose contract is broken."""
     products: dict[str, Product] = {}
+    broken: set[str] = set()
     for path in contract_paths(root):
+        broken.add(f"{path.parent.name}.{path.name[: -len(CONTRACT_SUFFIX)]}")
         try:
             doc = load_yaml(path)
         except DuckmeshError as exc:
@@ -59,10 +62,11 @@ def _contracts(root: Path, errors: list[DuckmeshError]) -> dict[str, Product]:
             errors.append(exc)
             continue
         products[product.fqn] = product
-    return products
+        broken.discard(product.fqn)
+    return products, broken
 
 
-def _grants(governance: Governance, products: dict[str, Product],
+def _grants(governance: Governance, products: dict[str, Product], broken: set[str],
             errors: list[DuckmeshError]) -> None:
     users = governance.principals.users
     for domain, gov in governance.domains.items():
@@ -72,6 +76,8 @@ def _grants(governance: Governance, products: dict[str, Product],
             targets = []
             for j, name in enumerate(named):
                 product = products.get(f"{domain}.{name.lower()}")
+                if product is None and f"{domain}.{name.lower()}" in broken:
+                    continue  # its contract error is already reported
                 if product is None:
                     errors.append(gov.doc.error([*loc, "products", j],
                                                 f"no product {domain}.{name}"))
@@ -126,10 +132,10 @@ def validate_mesh(root: Path) -> tuple[list[DuckmeshError], int]:
     settings = _collect(errors, lambda: load_settings(root))
     if settings is not None:
         _collect(errors, lambda: mask_secret(root, settings))
-    products = _contracts(root, errors)
+    products, broken = _contracts(root, errors)
     governance = _collect(errors, lambda: Governance.load(root))
     if governance is not None:
-        _grants(governance, products, errors)
+        _grants(governance, products, broken, errors)
         for index, rule in enumerate(governance.policies.rules):
             if rule.action == "mask" and rule.method == "year":
                 for product in products.values():

@@ -30,7 +30,9 @@ def contract(domain: str, name: str, columns: list[dict[str, Any]],
 
 def col(name: str, type_: str = "VARCHAR", classification: str | None = None,
         **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "physicalType": type_}
+    logical = {"BIGINT": "integer", "INTEGER": "integer", "DATE": "date", "DOUBLE": "number",
+               "TIMESTAMP": "timestamp", "BOOLEAN": "boolean"}.get(type_, "string")
+    out: dict[str, Any] = {"name": name, "logicalType": logical, "physicalType": type_}
     if classification:
         out["classification"] = classification
     out.update(extra)
