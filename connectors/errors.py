@@ -38,6 +38,8 @@ class DuckmeshError(Exception):
             where = self.file + (f":{self.line}" if self.line else "") + ": "
         if self.field:
             where += f"{self.field}: "
+        if self.product and self.product not in self.message and not self.file:
+            where += f"{self.product}: "
         text = where + self.message
         if self.hint:
             text += f" ({self.hint})"

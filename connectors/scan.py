@@ -53,6 +53,9 @@ def plan_scan(product: str, location_text: str, fmt: str, *, root: Path,
     location = resolve_location(location_text, root)
     if fmt != "parquet":
         raise StorageError(f"format {fmt!r} cannot be read yet", product=product)
+    if not location.is_local:
+        raise StorageError(f"reading {location.scheme}:// locations is not supported yet",
+                           product=product, hint="keep the data on local disk for now")
     if location.is_local:
         path = Path(location.path)
         if not path.exists() and not location.is_glob:
