@@ -103,12 +103,6 @@ def _progress() -> Iterator[Callable[[float], None] | None]:
 
 
 def _emit(result: Result, fmt: str, output: Path | None, max_rows: int) -> None:
-    if fmt == "table":
-        table = result.arrow()
-        if output is not None:
-            raise UsageError("--output needs --format csv, json or parquet")
-        render_table(table, max_rows)
-        return
     if output is not None:
         with atomic_file(output) as handle:
             rows = write_stream(result.reader(), fmt, handle)
@@ -134,9 +128,16 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
           max_rows: int) -> None:
     """Run governed SQL naming products as domain.product."""
     mesh = _mesh(ctx)
+    if fmt == "table" and output is not None:
+        raise UsageError("--output needs --format csv, json or parquet")
     with _progress() as progress:
         result = mesh.sql(sql, user=user or default_user(), progress=progress)
-        _emit(result, fmt, output, max_rows)
+        if fmt == "table":
+            result.arrow()  # run under the progress bar; print once it is gone
+        else:
+            _emit(result, fmt, output, max_rows)
+    if fmt == "table":
+        render_table(result.arrow(), max_rows)
 
 
 @cli.command()

@@ -48,7 +48,7 @@ def _func(name: str, *args: exp.Expr) -> exp.Anonymous:
 
 
 def _as_text(value: exp.Expr) -> exp.Expr:
-    return exp.Cast(this=value, to=exp.DataType.build("VARCHAR"))
+    return exp.Cast(this=value, to=exp.DataType(this=exp.DataType.Type.VARCHAR))
 
 
 def _hash(value: exp.Expr) -> exp.Expr:

@@ -60,14 +60,15 @@ def secured_relation(access: ProductAccess, scan: ScanPlan, alias: str,
         value: exp.Expr = raw
         if decision.action == "mask" and decision.method:
             value = mask_expression(decision.method, raw, decision.column)
-        projections.append(exp.alias_(value, decision.column.name))
+        projections.append(exp.alias_(value, decision.column.name, copy=False))
     if not projections:
         raise AccessDenied(f"no column of {access.product.fqn} is visible to the caller",
                            product=access.product.fqn)
+    # Every node here is new, so the builders need not copy (copies dominate planning).
     select = exp.Select(expressions=projections).from_(
-        exp.alias_(scan.to_expression(), SOURCE_ALIAS, table=True))
+        exp.alias_(scan.to_expression(), SOURCE_ALIAS, table=True, copy=False), copy=False)
     if access.row_filter is not None:
-        select = select.where(_qualify_filter(access.row_filter))
+        select = select.where(_qualify_filter(access.row_filter), copy=False)
     return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
 
@@ -99,5 +100,6 @@ def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
         return secured_relation(query.access[fqn], scans[fqn], node.alias_or_name,
                                 query.columns_read.get(fqn, ()))
 
-    expression = query.expression.copy().transform(_try_casts).transform(replace)
+    expression = query.expression.copy()
+    expression = expression.transform(_try_casts, copy=False).transform(replace, copy=False)
     return dataclasses.replace(query, expression=expression, scans=scans, params=params)
