@@ -1,8 +1,9 @@
 """Scan plans: what files a product query reads, and the DuckDB scan that reads them.
 
 A plan is made before any byte is read (pyiceberg's ``plan_files`` is the model): it
-names the paths, the format and the directories the sandbox must allow.  The executor
-turns it into a ``read_parquet(...)`` node.
+lists the files with their sizes and modification times, and the executor reads exactly
+that list.  So the stamp a result carries names what was really read, and a file written
+after planning is not half-read.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from sqlglot import exp
 
 from connectors.errors import StorageError
+from connectors.files import DataFacts, FileInfo, list_local, read_facts
 from connectors.storage import Location, resolve_location
 
 SCAN_MARK = "duckmesh_scan"
@@ -22,11 +24,11 @@ safety check can tell our own table functions from anything else."""
 
 @dataclass(frozen=True)
 class ScanPlan:
-    """Everything needed to read one product: globs, format, hive partitioning."""
+    """Everything needed to read one product: files, format, hive partitioning."""
 
     product: str
     location: Location
-    patterns: tuple[str, ...]
+    files: tuple[FileInfo, ...]
     format: str
     hive_partitioning: bool
 
@@ -35,14 +37,16 @@ class ScanPlan:
         """Directories the sandbox must open for this scan (with a trailing slash)."""
         return (self.location.directory,)
 
+    def facts(self) -> DataFacts:
+        """Schema, rows and null counts from the planned files' footers."""
+        return read_facts(self.product, self.files, self.location.directory, self.hive_partitioning)
+
     def to_expression(self) -> exp.Table:
-        """``read_parquet([...], hive_partitioning = true)`` as a FROM item."""
-        files = exp.Array(expressions=[exp.Literal.string(p) for p in self.patterns])
-        args: list[exp.Expr] = [files]
-        args.append(exp.EQ(this=exp.column("hive_partitioning"),
-                           expression=exp.Boolean(this=self.hive_partitioning)))
-        func = exp.Anonymous(this="read_parquet", expressions=args)
-        table = exp.Table(this=func)
+        """``read_parquet([...files], hive_partitioning = ...)`` as a FROM item."""
+        files = exp.Array(expressions=[exp.Literal.string(f.path) for f in self.files])
+        hive = exp.EQ(this=exp.column("hive_partitioning"),
+                      expression=exp.Boolean(this=self.hive_partitioning))
+        table = exp.Table(this=exp.Anonymous(this="read_parquet", expressions=[files, hive]))
         table.meta[SCAN_MARK] = self.product
         return table
 
@@ -56,13 +60,17 @@ def plan_scan(product: str, location_text: str, fmt: str, *, root: Path,
     if not location.is_local:
         raise StorageError(f"reading {location.scheme}:// locations is not supported yet",
                            product=product, hint="keep the data on local disk for now")
-    if location.is_local:
-        path = Path(location.path)
-        if not path.exists() and not location.is_glob:
-            raise StorageError(f"data not found at {location_text!r}", product=product)
-    if location.is_glob or location.path.endswith(".parquet"):
-        patterns: tuple[str, ...] = (location.uri,)
+    path = Path(location.path)
+    if location.is_glob:
+        base = Path(location.directory)
+        files = list_local(base, str(Path(location.path).relative_to(base)))
+    elif path.is_file():
+        files = list_local(path.parent, path.name)
+    elif path.is_dir():
+        files = list_local(path, "**/*.parquet")
     else:
-        patterns = (location.uri.rstrip("/") + "/**/*.parquet",)
-    return ScanPlan(product=product, location=location, patterns=patterns, format=fmt,
+        raise StorageError(f"data not found at {location_text!r}", product=product)
+    if not files:
+        raise StorageError(f"no data files found at {location_text!r}", product=product)
+    return ScanPlan(product=product, location=location, files=files, format=fmt,
                     hive_partitioning=partitioned)

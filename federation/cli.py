@@ -22,6 +22,7 @@ from connectors.errors import DuckmeshError, UsageError
 from federation.mesh import Mesh, default_user
 from federation.output import FORMATS, atomic_file, dumps, render_table, write_stream
 from federation.result import Result, pretty_sql, to_jsonable
+from federation.stamp import STAMP_METADATA_KEY
 from federation.validate import validate_mesh
 
 USER_HELP = "who is asking (default: $DUCKMESH_USER, then the OS user); roles come from " \
@@ -102,15 +103,17 @@ def _progress() -> Iterator[Callable[[float], None] | None]:
         yield lambda pct: bar.update(task, completed=pct)
 
 
-def _emit(result: Result, fmt: str, output: Path | None, max_rows: int) -> None:
+def _emit(result: Result, fmt: str, output: Path | None, stamp: bool) -> None:
+    metadata = {STAMP_METADATA_KEY: dumps(result.stamp)}
+    wrap = result.stamp if stamp and fmt == "json" else None
     if output is not None:
         with atomic_file(output) as handle:
-            rows = write_stream(result.reader(), fmt, handle)
+            rows = write_stream(result.reader(), fmt, handle, metadata, stamp=wrap)
         click.echo(f"wrote {rows} rows to {output}", err=True)
         return
     if fmt == "parquet" and sys.stdout.isatty():
         raise UsageError("parquet output needs --output FILE (or a pipe)")
-    write_stream(result.reader(), fmt, sys.stdout.buffer)
+    write_stream(result.reader(), fmt, sys.stdout.buffer, metadata, stamp=wrap)
     sys.stdout.flush()
 
 
@@ -123,19 +126,27 @@ def _emit(result: Result, fmt: str, output: Path | None, max_rows: int) -> None:
               help="write to FILE (atomically) instead of stdout")
 @click.option("--max-rows", type=click.IntRange(min=1), default=100, show_default=True,
               help="rows shown by --format table")
+@click.option("--stamp", is_flag=True,
+              help="with --format json: print {\"stamp\": …, \"rows\": […]} where the stamp "
+                   "lists the contract versions and files read (parquet output always "
+                   "carries it as file metadata 'duckmesh.stamp')")
 @click.pass_context
 def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path | None,
-          max_rows: int) -> None:
+          max_rows: int, stamp: bool) -> None:
     """Run governed SQL naming products as domain.product."""
     mesh = _mesh(ctx)
     if fmt == "table" and output is not None:
         raise UsageError("--output needs --format csv, json or parquet")
+    if stamp and fmt != "json":
+        raise UsageError("--stamp goes with --format json")
     with _progress() as progress:
         result = mesh.sql(sql, user=user or default_user(), progress=progress)
+        for warning in result.warnings:
+            click.echo(f"duckmesh: warning: {warning}", err=True)
         if fmt == "table":
             result.arrow()  # run under the progress bar; print once it is gone
         else:
-            _emit(result, fmt, output, max_rows)
+            _emit(result, fmt, output, stamp)
     if fmt == "table":
         render_table(result.arrow(), max_rows)
 

@@ -15,11 +15,13 @@ from pathlib import Path
 import pyarrow as pa
 
 from connectors.errors import ConfigError
+from federation.enforce import enforce_contracts
 from federation.execute import Execution, ProgressCallback
 from federation.governance import Governance
 from federation.pipeline import govern
 from federation.plan import Context, GovernedQuery
 from federation.result import Result
+from federation.stamp import build_stamp
 from products.catalog import Catalog
 from products.config import MESH_FILE, MeshSettings, find_mesh_root, load_settings, mask_secret
 
@@ -72,13 +74,17 @@ class Mesh:
 
     def sql(self, sql: str, user: str | None = None, *,
             progress: ProgressCallback | None = None) -> Result:
-        """Govern ``sql`` for ``user`` now; run it when the result is first read."""
-        query = self.govern(sql, user)
+        """Govern ``sql`` for ``user`` and check the contracts of what it reads, now; run it
+        when the result is first read."""
+        ctx = self.context(user)
+        query = govern(sql, ctx)
+        warnings = enforce_contracts(query)
+        stamp = build_stamp(query, ctx.principal.name)
 
         def opener() -> pa.RecordBatchReader:
             return Execution(query, self.settings.engine, self.root, progress).reader()
 
-        return Result(query, opener)
+        return Result(query, opener, stamp=stamp, warnings=warnings)
 
     def explain(self, sql: str, user: str | None = None) -> str:
         """The governed SQL and every policy decision for ``user``."""

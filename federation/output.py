@@ -64,14 +64,18 @@ def atomic_file(path: Path) -> Iterator[IO[bytes]]:
         raise
 
 
-def _write_json(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
+def _write_json(reader: pa.RecordBatchReader, out: IO[bytes],
+                stamp: dict[str, Any] | None = None) -> int:
     rows = 0
+    if stamp is not None:
+        out.write(b'{"stamp": ' + dumps(stamp).encode() + b',\n"rows": ')
     out.write(b"[")
     for batch in reader:
         for row in batch.to_pylist():
             out.write((b",\n" if rows else b"\n") + dumps(row).encode())
             rows += 1
-    out.write(b"\n]\n" if rows else b"]\n")
+    out.write(b"\n]" if rows else b"]")
+    out.write(b"}\n" if stamp is not None else b"\n")
     return rows
 
 
@@ -98,10 +102,15 @@ def _write_parquet(reader: pa.RecordBatchReader, out: IO[bytes],
 
 
 def write_stream(reader: pa.RecordBatchReader, fmt: str, out: IO[bytes],
-                 metadata: dict[str, str] | None = None) -> int:
-    """Write every batch of ``reader`` to ``out`` in ``fmt``; the number of rows written."""
+                 metadata: dict[str, str] | None = None, *,
+                 stamp: dict[str, Any] | None = None) -> int:
+    """Write every batch of ``reader`` to ``out`` in ``fmt``; the number of rows written.
+
+    ``metadata`` goes into Parquet file metadata; ``stamp`` wraps JSON output as
+    ``{"stamp": …, "rows": […]}``.
+    """
     if fmt == "json":
-        return _write_json(reader, out)
+        return _write_json(reader, out, stamp)
     if fmt == "csv":
         return _write_csv(reader, out)
     if fmt == "parquet":

@@ -24,10 +24,15 @@ class Result:
     >>> result.arrow()                                                     # doctest: +SKIP
     """
 
-    def __init__(self, query: GovernedQuery, opener: Opener) -> None:
+    def __init__(self, query: GovernedQuery, opener: Opener, *,
+                 stamp: dict[str, Any] | None = None, warnings: list[str] | None = None) -> None:
         self.query = query
         self._open = opener
         self._table: pa.Table | None = None
+        self.stamp: dict[str, Any] = stamp or {}
+        """Contract versions and exact files read (see federation.stamp)."""
+        self.warnings: list[str] = warnings or []
+        """Non-fatal findings, e.g. a product past its freshness SLA."""
 
     @property
     def governed_sql(self) -> str:

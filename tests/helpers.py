@@ -55,7 +55,10 @@ def make_mesh(root: Path, *, products: dict[str, tuple[list[dict[str, Any]], str
                        contract(domain, name, columns))
             target = root / "data" / domain / name
             target.mkdir(parents=True, exist_ok=True)
-            con.sql(sql).write_parquet(str(target / "part-0.parquet"))
+            # Cast to the declared types, as a producer honouring its contract would.
+            casts = ", ".join(f'CAST("{c["name"]}" AS {c["physicalType"]}) AS "{c["name"]}"'
+                              for c in columns)
+            con.sql(sql).project(casts).write_parquet(str(target / "part-0.parquet"))
     finally:
         con.close()
     for domain, domain_grants in grants.items():

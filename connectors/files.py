@@ -1,0 +1,195 @@
+"""Listing a product's data files and reading their Parquet footers (never the data).
+
+Footers give the schema, row counts and null counts cheaply; results are cached per file
+version (path, size, modification time), so a file that changes is read again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from connectors.errors import StorageError
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One data file as it was when the scan was planned."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def modified(self) -> dt.datetime:
+        """Last modification time, UTC."""
+        return dt.datetime.fromtimestamp(self.mtime_ns / 1e9, tz=dt.UTC)
+
+
+@dataclass(frozen=True)
+class ColumnFacts:
+    """What the footers say about one column across all files."""
+
+    name: str
+    type: str
+    """DuckDB spelling, normalized by sqlglot (``INT``, ``BIGINT``, ``DECIMAL(12, 2)``…)."""
+    null_count: int | None
+    """None when some file has no statistics."""
+    partition: bool = False
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """Schema and size of a product's data, from its files' footers."""
+
+    files: tuple[FileInfo, ...]
+    rows: int
+    columns: dict[str, ColumnFacts]
+    """Keyed by lower-case column name."""
+
+    @property
+    def size(self) -> int:
+        """Total bytes."""
+        return sum(f.size for f in self.files)
+
+    @property
+    def last_modified(self) -> dt.datetime | None:
+        """The newest file's modification time."""
+        return max((f.modified for f in self.files), default=None)
+
+
+def list_local(directory: Path, pattern: str) -> tuple[FileInfo, ...]:
+    """Every file under ``directory`` matching ``pattern`` (hidden files skipped), sorted."""
+    out = []
+    for path in sorted(directory.glob(pattern)):
+        rel = path.relative_to(directory)
+        if any(part.startswith((".", "_")) for part in rel.parts) or not path.is_file():
+            continue
+        stat = path.stat()
+        out.append(FileInfo(str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(out)
+
+
+def normalize_type(text: str) -> str:
+    """A DuckDB type in one canonical spelling (``INTEGER`` and ``INT4`` → ``INT``)."""
+    try:
+        return exp.DataType.build(text, dialect="duckdb").sql(dialect="duckdb")
+    except (ParseError, ValueError):
+        return text.upper()
+
+
+_ARROW_TO_DUCKDB = {
+    pa.int8(): "TINYINT", pa.int16(): "SMALLINT", pa.int32(): "INTEGER", pa.int64(): "BIGINT",
+    pa.uint8(): "UTINYINT", pa.uint16(): "USMALLINT", pa.uint32(): "UINTEGER",
+    pa.uint64(): "UBIGINT", pa.float32(): "FLOAT", pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN", pa.string(): "VARCHAR", pa.large_string(): "VARCHAR",
+    pa.string_view(): "VARCHAR", pa.binary(): "BLOB", pa.large_binary(): "BLOB",
+    pa.date32(): "DATE", pa.date64(): "DATE",
+}
+
+
+def duckdb_type(arrow_type: pa.DataType) -> str:
+    """The DuckDB type DuckDB's Parquet reader gives an Arrow type, canonical spelling."""
+    if arrow_type in _ARROW_TO_DUCKDB:
+        return normalize_type(_ARROW_TO_DUCKDB[arrow_type])
+    if pa.types.is_decimal(arrow_type):
+        return normalize_type(f"DECIMAL({arrow_type.precision}, {arrow_type.scale})")
+    if pa.types.is_timestamp(arrow_type):
+        return normalize_type("TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP")
+    if pa.types.is_time(arrow_type):
+        return "TIME"
+    return str(arrow_type).upper()
+
+
+Footer = tuple[str, str, int | None]
+"""(column name, DuckDB type, null count or None)."""
+
+
+@lru_cache(maxsize=4096)
+def _footer(path: str, size: int, mtime_ns: int) -> tuple[int, tuple[Footer, ...]]:
+    del size, mtime_ns  # part of the cache key: a changed file is read again
+    meta = pq.read_metadata(path)
+    schema = meta.schema.to_arrow_schema()
+    columns = []
+    for index, field in enumerate(schema):
+        nulls: int | None = 0
+        for rg in range(meta.num_row_groups):
+            column = meta.row_group(rg).column(index) if index < meta.num_columns else None
+            stats = column.statistics if column is not None else None
+            if stats is None or not stats.has_null_count:
+                nulls = None
+                break
+            nulls += stats.null_count
+        columns.append((field.name, duckdb_type(field.type), nulls))
+    return meta.num_rows, tuple(columns)
+
+
+def _partition_values(path: str, root: str) -> dict[str, str]:
+    rel = path[len(root):] if path.startswith(root) else path
+    values = {}
+    for part in rel.strip("/").split("/")[:-1]:
+        key, sep, value = part.partition("=")
+        if sep:
+            values[key.lower()] = unquote(value)
+    return values
+
+
+def _partition_type(values: list[str]) -> str:
+    for kind, check in (("BIGINT", int), ("DOUBLE", float)):
+        try:
+            for value in values:
+                check(value)
+        except ValueError:
+            continue
+        return normalize_type(kind)
+    try:
+        for value in values:
+            dt.date.fromisoformat(value)
+        return "DATE"
+    except ValueError:
+        return "VARCHAR"
+
+
+def read_facts(product: str, files: tuple[FileInfo, ...], root: str,
+               hive: bool) -> DataFacts:
+    """Schema, rows and null counts of ``files`` from their footers (and hive paths)."""
+    rows = 0
+    columns: dict[str, ColumnFacts] = {}
+    partitions: dict[str, list[str]] = {}
+    for info in files:
+        try:
+            count, schema = _footer(info.path, info.size, info.mtime_ns)
+        except (OSError, pa.ArrowException):
+            rel = info.path[len(root):].lstrip("/") if info.path.startswith(root) else "a file"
+            raise StorageError(f"data file {rel!r} is not valid Parquet",
+                               product=product) from None
+        rows += count
+        for name, type_, nulls in schema:
+            key = name.lower()
+            seen = columns.get(key)
+            if seen is None:
+                columns[key] = ColumnFacts(name, type_, nulls)
+                continue
+            # Files that disagree on a type make the column's type "A | B": it then
+            # matches no declared type and conformance reports it.
+            types = seen.type.split(" | ")
+            merged = seen.type if type_ in types else f"{seen.type} | {type_}"
+            total = None if nulls is None or seen.null_count is None else seen.null_count + nulls
+            columns[key] = ColumnFacts(seen.name, merged, total)
+        if hive:
+            for key, value in _partition_values(info.path, root).items():
+                partitions.setdefault(key, []).append(value)
+    for key, values in partitions.items():
+        if key not in columns:
+            # Null counts of partition columns are per file, not per row: unknown if any.
+            nulls = None if "__HIVE_DEFAULT_PARTITION__" in values else 0
+            columns[key] = ColumnFacts(key, _partition_type(values), nulls, partition=True)
+    return DataFacts(files, rows, columns)

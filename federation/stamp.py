@@ -1,0 +1,36 @@
+"""What a result read: contract versions and the exact files (or snapshots).
+
+The stamp makes a result reproducible — an ML training set can be rebuilt from the same
+product versions and files — and travels with the result: ``Result.stamp``, ``--format
+json --stamp``, and Parquet file metadata under ``duckmesh.stamp``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from federation.plan import GovernedQuery
+
+STAMP_METADATA_KEY = "duckmesh.stamp"
+
+
+def build_stamp(query: GovernedQuery, user: str) -> dict[str, Any]:
+    """The stamp of a governed query, as plain JSON-ready data."""
+    products = {}
+    for fqn, scan in query.scans.items():
+        product = query.access[fqn].product
+        products[fqn] = {
+            "contract_id": product.contract_id,
+            "contract_version": product.version,
+            "format": scan.format,
+            "location": scan.location.uri,
+            "files": [{"path": f.path, "size": f.size, "modified": f.modified.isoformat()}
+                      for f in scan.files],
+        }
+    return {
+        "planned_at": dt.datetime.now(dt.UTC).isoformat(),
+        "user": user,
+        "sql": query.sql,
+        "products": products,
+    }
