@@ -78,12 +78,17 @@ def list_local(directory: Path, pattern: str) -> tuple[FileInfo, ...]:
     return tuple(out)
 
 
+# sqlglot prints some DuckDB types under other names; show users DuckDB's own.
+_DUCKDB_NAMES = {"TEXT": "VARCHAR", "INT": "INTEGER"}
+
+
 def normalize_type(text: str) -> str:
-    """A DuckDB type in one canonical spelling (``INTEGER`` and ``INT4`` → ``INT``)."""
+    """A DuckDB type in one canonical spelling (``INT``, ``INT4`` → ``INTEGER``)."""
     try:
-        return exp.DataType.build(text, dialect="duckdb").sql(dialect="duckdb")
+        canonical = exp.DataType.build(text, dialect="duckdb").sql(dialect="duckdb")
     except (ParseError, ValueError):
         return text.upper()
+    return _DUCKDB_NAMES.get(canonical, canonical)
 
 
 _ARROW_TO_DUCKDB = {

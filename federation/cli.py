@@ -195,6 +195,46 @@ def validate(ctx: click.Context) -> None:
     click.echo(f"mesh {root}: {count} products, all contracts and policies valid")
 
 
+@cli.command("check")
+@click.argument("names", nargs=-1, metavar="[DOMAIN.PRODUCT]...")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "junit"]),
+              default="table", show_default=True, help="output format; junit is JUnit XML")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="write the report to FILE (atomically)")
+@click.pass_context
+def check_cmd(ctx: click.Context, names: tuple[str, ...], fmt: str, output: Path | None) -> None:
+    """Check products against their contracts and quality rules (exit 4 on failure).
+
+    Schema conformance and freshness come from the files; quality rules run governed, as
+    the domain's owner. A rule that cannot be evaluated is an error, never a pass.
+    """
+    from federation.check import check, failed, to_junit
+
+    mesh = _mesh(ctx)
+    findings = check(mesh, names)
+    if fmt == "table" and output is None:
+        table = Table(header_style="bold")
+        for name in ("product", "check", "status", "detail"):
+            table.add_column(name, overflow="fold")
+        colors = {"passed": "green", "failed": "red", "error": "red", "warning": "yellow"}
+        for f in findings:
+            color = colors.get(f.status, "dim")
+            table.add_row(f.product, f.check, f"[{color}]{f.status}[/{color}]", f.message)
+        _console().print(table)
+    else:
+        text = to_junit(findings) if fmt == "junit" else dumps([f.as_dict() for f in findings])
+        if output is None:
+            click.echo(text)
+        else:
+            with atomic_file(output) as handle:
+                handle.write(text.encode())
+    counts = {s: sum(f.status == s for f in findings)
+              for s in ("passed", "failed", "error", "warning", "skipped")}
+    click.echo(", ".join(f"{n} {s}" for s, n in counts.items() if n), err=True)
+    if failed(findings):
+        sys.exit(4)
+
+
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path),
                 default=Path("demo-mesh"))
@@ -233,6 +273,94 @@ def products_list(ctx: click.Context, fmt: str) -> None:
     for row in rows:
         table.add_row(*(str(row[k] or "") for k in row))
     Console(width=None if sys.stdout.isatty() else 10_000).print(table)
+
+
+@products.command("search")
+@click.argument("text")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="output format")
+@click.pass_context
+def products_search(ctx: click.Context, text: str, fmt: str) -> None:
+    """Find products by name, domain, tag, owner, description or column."""
+    from products.discovery import search
+
+    matches = search(_mesh(ctx).catalog, text)
+    rows: list[dict[str, Any]] = [
+        {"product": m.product.fqn, "score": m.score, "matched": list(m.reasons),
+         "description": m.product.description} for m in matches]
+    if fmt == "json":
+        click.echo(dumps(rows))
+        return
+    if not rows:
+        click.echo(f"no product matches {text!r}", err=True)
+        return
+    table = Table(header_style="bold")
+    for name in ("product", "score", "matched", "description"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(row["product"], str(row["score"]), ", ".join(row["matched"]),
+                      row["description"] or "")
+    _console().print(table)
+
+
+@products.command("show")
+@click.argument("name", metavar="DOMAIN.PRODUCT")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="output format")
+@click.option("--sample", type=click.IntRange(min=1, max=10_000), default=None,
+              help="also show N sample rows, governed (masked) for --user")
+@click.option("--user", "-u", help=USER_HELP)
+@click.pass_context
+def products_show(ctx: click.Context, name: str, fmt: str, sample: int | None,
+                  user: str | None) -> None:
+    """Owner, schema, SLA, quality rules and live facts of one product."""
+    from sqlglot import exp
+
+    from products.discovery import describe
+
+    mesh = _mesh(ctx)
+    product = mesh.catalog.get(name)
+    info = describe(product, mesh.root)
+    rows = None
+    if sample:
+        query_ = exp.select("*").from_(exp.table_(product.name, db=product.domain)).limit(sample)
+        rows = mesh.sql(query_.sql(dialect="duckdb"), user=user or default_user()).arrow()
+        info["sample"] = rows.to_pylist()
+    if fmt == "json":
+        click.echo(dumps(info))
+        return
+    console = _console()
+    facts = info["facts"]
+    console.print(f"[bold]{info['product']}[/bold]  v{info['version']}  ({info['status']})")
+    for key in ("description", "owner", "location", "format", "contract"):
+        console.print(f"  {key}: {info[key]}")
+    if info["tags"]:
+        console.print(f"  tags: {', '.join(map(str, info['tags']))}")
+    if "error" in facts:
+        console.print(f"  data: unavailable: {facts['error']}")
+    else:
+        fresh = facts["freshness"]
+        console.print(f"  data: {facts['rows']} rows, {facts['size_bytes']} bytes in "
+                      f"{facts['files']} files, last modified {facts['last_modified']}"
+                      + (f", {fresh['status']} (SLA {fresh['sla']})" if fresh else ""))
+    columns = Table(title="schema", header_style="bold")
+    for col in ("name", "type", "required", "classification", "description"):
+        columns.add_column(col, overflow="fold")
+    for col in info["columns"]:
+        columns.add_row(col["name"], col["type"], "yes" if col["required"] else "",
+                        col["classification"] or "", col["description"] or "")
+    console.print(columns)
+    for rule in info["quality"]:
+        console.print(f"  quality: {dumps(rule)}")
+    for sla in info["sla"]:
+        console.print(f"  sla: {dumps(sla)}")
+    if rows is not None and sample:
+        console.print(f"sample ({rows.num_rows} rows, governed for {user or default_user()}):")
+        render_table(rows, sample, console)
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 10_000)
 
 
 def main() -> None:

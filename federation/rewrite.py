@@ -18,20 +18,14 @@ import dataclasses
 from sqlglot import exp
 
 from connectors.errors import AccessDenied, ConfigError
-from connectors.scan import ScanPlan, plan_scan
+from connectors.scan import ScanPlan
 from federation.masks import hmac_params, mask_expression
 from federation.plan import Context, GovernedQuery
 from federation.policy import ProductAccess
 from federation.resolve import product_name
+from products.data import plan_product
 
 SOURCE_ALIAS = "duckmesh_src"
-
-
-def _scan(access: ProductAccess, ctx: Context) -> ScanPlan:
-    product = access.product
-    server = product.server
-    return plan_scan(product.fqn, server.location, server.format, root=ctx.root,
-                     partitioned=any(c.partitioned for c in product.columns))
 
 
 def _qualify_filter(expression: exp.Expr) -> exp.Expr:
@@ -80,7 +74,7 @@ def _try_casts(node: exp.Expr) -> exp.Expr:
 
 def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Replace every product reference with its secured relation."""
-    scans = {fqn: _scan(access, ctx) for fqn, access in query.access.items()}
+    scans = {fqn: plan_product(access.product, ctx.root) for fqn, access in query.access.items()}
     uses_hash = any(
         c.method == "hash" and c.action == "mask" and c.column.name in query.columns_read[fqn]
         for fqn, a in query.access.items() for c in a.columns)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from connectors.files import DataFacts, normalize_type
 from products.contract import Column, Product
 
-Status = Literal["passed", "failed", "warning", "error"]
+Status = Literal["passed", "failed", "warning", "error", "skipped"]
 INTEGER_TYPES = {normalize_type(t) for t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT",
                                              "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                                              "UBIGINT")}
@@ -120,6 +120,16 @@ def freshness_policy(product: Product) -> str:
     return "warn"
 
 
+def human(delta: dt.timedelta) -> str:
+    """``1d 2h``, ``3h 5m``, ``45m``: a duration as people write it."""
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "",
+             f"{mins}m" if mins and not days else ""]
+    return " ".join(p for p in parts if p) or "0m"
+
+
 def freshness_finding(product: Product, facts: DataFacts,
                       now: dt.datetime | None = None) -> Finding | None:
     """Whether the newest file is within the freshness SLA; None if there is no SLA."""
@@ -131,10 +141,11 @@ def freshness_finding(product: Product, facts: DataFacts,
     if newest is None:
         return Finding(product.fqn, "sla.freshness", "error", "no files to date")
     age = now - newest
-    observed = f"{age.total_seconds() / 3600:.1f}h"
+    observed = human(age)
     if age > limit:
         return Finding(product.fqn, "sla.freshness", "failed",
-                       f"data is {observed} old, past the freshness SLA of {limit}",
+                       f"data is {observed} old, past the freshness SLA of {human(limit)}",
                        observed=observed)
     return Finding(product.fqn, "sla.freshness", "passed",
-                   f"data is {observed} old, within {limit}", observed=observed)
+                   f"data is {observed} old, within the SLA of {human(limit)}",
+                   observed=observed)
