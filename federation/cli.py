@@ -182,17 +182,88 @@ def explain(ctx: click.Context, sql: str, user: str | None, fmt: str) -> None:
 
 
 @cli.command()
+@click.option("--against", metavar="REV",
+              help="also refuse breaking contract changes since git revision REV whose "
+                   "major version did not change")
 @click.pass_context
-def validate(ctx: click.Context) -> None:
+def validate(ctx: click.Context, against: str | None) -> None:
     """Check every contract and governance file; errors name file, line and field."""
     obj = ctx.find_object(dict) or {}
     root = Mesh.locate(obj.get("mesh_path"))
-    errors, count = validate_mesh(root)
+    errors, count = validate_mesh(root, against)
     for error in errors:
         click.echo(f"error: {error}", err=True)
     if errors:
         _fail(f"{len(errors)} problem{'s' * (len(errors) != 1)} in mesh {root}", 1)
     click.echo(f"mesh {root}: {count} products, all contracts and policies valid")
+
+
+@cli.command("diff")
+@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rev", metavar="REV",
+              help="compare the contract OLD at git revision REV with its current version")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="output format")
+def diff_cmd(old: Path, new: Path | None, rev: str | None, fmt: str) -> None:
+    """Classify the changes between two versions of a contract (exit 4 if a breaking
+    change lacks a major version bump).
+
+    Either two files (OLD NEW), or one file and --rev REV (the file at REV vs now).
+    """
+    from products.contract import CONTRACT_SUFFIX, load_contract
+    from products.diff import (
+        actual_bump,
+        bump_ok,
+        contract_from_text,
+        diff_products,
+        git_show,
+        required_bump,
+    )
+
+    def name_of(path: Path) -> tuple[str, str]:
+        stem = path.name[: -len(CONTRACT_SUFFIX)] if path.name.endswith(CONTRACT_SUFFIX) \
+            else path.stem
+        return path.resolve().parent.name, stem
+
+    if (new is None) == (rev is None):
+        raise UsageError("give two contract files, or one file and --rev REV")
+    if rev is not None:
+        domain, stem = name_of(old)
+        text = git_show(old, rev)
+        before = contract_from_text(text, f"{rev}:{old}", domain, stem) if text else None
+        after = load_contract(old, domain) if old.exists() else None
+    else:
+        assert new is not None
+        for path in (old, new):
+            if not path.exists():
+                raise UsageError(f"{path} does not exist")
+        before = load_contract(old, name_of(old)[0])
+        after = load_contract(new, name_of(new)[0]) if new.exists() else None
+    changes = diff_products(before, after)
+    need = required_bump(changes)
+    have = actual_bump(before.version, after.version) if before and after else None
+    ok = bump_ok(before, after, changes)
+    if fmt == "json":
+        click.echo(dumps({
+            "old_version": before.version if before else None,
+            "new_version": after.version if after else None,
+            "required_bump": need, "actual_bump": have, "ok": ok,
+            "changes": [{"kind": c.kind, "detail": c.detail, "column": c.column,
+                         "breaking": c.breaking, "bump": c.bump} for c in changes]}))
+    else:
+        table = Table(header_style="bold")
+        for name in ("change", "detail", "breaking", "needs"):
+            table.add_column(name, overflow="fold")
+        for c in changes:
+            table.add_row(c.kind, c.detail, "[red]yes[/red]" if c.breaking else "no", c.bump)
+        _console().print(table if changes else "no changes")
+        versions = f"{before.version if before else '-'} → {after.version if after else '-'}"
+        click.echo(f"version {versions}: needs a {need} bump"
+                   + (f", has a {have} bump" if have else "")
+                   + ("" if ok else " — NOT ENOUGH"))
+    if not ok:
+        sys.exit(4)
 
 
 @cli.command("check")
@@ -357,6 +428,41 @@ def products_show(ctx: click.Context, name: str, fmt: str, sample: int | None,
     if rows is not None and sample:
         console.print(f"sample ({rows.num_rows} rows, governed for {user or default_user()}):")
         render_table(rows, sample, console)
+
+
+@products.command("init")
+@click.argument("name", metavar="DOMAIN.PRODUCT")
+@click.option("--from", "source", required=True, metavar="PATH_OR_URI",
+              help="Parquet file, folder (hive partitions are found) or glob")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="where to write (default: domains/DOMAIN/PRODUCT.odcs.yaml in the mesh)")
+@click.option("--force", is_flag=True, help="overwrite an existing contract")
+@click.pass_context
+def products_init(ctx: click.Context, name: str, source: str, output: Path | None,
+                  force: bool) -> None:
+    """Write a draft ODCS contract from existing Parquet data, with suggested
+    classifications for the owner to confirm."""
+    import yaml
+
+    from products.bootstrap import HEADER, check_draft, draft_contract
+
+    obj = ctx.find_object(dict) or {}
+    root = Mesh.locate(obj.get("mesh_path")) if output is None else Path.cwd()
+    contract = draft_contract(name, source, root)
+    domain, product = contract["domain"], contract["dataProduct"]
+    target = output or root / "domains" / domain / f"{product}.odcs.yaml"
+    check_draft(contract, target, domain, product)
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists", hint="use --force to overwrite")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(target) as handle:
+        handle.write((HEADER + yaml.safe_dump(contract, sort_keys=False,
+                                              allow_unicode=True)).encode())
+    click.echo(f"wrote draft contract {target}")
+    for prop in contract["schema"][0]["properties"]:
+        reason = prop["customProperties"][1]["value"]
+        click.echo(f"  {prop['name']:<24} {prop['physicalType']:<16} "
+                   f"{prop['classification']:<11} {reason}", err=True)
 
 
 def _console() -> Console:

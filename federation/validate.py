@@ -20,6 +20,7 @@ from federation.masks import is_temporal
 from products.catalog import check_name, contract_paths
 from products.config import load_settings, mask_secret
 from products.contract import CONTRACT_SUFFIX, Product, product_from_document, schema_errors
+from products.diff import bump_ok, contract_from_text, diff_products, git_contracts
 from products.yamlio import load_yaml
 
 T = TypeVar("T")
@@ -126,13 +127,43 @@ def _grants(governance: Governance, products: dict[str, Product], broken: set[st
                                 f"{placeholder.name!r}; their queries would be denied"))
 
 
-def validate_mesh(root: Path) -> tuple[list[DuckmeshError], int]:
-    """All problems of the mesh at ``root`` and the number of products checked."""
+def breaking_since(root: Path, rev: str, products: dict[str, Product]) -> list[DuckmeshError]:
+    """Contracts changed since git revision ``rev`` in a breaking way without a major bump."""
+    errors: list[DuckmeshError] = []
+    for rel, text in git_contracts(root, rev).items():
+        path = root / rel
+        domain, name = path.parent.name, path.name[: -len(CONTRACT_SUFFIX)]
+        try:
+            old = contract_from_text(text, f"{rev}:{rel}", domain, name)
+        except DuckmeshError:
+            continue  # broken at that revision: nothing to compare with
+        new = products.get(old.fqn)
+        if new is None and path.exists():
+            continue  # broken now: its own error is already reported
+        changes = diff_products(old, new)
+        if bump_ok(old, new, changes):
+            continue
+        breaking = "; ".join(f"{c.kind}: {c.detail}" for c in changes if c.breaking)
+        if new is None:
+            errors.append(ConfigError(f"product {old.fqn} was removed since {rev} (breaking)",
+                                      file=str(path)))
+        else:
+            errors.append(ConfigError(
+                f"breaking change since {rev} needs a major version bump "
+                f"({old.version} → {new.version}): {breaking}", file=str(path), field="version"))
+    return errors
+
+
+def validate_mesh(root: Path, against: str | None = None) -> tuple[list[DuckmeshError], int]:
+    """All problems of the mesh at ``root`` and the number of products checked; with
+    ``against``, also breaking contract changes since that git revision."""
     errors: list[DuckmeshError] = []
     settings = _collect(errors, lambda: load_settings(root))
     if settings is not None:
         _collect(errors, lambda: mask_secret(root, settings))
     products, broken = _contracts(root, errors)
+    if against is not None:
+        errors.extend(breaking_since(root, against, products))
     governance = _collect(errors, lambda: Governance.load(root))
     if governance is not None:
         _grants(governance, products, broken, errors)

@@ -73,6 +73,11 @@ def load_yaml(path: Path, *, required: bool = True) -> YamlDocument:
         raise ConfigError("file not found", file=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read file: {type(exc).__name__}", file=str(path)) from None
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: Path) -> YamlDocument:
+    """Parse YAML text that must hold a mapping; ``path`` labels errors."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
