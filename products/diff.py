@@ -26,7 +26,8 @@ BUMPS: tuple[Bump, ...] = ("none", "patch", "minor", "major")
 # Classification strictness; unknown labels rank with the sensitive ones (fail closed).
 CLASS_RANK = {None: 0, "public": 0, "internal": 1, "confidential": 2, "sensitive": 2,
               "pii": 3, "pci": 3, "restricted": 4}
-_INT_WIDTH = {"TINYINT": 1, "SMALLINT": 2, "INT": 3, "INTEGER": 3, "BIGINT": 4, "HUGEINT": 5}
+# sqlglot's names for DuckDB's integer types (HUGEINT is INT128).
+_INT_WIDTH = {"TINYINT": 1, "SMALLINT": 2, "INT": 3, "BIGINT": 4, "INT128": 5}
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,12 @@ def widens(old: str, new: str) -> bool:
         return _INT_WIDTH[bn] >= _INT_WIDTH[an]
     if an in _INT_WIDTH and bn in ("DOUBLE", "DECIMAL"):
         return bn == "DOUBLE" or _decimal(b)[0] - _decimal(b)[1] >= 19
-    if (an, bn) in (("FLOAT", "DOUBLE"), ("DATE", "TIMESTAMP")):
+    if (an, bn) in (("FLOAT", "DOUBLE"), ("DATE", "TIMESTAMPNTZ"), ("DATE", "TIMESTAMP")):
         return True
     if an == bn == "DECIMAL":
         (p1, s1), (p2, s2) = _decimal(a), _decimal(b)
         return s2 >= s1 and p2 - s2 >= p1 - s1
-    return bn in ("VARCHAR", "TEXT") and an not in ("BLOB",)
+    return bn in ("VARCHAR", "TEXT") and an not in ("VARBINARY", "BLOB")
 
 
 def _decimal(t: exp.DataType) -> tuple[int, int]:

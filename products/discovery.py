@@ -43,7 +43,9 @@ def score(product: Product, text: str) -> Match:
     query = text.lower().strip()
     total = 0
     reasons: list[str] = []
-    if query in (product.name, product.fqn):
+    if query == product.fqn:
+        return Match(product, W_EXACT_NAME, ("name",))
+    if query == product.name:
         total += W_EXACT_NAME
         reasons.append("name")
     for term in _terms(text):
