@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from connectors.errors import StorageError
+from connectors.filesystems import STORAGE_ERRORS
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,21 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
 Footer = tuple[str, str, int | None]
 """(column name, DuckDB type, null count or None)."""
 
+# Footers by file version: a file that changes (size or time) is read again, and only
+# successful reads are kept.
+_FOOTERS: dict[tuple[str, int, int], tuple[int, tuple[Footer, ...]]] = {}
+_FOOTER_CACHE_SIZE = 8192
 
-@lru_cache(maxsize=4096)
-def _footer(path: str, size: int, mtime_ns: int) -> tuple[int, tuple[Footer, ...]]:
-    del size, mtime_ns  # part of the cache key: a changed file is read again
-    meta = pq.read_metadata(path)
+
+def _footer(info: FileInfo, fs: Any) -> tuple[int, tuple[Footer, ...]]:
+    key = (info.path, info.size, info.mtime_ns)
+    if key in _FOOTERS:
+        return _FOOTERS[key]
+    if fs is None:
+        meta = pq.read_metadata(info.path)
+    else:
+        with fs.open(strip_scheme(info.path), "rb") as handle:
+            meta = pq.read_metadata(handle)
     schema = meta.schema.to_arrow_schema()
     columns = []
     for index, field in enumerate(schema):
@@ -134,7 +145,52 @@ def _footer(path: str, size: int, mtime_ns: int) -> tuple[int, tuple[Footer, ...
                 break
             nulls += stats.null_count
         columns.append((field.name, duckdb_type(field.type), nulls))
-    return meta.num_rows, tuple(columns)
+    if len(_FOOTERS) >= _FOOTER_CACHE_SIZE:
+        _FOOTERS.clear()
+    _FOOTERS[key] = (meta.num_rows, tuple(columns))
+    return _FOOTERS[key]
+
+
+def strip_scheme(uri: str) -> str:
+    """``s3://bucket/key`` → ``bucket/key`` (what fsspec filesystems take)."""
+    return uri.split("://", 1)[1] if "://" in uri else uri
+
+
+def _mtime_ns(detail: dict[str, Any]) -> int:
+    for key in ("LastModified", "mtime", "last_modified", "updated", "created"):
+        value = detail.get(key)
+        if isinstance(value, dt.datetime):
+            return int(value.timestamp() * 1e9)
+        if isinstance(value, int | float):
+            return int(value * 1e9)
+        if isinstance(value, str):
+            try:
+                return int(dt.datetime.fromisoformat(value).timestamp() * 1e9)
+            except ValueError:
+                continue
+    return 0
+
+
+def list_remote(fs: Any, scheme: str, path: str, *, glob: bool) -> tuple[FileInfo, ...]:
+    """Every Parquet object under (or matching) ``path`` on ``fs``, sorted."""
+    if glob:
+        found = fs.glob(path, detail=True)
+    elif fs.isfile(path):
+        found = {path: fs.info(path)}
+    else:
+        found = fs.find(path, detail=True)
+    out = []
+    base = path.rstrip("/")
+    for name, detail in sorted(found.items()):
+        rel = name[len(base):].lstrip("/") if name.startswith(base) else name
+        if detail.get("type") == "directory" or any(
+                part.startswith((".", "_")) for part in rel.split("/") if part):
+            continue
+        if not glob and not name.endswith(".parquet") and name != path:
+            continue
+        out.append(FileInfo(f"{scheme}://{name}", int(detail.get("size") or 0),
+                            _mtime_ns(detail)))
+    return tuple(out)
 
 
 def _partition_values(path: str, root: str) -> dict[str, str]:
@@ -164,15 +220,17 @@ def _partition_type(values: list[str]) -> str:
 
 
 def read_facts(product: str, files: tuple[FileInfo, ...], root: str,
-               hive: bool) -> DataFacts:
+               hive: bool, fs: Any = None) -> DataFacts:
     """Schema, rows and null counts of ``files`` from their footers (and hive paths)."""
     rows = 0
     columns: dict[str, ColumnFacts] = {}
     partitions: dict[str, list[str]] = {}
     for info in files:
         try:
-            count, schema = _footer(info.path, info.size, info.mtime_ns)
-        except (OSError, pa.ArrowException):
+            count, schema = _footer(info, fs)
+        except PermissionError:
+            raise StorageError("access denied reading the data", product=product) from None
+        except (*STORAGE_ERRORS, pa.ArrowException, ValueError):
             rel = info.path[len(root):].lstrip("/") if info.path.startswith(root) else "a file"
             raise StorageError(f"data file {rel!r} is not valid Parquet",
                                product=product) from None

@@ -8,13 +8,15 @@ after planning is not half-read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlglot import exp
 
 from connectors.errors import StorageError
-from connectors.files import DataFacts, FileInfo, list_local, read_facts
+from connectors.files import DataFacts, FileInfo, list_local, list_remote, read_facts
+from connectors.filesystems import STORAGE_ERRORS, filesystem
 from connectors.storage import Location, resolve_location
 
 SCAN_MARK = "duckmesh_scan"
@@ -31,6 +33,8 @@ class ScanPlan:
     files: tuple[FileInfo, ...]
     format: str
     hive_partitioning: bool
+    filesystem: Any = field(default=None, compare=False, repr=False)
+    """The fsspec filesystem DuckDB reads remote files through (None: local disk)."""
 
     @property
     def allowed_directories(self) -> tuple[str, ...]:
@@ -39,7 +43,8 @@ class ScanPlan:
 
     def facts(self) -> DataFacts:
         """Schema, rows and null counts from the planned files' footers."""
-        return read_facts(self.product, self.files, self.location.directory, self.hive_partitioning)
+        return read_facts(self.product, self.files, self.location.directory,
+                          self.hive_partitioning, self.filesystem)
 
     def to_expression(self) -> exp.Table:
         """``read_parquet([...files], hive_partitioning = ...)`` as a FROM item."""
@@ -52,25 +57,42 @@ class ScanPlan:
 
 
 def plan_scan(product: str, location_text: str, fmt: str, *, root: Path,
-              partitioned: bool) -> ScanPlan:
-    """Plan the scan of a product stored at ``location_text`` (relative to ``root``)."""
+              partitioned: bool, storage: Any = None) -> ScanPlan:
+    """Plan the scan of a product stored at ``location_text`` (relative to ``root``).
+
+    Lists the files now: the plan is what will be read, and what the stamp reports.
+    """
     location = resolve_location(location_text, root)
     if fmt != "parquet":
         raise StorageError(f"format {fmt!r} cannot be read yet", product=product)
-    if not location.is_local:
-        raise StorageError(f"reading {location.scheme}:// locations is not supported yet",
-                           product=product, hint="keep the data on local disk for now")
-    path = Path(location.path)
-    if location.is_glob:
-        base = Path(location.directory)
-        files = list_local(base, str(Path(location.path).relative_to(base)))
-    elif path.is_file():
-        files = list_local(path.parent, path.name)
-    elif path.is_dir():
-        files = list_local(path, "**/*.parquet")
+    fs = None
+    if location.is_local:
+        files = _list_local(product, location, location_text)
     else:
-        raise StorageError(f"data not found at {location_text!r}", product=product)
+        fs = filesystem(location.scheme, storage)
+        try:
+            files = list_remote(fs, location.scheme, location.path, glob=location.is_glob)
+        except PermissionError:
+            raise StorageError(f"access denied listing {location_text!r}",
+                               product=product) from None
+        except FileNotFoundError:
+            files = ()
+        except STORAGE_ERRORS as exc:
+            raise StorageError(f"could not list {location_text!r} "
+                               f"({type(exc).__name__})", product=product) from None
     if not files:
         raise StorageError(f"no data files found at {location_text!r}", product=product)
     return ScanPlan(product=product, location=location, files=files, format=fmt,
-                    hive_partitioning=partitioned)
+                    hive_partitioning=partitioned, filesystem=fs)
+
+
+def _list_local(product: str, location: Location, text: str) -> tuple[FileInfo, ...]:
+    path = Path(location.path)
+    if location.is_glob:
+        base = Path(location.directory)
+        return list_local(base, str(path.relative_to(base)))
+    if path.is_file():
+        return list_local(path.parent, path.name)
+    if path.is_dir():
+        return list_local(path, "**/*.parquet")
+    raise StorageError(f"data not found at {text!r}", product=product)

@@ -71,7 +71,7 @@ def check_product(mesh: Mesh, product: Product) -> list[Finding]:
     """Every check of one product."""
     findings: list[Finding] = []
     try:
-        plan = plan_product(product, mesh.root)
+        plan = plan_product(product, mesh.root, mesh.settings.storage)
         facts = plan.facts()
     except DuckmeshError as exc:
         return [Finding(product.fqn, "data", "error", f"cannot read the data: {exc}")]

@@ -311,11 +311,16 @@ def check_cmd(ctx: click.Context, names: tuple[str, ...], fmt: str, output: Path
                 default=Path("demo-mesh"))
 @click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="1.0 makes about 1M bookings")
-def demo(directory: Path, scale: float) -> None:
+@click.option("--storage", metavar="s3://BUCKET/PREFIX",
+              help="put the data on object storage instead of DIRECTORY/data")
+@click.option("--s3-endpoint-url", metavar="URL",
+              help="S3-compatible endpoint for --storage (written into duckmesh.yaml)")
+def demo(directory: Path, scale: float, storage: str | None,
+         s3_endpoint_url: str | None) -> None:
     """Write a complete demo mesh (travel agency) with data into DIRECTORY."""
     from products.demo import write_demo
 
-    root = write_demo(directory, scale)
+    root = write_demo(directory, scale, storage, s3_endpoint_url)
     click.echo(f"demo mesh written to {root}")
     click.echo(f"try: duckmesh --mesh {directory} query --user ana "
                "\"SELECT country, count(*) FROM customers.profiles GROUP BY ALL\"")
@@ -391,7 +396,7 @@ def products_show(ctx: click.Context, name: str, fmt: str, sample: int | None,
 
     mesh = _mesh(ctx)
     product = mesh.catalog.get(name)
-    info = describe(product, mesh.root)
+    info = describe(product, mesh.root, mesh.settings.storage)
     rows = None
     if sample:
         query_ = exp.select("*").from_(exp.table_(product.name, db=product.domain)).limit(sample)

@@ -46,6 +46,12 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path) -> duckdb.
         allowed.append(str(spill).rstrip("/") + "/")
     con = duckdb.connect(":memory:", config=config)
     try:
+        # Remote products are read by DuckDB's own Parquet reader through fsspec.
+        registered: set[int] = set()
+        for scan in query.scans.values():
+            if scan.filesystem is not None and id(scan.filesystem) not in registered:
+                con.register_filesystem(scan.filesystem)
+                registered.add(id(scan.filesystem))
         con.execute("SET enable_progress_bar = true")
         con.execute("SET enable_progress_bar_print = false")
         con.execute("SET allowed_directories = $dirs", {"dirs": allowed})

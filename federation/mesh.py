@@ -66,7 +66,8 @@ class Mesh:
         """The pipeline context for ``user`` (default: :func:`default_user`)."""
         principal = self.governance.principal(user or default_user())
         return Context(self.root, self.catalog, self.governance, principal,
-                       mask_key=mask_secret(self.root, self.settings))
+                       mask_key=mask_secret(self.root, self.settings),
+                       storage=self.settings.storage)
 
     def govern(self, sql: str, user: str | None = None) -> GovernedQuery:
         """Plan ``sql`` for ``user``: rejected, denied, or the governed query."""

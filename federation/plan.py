@@ -11,6 +11,7 @@ from connectors.scan import ScanPlan
 from federation.governance import Governance, Principal
 from federation.policy import ProductAccess
 from products.catalog import Catalog
+from products.config import StorageSettings
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Context:
     governance: Governance
     principal: Principal
     mask_key: bytes | None = field(default=None, repr=False)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    """Storage options per URI scheme (duckmesh.yaml ``storage``)."""
 
 
 @dataclass(frozen=True)

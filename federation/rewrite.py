@@ -74,7 +74,8 @@ def _try_casts(node: exp.Expr) -> exp.Expr:
 
 def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Replace every product reference with its secured relation."""
-    scans = {fqn: plan_product(access.product, ctx.root) for fqn, access in query.access.items()}
+    scans = {fqn: plan_product(access.product, ctx.root, ctx.storage)
+             for fqn, access in query.access.items()}
     uses_hash = any(
         c.method == "hash" and c.action == "mask" and c.column.name in query.columns_read[fqn]
         for fqn, a in query.access.items() for c in a.columns)

@@ -40,6 +40,9 @@ class S3Settings(_Strict):
     profile: str | None = None
     anonymous: bool = False
     path_style: bool = False
+    max_attempts: int = Field(default=5, ge=1, description="tries per request (5xx, throttling)")
+    connect_timeout: float = Field(default=5.0, gt=0, description="seconds")
+    read_timeout: float = Field(default=30.0, gt=0, description="seconds")
 
 
 class StorageSettings(_Strict):

@@ -19,8 +19,11 @@ from typing import Any
 import duckdb
 import yaml
 
-from connectors.errors import UsageError
+from connectors.errors import StorageError, UsageError
+from connectors.filesystems import filesystem
+from connectors.storage import resolve_location
 from products import demo_data
+from products.config import S3Settings, StorageSettings
 
 BOOKINGS_PER_SCALE = 1_000_000
 
@@ -231,8 +234,8 @@ POLICIES = {
 }
 
 
-def contract(product: DemoProduct) -> dict[str, Any]:
-    """The ODCS v3 contract of a demo product."""
+def contract(product: DemoProduct, storage: str | None = None) -> dict[str, Any]:
+    """The ODCS v3 contract of a demo product (data on local disk, or under ``storage``)."""
     properties = []
     for col in product.columns:
         prop: dict[str, Any] = {
@@ -263,8 +266,12 @@ def contract(product: DemoProduct) -> dict[str, Any]:
         "tags": list(product.tags),
         "description": {"purpose": product.description},
         "team": {"name": DOMAINS[product.domain]["owner"]},
-        "servers": [{"server": "local", "type": "local", "format": "parquet",
-                     "path": f"data/{product.domain}/{product.name}"}],
+        "servers": [
+            {"server": "s3", "type": "s3", "format": "parquet",
+             "location": f"{storage.rstrip('/')}/{product.domain}/{product.name}/"}
+            if storage else
+            {"server": "local", "type": "local", "format": "parquet",
+             "path": f"data/{product.domain}/{product.name}"}],
         "schema": [{
             "name": product.name, "physicalType": "table", "description": product.description,
             "properties": properties,
@@ -305,10 +312,39 @@ def write_data(root: Path, scale: float) -> None:
         con.close()
 
 
-def write_demo(target: Path, scale: float = 1.0) -> Path:
-    """Write the demo mesh into ``target`` (which must not exist or be empty)."""
+def _upload(staging: Path, storage: str, settings: StorageSettings) -> None:
+    """Put the generated data under ``storage`` (an s3:// URI) and drop the local copy."""
+    location = resolve_location(storage, staging)
+    if location.scheme not in ("s3", "s3a"):
+        raise UsageError("--storage takes an s3://bucket/prefix URI")
+    fs = filesystem("s3", settings)
+    bucket = location.path.split("/", 1)[0]
+    try:
+        if not fs.exists(bucket):
+            fs.mkdir(bucket)
+        prefix = location.path.rstrip("/")
+        if fs.exists(prefix) and fs.find(prefix):
+            raise UsageError(f"{storage} already holds data", hint="choose an empty prefix")
+        fs.put(str(staging / "data") + "/", prefix + "/", recursive=True)
+    except PermissionError:
+        raise StorageError(f"access denied writing to {storage}") from None
+    except OSError as exc:
+        raise StorageError(f"could not write the demo data to {storage} "
+                           f"({type(exc).__name__})") from None
+    shutil.rmtree(staging / "data")
+
+
+def write_demo(target: Path, scale: float = 1.0, storage: str | None = None,
+               s3_endpoint_url: str | None = None) -> Path:
+    """Write the demo mesh into ``target`` (which must not exist or be empty).
+
+    With ``storage`` (``s3://bucket/prefix``), the data goes to object storage and the
+    contracts point there; ``s3_endpoint_url`` is written into duckmesh.yaml.
+    """
     if scale <= 0:
         raise UsageError("--scale must be greater than 0")
+    s3 = S3Settings(endpoint_url=s3_endpoint_url, path_style=bool(s3_endpoint_url))
+    settings = StorageSettings(s3=s3)
     target = target.resolve()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"{target} already exists and is not empty",
@@ -321,6 +357,8 @@ def write_demo(target: Path, scale: float = 1.0) -> Path:
             "description": "Demo data mesh of an online travel agency",
             "secret_file": ".duckmesh/secret",
             "engine": {"timeout_seconds": 300},
+            **({"storage": {"s3": s3.model_dump(exclude_defaults=True)}}
+               if storage and s3_endpoint_url else {}),
         }, "# duckmesh mesh settings; see docs/mesh-format.md\n")
         secret = staging / ".duckmesh" / "secret"
         secret.parent.mkdir()
@@ -332,8 +370,10 @@ def write_demo(target: Path, scale: float = 1.0) -> Path:
             _dump(staging / "domains" / domain / "domain.yaml", spec)
         for product in PRODUCTS:
             _dump(staging / "domains" / product.domain / f"{product.name}.odcs.yaml",
-                  contract(product))
+                  contract(product, storage))
         write_data(staging, scale)
+        if storage:
+            _upload(staging, storage, settings)
         if target.exists():
             target.rmdir()
         staging.rename(target)

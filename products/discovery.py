@@ -88,7 +88,7 @@ def search(catalog: Catalog, text: str) -> list[Match]:
     return sorted((m for m in matches if m.score > 0), key=lambda m: (-m.score, m.product.fqn))
 
 
-def describe(product: Product, root: Path) -> dict[str, Any]:
+def describe(product: Product, root: Path, storage: Any = None) -> dict[str, Any]:
     """Everything ``products show`` prints, including live facts read from storage."""
     server = product.server
     info: dict[str, Any] = {
@@ -109,7 +109,7 @@ def describe(product: Product, root: Path) -> dict[str, Any]:
             {**q, "column": c.name} for c in product.columns for q in c.quality],
     }
     try:
-        facts = plan_product(product, root).facts()
+        facts = plan_product(product, root, storage).facts()
     except DuckmeshError as exc:
         info["facts"] = {"error": str(exc)}
         return info

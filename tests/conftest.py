@@ -12,6 +12,8 @@ import pytest
 from federation import Mesh
 from products.demo import write_demo
 
+pytest_plugins = ["tests.s3"]
+
 DEMO_SCALE = 0.01  # 10,000 bookings, 1,000 customers: fast, and every code path is hit
 
 

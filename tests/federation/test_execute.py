@@ -114,12 +114,3 @@ def test_progress_callback_receives_percentages(mesh: Mesh) -> None:
              progress=seen.append).arrow()
     assert all(0 <= p <= 100 for p in seen)
 
-
-def test_s3_location_is_a_clear_not_yet_supported_error(demo_copy: Path) -> None:
-    path = demo_copy / "domains/flights/schedule.odcs.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["servers"] = [{"server": "s3", "type": "s3", "format": "parquet",
-                        "location": "s3://bucket/flights/schedule/"}]
-    path.write_text(yaml.safe_dump(data))
-    with pytest.raises(StorageError, match=r"flights.schedule.*s3:// locations"):
-        Mesh.open(demo_copy).sql("SELECT origin FROM flights.schedule", user="ana")

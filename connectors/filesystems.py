@@ -1,0 +1,100 @@
+"""fsspec filesystems by URI scheme, built from the mesh's storage settings.
+
+DuckDB reads remote products through these filesystems (``register_filesystem``), so its
+own Parquet reader does the scanning.  s3fs is tuned by measurement (shared/FACTS.md):
+its default read-ahead cache made DuckDB fetch 8–26× the bytes it needed, so caching is
+off (``default_cache_type='none'``).  Retries with backoff and bounded timeouts come from
+botocore's configuration.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import fsspec
+
+from connectors.errors import ConfigError
+
+# Optional backends and the extra that installs each (fsspec's known_implementations idea).
+_OPTIONAL = {"gs": ("gcsfs", "gcsfs"), "gcs": ("gcsfs", "gcsfs"), "az": ("adlfs", "adlfs"),
+             "abfs": ("adlfs", "adlfs"), "abfss": ("adlfs", "adlfs")}
+
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OSError]
+    try:  # botocore's errors (closed connections, timeouts) are not OSErrors
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors += [BotoCoreError, ClientError]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+STORAGE_ERRORS = _storage_errors()
+"""What a filesystem may raise when storage fails; turned into StorageError at the edge."""
+
+S3_RETRIES = 5
+S3_CONNECT_TIMEOUT = 5.0
+S3_READ_TIMEOUT = 30.0
+
+
+def s3_options(settings: Any) -> dict[str, Any]:
+    """s3fs keyword arguments from ``storage.s3`` settings (None: the AWS defaults)."""
+    config: dict[str, Any] = {
+        "retries": {"max_attempts": getattr(settings, "max_attempts", S3_RETRIES),
+                    "mode": "adaptive"},
+        "connect_timeout": getattr(settings, "connect_timeout", S3_CONNECT_TIMEOUT),
+        "read_timeout": getattr(settings, "read_timeout", S3_READ_TIMEOUT),
+    }
+    if settings is not None and settings.path_style:
+        config["s3"] = {"addressing_style": "path"}
+    options: dict[str, Any] = {
+        "default_cache_type": "none",
+        "default_fill_cache": False,
+        "config_kwargs": config,
+    }
+    if settings is not None:
+        if settings.endpoint_url:
+            options["endpoint_url"] = settings.endpoint_url
+        if settings.region:
+            options["client_kwargs"] = {"region_name": settings.region}
+        if settings.profile:
+            options["profile"] = settings.profile
+        if settings.anonymous:
+            options["anon"] = True
+    return options
+
+
+def filesystem(scheme: str, storage: Any = None) -> fsspec.AbstractFileSystem:
+    """The filesystem for ``scheme`` (``s3``, ``gs``, ``az``, ``memory``, …)."""
+    scheme = "s3" if scheme == "s3a" else scheme
+    options: dict[str, Any] = {}
+    if scheme == "s3":
+        options = s3_options(getattr(storage, "s3", None))
+    if scheme in _OPTIONAL:
+        module, extra = _OPTIONAL[scheme]
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ConfigError(f"{scheme}:// needs the {module} package",
+                              hint=f"pip install 'duckmesh[{extra}]'") from None
+    key = (scheme, repr(sorted(options.items())))
+    if key not in _CACHE:
+        fs = fsspec.filesystem("memory") if scheme == "memory" else \
+            fsspec.filesystem(scheme, skip_instance_cache=True, **options)
+        if scheme == "s3":
+            # s3fs retries around botocore, which already retries max_attempts times with
+            # backoff: nested, a stalled endpoint took minutes instead of seconds.
+            fs.retries = 1
+        _CACHE[key] = fs
+    return _CACHE[key]
+
+
+# One filesystem per scheme and options: s3fs clients are costly to build.
+_CACHE: dict[tuple[str, str], fsspec.AbstractFileSystem] = {}
+
+
+def clear() -> None:
+    """Forget built filesystems (tests that restart an S3 endpoint use this)."""
+    _CACHE.clear()
