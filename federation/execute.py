@@ -52,6 +52,11 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path) -> duckdb.
             if scan.filesystem is not None and id(scan.filesystem) not in registered:
                 con.register_filesystem(scan.filesystem)
                 registered.add(id(scan.filesystem))
+        if registered:
+            # Measured (benchmarks/s3_bytes.py): the external file cache fetched whole small
+            # files, several times, for a scan needing a few column chunks; and with a
+            # fresh connection per query it never serves a second query anyway.
+            con.execute("SET enable_external_file_cache = false")
         con.execute("SET enable_progress_bar = true")
         con.execute("SET enable_progress_bar_print = false")
         con.execute("SET allowed_directories = $dirs", {"dirs": allowed})

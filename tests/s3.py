@@ -57,7 +57,7 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 with faults.lock:
-                    faults.requests.append(f"{self.command} {self.path}")
+                    faults.requests.append(f"{self.command} {self.path} {self.headers.get('Range', '')}")
                     throttle = faults.throttle > 0
                     if throttle:
                         faults.throttle -= 1
@@ -94,7 +94,9 @@ class FaultProxy:
                                            "server", "date"):
                         self.send_header(key, value)
                 sent = data[: len(data) // 2] if truncate else data
-                self.send_header("Content-Length", str(len(data)))
+                length = response.getheader("Content-Length") if self.command == "HEAD" \
+                    else str(len(data))
+                self.send_header("Content-Length", length or "0")
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(sent)
