@@ -27,10 +27,10 @@ from moto.server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connectors import filesystems  # noqa: E402
-from federation import Mesh  # noqa: E402
-from products.demo import write_demo  # noqa: E402
-from tests.s3 import FaultProxy  # noqa: E402
+from connectors import filesystems
+from federation import Mesh
+from products.demo import write_demo
+from tests.s3 import FaultProxy
 
 QUERIES = {
     "fares by channel": ("bookings.reservations", ["channel", "fare_amount"],

@@ -57,7 +57,8 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 with faults.lock:
-                    faults.requests.append(f"{self.command} {self.path} {self.headers.get('Range', '')}")
+                    byte_range = self.headers.get("Range", "")
+                    faults.requests.append(f"{self.command} {self.path} {byte_range}")
                     throttle = faults.throttle > 0
                     if throttle:
                         faults.throttle -= 1
