@@ -219,6 +219,13 @@ def _partition_type(values: list[str]) -> str:
         return "VARCHAR"
 
 
+def table_facts(table: pa.Table, files: tuple[FileInfo, ...]) -> DataFacts:
+    """Facts of an in-memory Arrow table (the Iceberg fallback)."""
+    columns = {f.name.lower(): ColumnFacts(f.name, duckdb_type(f.type), table[f.name].null_count)
+               for f in table.schema}
+    return DataFacts(files, table.num_rows, columns)
+
+
 def read_facts(product: str, files: tuple[FileInfo, ...], root: str,
                hive: bool, fs: Any = None) -> DataFacts:
     """Schema, rows and null counts of ``files`` from their footers (and hive paths)."""

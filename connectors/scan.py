@@ -15,7 +15,14 @@ from typing import Any
 from sqlglot import exp
 
 from connectors.errors import StorageError
-from connectors.files import DataFacts, FileInfo, list_local, list_remote, read_facts
+from connectors.files import (
+    DataFacts,
+    FileInfo,
+    list_local,
+    list_remote,
+    read_facts,
+    table_facts,
+)
 from connectors.filesystems import STORAGE_ERRORS, filesystem
 from connectors.storage import Location, resolve_location
 
@@ -35,6 +42,18 @@ class ScanPlan:
     hive_partitioning: bool
     filesystem: Any = field(default=None, compare=False, repr=False)
     """The fsspec filesystem DuckDB reads remote files through (None: local disk)."""
+    snapshot_id: int | None = None
+    """Iceberg: the snapshot read."""
+    total_files: int | None = None
+    """Iceberg: data files in the snapshot before pruning."""
+    fallback: Any = field(default=None, compare=False, repr=False)
+    """A pyarrow Table to read instead of the files (Iceberg delete files, evolved schema)."""
+    fallback_reason: str | None = None
+
+    @property
+    def fallback_name(self) -> str:
+        """The name the fallback table is registered under in the query's connection."""
+        return "duckmesh_scan_" + self.product.replace(".", "__")
 
     @property
     def allowed_directories(self) -> tuple[str, ...]:
@@ -43,11 +62,17 @@ class ScanPlan:
 
     def facts(self) -> DataFacts:
         """Schema, rows and null counts from the planned files' footers."""
+        if self.fallback is not None:
+            return table_facts(self.fallback, self.files)
         return read_facts(self.product, self.files, self.location.directory,
                           self.hive_partitioning, self.filesystem)
 
     def to_expression(self) -> exp.Table:
         """``read_parquet([...files], hive_partitioning = ...)`` as a FROM item."""
+        if self.fallback is not None:
+            table = exp.Table(this=exp.to_identifier(self.fallback_name))
+            table.meta[SCAN_MARK] = self.product
+            return table
         files = exp.Array(expressions=[exp.Literal.string(f.path) for f in self.files])
         hive = exp.EQ(this=exp.column("hive_partitioning"),
                       expression=exp.Boolean(this=self.hive_partitioning))

@@ -76,6 +76,7 @@ JOIN_ARGS = frozenset({"this", "on", "using", "side", "kind"})
 SET_OP_ARGS = frozenset({"this", "expression", "distinct", "order", "limit", "offset",
                          "with_", "with", "by_name"})
 SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_PREFIX = "duckmesh_"
 
 
 def _reject(what: str) -> QueryRejected:
@@ -133,6 +134,9 @@ def check_node(node: exp.Expr) -> None:
         name = node.alias_or_name
         if not SAFE_NAME.match(name):
             raise QueryRejected(f"CTE name {name!r} must be a plain identifier")
+        if name.lower().startswith(RESERVED_PREFIX):
+            # duckmesh's own relations use this prefix; a CTE must not shadow them.
+            raise QueryRejected(f"CTE names starting with {RESERVED_PREFIX!r} are reserved")
     elif isinstance(node, exp.Column) and node.args.get("catalog"):
         raise _reject("a four-part column name")
     elif isinstance(node, exp.Lateral) and not isinstance(node.this, exp.Subquery):

@@ -126,13 +126,15 @@ def _emit(result: Result, fmt: str, output: Path | None, stamp: bool) -> None:
               help="write to FILE (atomically) instead of stdout")
 @click.option("--max-rows", type=click.IntRange(min=1), default=100, show_default=True,
               help="rows shown by --format table")
+@click.option("--as-of", metavar="SNAPSHOT_OR_TIME",
+              help="read Iceberg products at this snapshot id or ISO timestamp (still governed)")
 @click.option("--stamp", is_flag=True,
               help="with --format json: print {\"stamp\": …, \"rows\": […]} where the stamp "
                    "lists the contract versions and files read (parquet output always "
                    "carries it as file metadata 'duckmesh.stamp')")
 @click.pass_context
 def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path | None,
-          max_rows: int, stamp: bool) -> None:
+          max_rows: int, as_of: str | None, stamp: bool) -> None:
     """Run governed SQL naming products as domain.product."""
     mesh = _mesh(ctx)
     if fmt == "table" and output is not None:
@@ -140,7 +142,7 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
     if stamp and fmt != "json":
         raise UsageError("--stamp goes with --format json")
     with _progress() as progress:
-        result = mesh.sql(sql, user=user or default_user(), progress=progress)
+        result = mesh.sql(sql, user=user or default_user(), progress=progress, as_of=as_of)
         for warning in result.warnings:
             click.echo(f"duckmesh: warning: {warning}", err=True)
         if fmt == "table":
@@ -156,11 +158,13 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
 @click.option("--user", "-u", help=USER_HELP)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="text, or json with governed_sql and decisions")
+@click.option("--as-of", metavar="SNAPSHOT_OR_TIME",
+              help="plan Iceberg products at this snapshot id or ISO timestamp")
 @click.pass_context
-def explain(ctx: click.Context, sql: str, user: str | None, fmt: str) -> None:
+def explain(ctx: click.Context, sql: str, user: str | None, fmt: str, as_of: str | None) -> None:
     """Show the governed SQL and every policy decision, without running the query."""
     mesh = _mesh(ctx)
-    query_ = mesh.govern(sql, user or default_user())
+    query_ = mesh.govern(sql, user or default_user(), as_of=as_of)
     if fmt == "json":
         click.echo(dumps({
             "user": user or default_user(),

@@ -52,6 +52,9 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path) -> duckdb.
             if scan.filesystem is not None and id(scan.filesystem) not in registered:
                 con.register_filesystem(scan.filesystem)
                 registered.add(id(scan.filesystem))
+        for scan in query.scans.values():
+            if scan.fallback is not None:
+                con.register(scan.fallback_name, scan.fallback)
         if registered:
             # Measured (benchmarks/s3_bytes.py): the external file cache fetched whole small
             # files, several times, for a scan needing a few column chunks; and with a

@@ -62,22 +62,23 @@ class Mesh:
         root = cls.locate(path)
         return cls(root, load_settings(root), Catalog.load(root), Governance.load(root))
 
-    def context(self, user: str | None = None) -> Context:
+    def context(self, user: str | None = None, as_of: str | None = None) -> Context:
         """The pipeline context for ``user`` (default: :func:`default_user`)."""
         principal = self.governance.principal(user or default_user())
         return Context(self.root, self.catalog, self.governance, principal,
                        mask_key=mask_secret(self.root, self.settings),
-                       storage=self.settings.storage)
+                       storage=self.settings.storage, as_of=as_of)
 
-    def govern(self, sql: str, user: str | None = None) -> GovernedQuery:
+    def govern(self, sql: str, user: str | None = None, *,
+               as_of: str | None = None) -> GovernedQuery:
         """Plan ``sql`` for ``user``: rejected, denied, or the governed query."""
-        return govern(sql, self.context(user))
+        return govern(sql, self.context(user, as_of))
 
     def sql(self, sql: str, user: str | None = None, *,
-            progress: ProgressCallback | None = None) -> Result:
+            progress: ProgressCallback | None = None, as_of: str | None = None) -> Result:
         """Govern ``sql`` for ``user`` and check the contracts of what it reads, now; run it
         when the result is first read."""
-        ctx = self.context(user)
+        ctx = self.context(user, as_of)
         query = govern(sql, ctx)
         warnings = enforce_contracts(query)
         stamp = build_stamp(query, ctx.principal.name)

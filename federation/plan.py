@@ -25,6 +25,8 @@ class Context:
     mask_key: bytes | None = field(default=None, repr=False)
     storage: StorageSettings = field(default_factory=StorageSettings)
     """Storage options per URI scheme (duckmesh.yaml ``storage``)."""
+    as_of: str | None = None
+    """Iceberg snapshot id or timestamp to read (``--as-of``); None: pinned or current."""
 
 
 @dataclass(frozen=True)
@@ -77,4 +79,11 @@ class GovernedQuery:
             if access.row_filter is not None:
                 out.append(Decision(fqn, None, "row_filter", access.row_filter_reason or "",
                                     access.row_filter.sql(dialect="duckdb")))
+            scan = self.scans.get(fqn)
+            if scan is not None and scan.snapshot_id is not None:
+                how = f"iceberg snapshot {scan.snapshot_id}"
+                if scan.fallback_reason:
+                    how += f", read by pyiceberg ({scan.fallback_reason})"
+                out.append(Decision(fqn, None, "scan", how,
+                                    f"{len(scan.files)} of {scan.total_files} files planned"))
         return out

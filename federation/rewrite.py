@@ -14,14 +14,17 @@ error about a row the caller is not allowed to see.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from sqlglot import exp
 
 from connectors.errors import AccessDenied, ConfigError
+from connectors.iceberg import to_iceberg
 from connectors.scan import ScanPlan
 from federation.masks import hmac_params, mask_expression
 from federation.plan import Context, GovernedQuery
 from federation.policy import ProductAccess
+from federation.pushdown import pushable
 from federation.resolve import product_name
 from products.data import plan_product
 
@@ -66,6 +69,14 @@ def secured_relation(access: ProductAccess, scan: ScanPlan, alias: str,
     return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
 
 
+def _prune(query: GovernedQuery, fqn: str, access: ProductAccess) -> Any:
+    """The Iceberg pruning predicate for ``fqn``: only when it is read exactly once."""
+    if access.product.server.type != "iceberg":
+        return None
+    refs = [t for t in query.expression.find_all(exp.Table) if product_name(t) == fqn]
+    return to_iceberg(pushable(refs[0], access)) if len(refs) == 1 else None
+
+
 def _try_casts(node: exp.Expr) -> exp.Expr:
     if type(node) is exp.Cast:
         return exp.TryCast(this=node.this, to=node.args["to"])
@@ -74,7 +85,8 @@ def _try_casts(node: exp.Expr) -> exp.Expr:
 
 def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Replace every product reference with its secured relation."""
-    scans = {fqn: plan_product(access.product, ctx.root, ctx.storage)
+    scans = {fqn: plan_product(access.product, ctx.root, ctx.storage,
+                               predicate=_prune(query, fqn, access), as_of=ctx.as_of)
              for fqn, access in query.access.items()}
     uses_hash = any(
         c.method == "hash" and c.action == "mask" and c.column.name in query.columns_read[fqn]

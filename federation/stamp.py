@@ -17,7 +17,7 @@ STAMP_METADATA_KEY = "duckmesh.stamp"
 
 def build_stamp(query: GovernedQuery, user: str) -> dict[str, Any]:
     """The stamp of a governed query, as plain JSON-ready data."""
-    products = {}
+    products: dict[str, dict[str, Any]] = {}
     for fqn, scan in query.scans.items():
         product = query.access[fqn].product
         products[fqn] = {
@@ -28,6 +28,8 @@ def build_stamp(query: GovernedQuery, user: str) -> dict[str, Any]:
             "files": [{"path": f.path, "size": f.size, "modified": f.modified.isoformat()}
                       for f in scan.files],
         }
+        if scan.snapshot_id is not None:
+            products[fqn]["snapshot_id"] = scan.snapshot_id
     return {
         "planned_at": dt.datetime.now(dt.UTC).isoformat(),
         "user": user,

@@ -35,7 +35,7 @@ LOGICAL_TO_DUCKDB = {
     "time": "TIME",
 }
 
-SUPPORTED_SERVER_TYPES = ("local", "s3")
+SUPPORTED_SERVER_TYPES = ("local", "s3", "iceberg")
 SUPPORTED_FORMATS = ("parquet",)
 
 
@@ -65,6 +65,15 @@ class Server:
     location: str
     format: str
     name: str | None = None
+    options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The server entry as written (Iceberg catalog settings, customProperties)."""
+
+    def custom(self, key: str) -> Any:
+        """The value of ``customProperties`` entry ``key`` on this server, if any."""
+        for prop in self.options.get("customProperties") or []:
+            if isinstance(prop, dict) and prop.get("property") == key:
+                return prop.get("value")
+        return None
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,11 @@ def _server(doc: YamlDocument, index: int, raw: dict[str, Any]) -> Server:
         raise doc.error(["servers", index, "type"],
                         f"server type {kind!r} is not supported (use one of "
                         f"{', '.join(SUPPORTED_SERVER_TYPES)})")
+    if kind == "iceberg":
+        if not raw.get("catalogUrl"):
+            raise doc.error(["servers", index, "catalogUrl"], "an iceberg server needs catalogUrl")
+        return Server(type="iceberg", location=str(raw["catalogUrl"]), format="iceberg",
+                      name=raw.get("server"), options=dict(raw))
     location = raw.get("path") if kind == "local" else raw.get("location")
     key = "path" if kind == "local" else "location"
     if not isinstance(location, str) or not location:
@@ -176,7 +190,8 @@ def _server(doc: YamlDocument, index: int, raw: dict[str, Any]) -> Server:
         raise doc.error(["servers", index, "format"],
                         f"format {fmt!r} is not supported (use one of "
                         f"{', '.join(SUPPORTED_FORMATS)})")
-    return Server(type=str(kind), location=location, format=fmt, name=raw.get("server"))
+    return Server(type=str(kind), location=location, format=fmt, name=raw.get("server"),
+                  options=dict(raw))
 
 
 def _column(doc: YamlDocument, loc: list[str | int], prop: dict[str, Any]) -> Column:

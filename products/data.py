@@ -5,15 +5,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from connectors.iceberg import plan_iceberg
 from connectors.scan import ScanPlan, plan_scan
+from connectors.storage import Location
 from products.contract import Product
 
+SNAPSHOT_PIN = "snapshotId"
+"""Server ``customProperties`` key pinning an Iceberg product to one snapshot."""
 
-def plan_product(product: Product, root: Path, storage: Any = None) -> ScanPlan:
+
+def plan_product(product: Product, root: Path, storage: Any = None, *,
+                 predicate: Any = None, as_of: str | int | None = None) -> ScanPlan:
     """The scan plan of ``product``'s first server, with its files listed.
 
-    ``storage`` is the mesh's ``storage`` settings (endpoint, region, … per scheme).
+    ``storage`` is the mesh's ``storage`` settings (endpoint, region, … per scheme);
+    ``predicate`` (a pyiceberg expression) prunes Iceberg files; ``as_of`` picks an
+    Iceberg snapshot (id or timestamp), else the contract's pin, else the current one.
     """
     server = product.server
+    if server.type == "iceberg":
+        pinned = server.custom(SNAPSHOT_PIN)
+        plan = plan_iceberg(product.fqn, server.options, root, predicate=predicate,
+                            as_of=as_of if as_of is not None else pinned)
+        location = Location(scheme="", uri=plan.location.rstrip("/"),
+                            path=plan.location.rstrip("/"))
+        return ScanPlan(product=product.fqn, location=location, files=plan.files,
+                        format="parquet", hive_partitioning=False,
+                        snapshot_id=plan.snapshot_id, total_files=plan.total_files,
+                        fallback=plan.fallback, fallback_reason=plan.fallback_reason)
     return plan_scan(product.fqn, server.location, server.format, root=root,
                      partitioned=any(c.partitioned for c in product.columns), storage=storage)

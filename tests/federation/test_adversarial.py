@@ -95,6 +95,9 @@ ATTACKS = [
            "SELECT duckmesh_src.passport_number FROM customers.profiles", DENY),
     Attack("internal alias reaching a raw masked column",
            "SELECT duckmesh_src.email FROM customers.profiles", REJECT),
+    Attack("CTE shadowing duckmesh's own scan name",
+           "WITH duckmesh_scan_customers__profiles AS (SELECT 1 AS email) "
+           "SELECT email FROM customers.profiles", REJECT),
     Attack("internal alias reused by the caller",
            "SELECT duckmesh_src.* FROM customers.profiles AS duckmesh_src", SAFE),
     # -- lateral and subquery reads

@@ -113,3 +113,30 @@ def test_golden(case: Case, mesh: Mesh, request: pytest.FixtureRequest) -> None:
     if "rows" in case.directives:
         result = mesh.sql(case.sql, user=case.directives.get("user", "adam"))
         assert result.arrow().num_rows == int(case.directives["rows"])
+
+
+def test_pushdown_predicates(mesh: Mesh) -> None:
+    """Pure analysis: what may prune files, and what must not."""
+    from sqlglot import exp
+
+    from federation.pushdown import pushable
+
+    def preds(sql: str, user: str) -> list[tuple[str, str, object]]:
+        query = GovernedQuery(sql, parse(sql))
+        ctx = mesh.context(user)
+        for step in (allowlist, resolve, authorize):
+            query = step(query, ctx)
+        table = next(t for t in query.expression.find_all(exp.Table) if t.db)
+        return pushable(table, query.access["customers.profiles"])
+
+    assert preds("SELECT 1 FROM customers.profiles WHERE country = 'ES' AND customer_id > 5 "
+                 "AND customer_id IN (1, 2) AND signup_date IS NULL", "adam") == [
+        ("country", "eq", "ES"), ("customer_id", "gt", 5), ("customer_id", "in", [1, 2]),
+        ("signup_date", "is_null", None)]
+    # ana: the row filter is pushed; masked email and year-masked signup_date are not.
+    assert preds("SELECT 1 FROM customers.profiles WHERE email = 'x' AND signup_date IS NULL "
+                 "AND 3 < customer_id", "ana") == [("region", "eq", "EU"), ("customer_id", "gt", 3)]
+    assert preds("SELECT 1 FROM customers.profiles WHERE country = 'ES' OR country = 'FR'",
+                 "adam") == []
+    assert preds("SELECT 1 FROM (SELECT 1 AS k) t LEFT JOIN customers.profiles c ON true "
+                 "WHERE c.country = 'ES'", "adam") == []
