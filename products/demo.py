@@ -26,6 +26,8 @@ from products import demo_data
 from products.config import S3Settings, StorageSettings
 
 BOOKINGS_PER_SCALE = 1_000_000
+ICEBERG_CATALOG_URL = "sqlite:///iceberg/catalog.db"
+ICEBERG_WAREHOUSE = "iceberg/warehouse"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class DemoProduct:
     sql: str
     tags: tuple[str, ...] = ()
     partition_by: tuple[str, ...] = ()
+    iceberg: bool = False
+    """Published as an Iceberg table (partitioned by ``partition_by``) instead of Parquet."""
     freshness_days: int = 1
     quality: tuple[dict[str, Any], ...] = ()
 
@@ -152,7 +156,8 @@ PRODUCTS: tuple[DemoProduct, ...] = (
             _c("end_date", "DATE", "internal", "Last day"),
             _c("budget", "DECIMAL(12,2)", "internal", "Budget in EUR"),
         ),
-        demo_data.CAMPAIGNS, tags=("marketing", "campaign"),
+        demo_data.CAMPAIGNS, tags=("marketing", "campaign"), partition_by=("channel",),
+        iceberg=True,
     ),
     DemoProduct(
         "marketing", "touchpoints",
@@ -246,7 +251,7 @@ def contract(product: DemoProduct, storage: str | None = None) -> dict[str, Any]
         if col.unique:
             prop["unique"] = True
             prop["primaryKey"] = True
-        if col.partitioned:
+        if col.partitioned or (product.iceberg and col.name in product.partition_by):
             prop["partitioned"] = True
         rules = [{k: v for k, v in q.items() if k != "column"}
                  for q in product.quality if q.get("column") == col.name]
@@ -267,6 +272,10 @@ def contract(product: DemoProduct, storage: str | None = None) -> dict[str, Any]
         "description": {"purpose": product.description},
         "team": {"name": DOMAINS[product.domain]["owner"]},
         "servers": [
+            {"server": "lake", "type": "iceberg", "catalog": "demo",
+             "catalogUrl": ICEBERG_CATALOG_URL, "namespace": product.domain,
+             "warehouse": ICEBERG_WAREHOUSE}
+            if product.iceberg else
             {"server": "s3", "type": "s3", "format": "parquet",
              "location": f"{storage.rstrip('/')}/{product.domain}/{product.name}/"}
             if storage else
@@ -296,6 +305,8 @@ def write_data(root: Path, scale: float) -> None:
                                  "autoload_known_extensions": False})
     try:
         for product in PRODUCTS:
+            if product.iceberg:
+                continue  # written by write_iceberg, once the mesh is in place
             target = root / "data" / product.domain / product.name
             target.mkdir(parents=True, exist_ok=True)
             params = {"n": n} if "$n" in product.sql else None
@@ -332,6 +343,34 @@ def _upload(staging: Path, storage: str, settings: StorageSettings) -> None:
         raise StorageError(f"could not write the demo data to {storage} "
                            f"({type(exc).__name__})") from None
     shutil.rmtree(staging / "data")
+
+
+def write_iceberg(root: Path, scale: float) -> None:
+    """Publish the Iceberg demo products into a SQL catalog (SQLite) inside the mesh.
+
+    Iceberg metadata records absolute file locations, so this runs in the final folder.
+    """
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    (root / "iceberg").mkdir(exist_ok=True)
+    catalog = SqlCatalog("demo", uri="sqlite:///" + str(root / "iceberg" / "catalog.db"),
+                         warehouse=(root / ICEBERG_WAREHOUSE).as_uri())
+    n = max(int(BOOKINGS_PER_SCALE * scale), 1000)
+    con = duckdb.connect(config={"autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False})
+    try:
+        for product in (p for p in PRODUCTS if p.iceberg):
+            params = {"n": n} if "$n" in product.sql else None
+            data = con.sql(product.sql, params=params).to_arrow_table()
+            if product.domain not in [ns[0] for ns in catalog.list_namespaces()]:
+                catalog.create_namespace(product.domain)
+            table = catalog.create_table(f"{product.domain}.{product.name}", schema=data.schema)
+            with table.update_spec() as spec:
+                for column in product.partition_by:
+                    spec.add_identity(column)
+            table.append(data)
+    finally:
+        con.close()
 
 
 def write_demo(target: Path, scale: float = 1.0, storage: str | None = None,
@@ -379,5 +418,10 @@ def write_demo(target: Path, scale: float = 1.0, storage: str | None = None,
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
+        write_iceberg(target, scale)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # ours: it was empty or absent before
         raise
     return target
