@@ -7,6 +7,7 @@ version (path, size, modification time), so a file that changes is read again.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ class DataFacts:
     rows: int
     columns: dict[str, ColumnFacts]
     """Keyed by lower-case column name."""
+    nulls_known: bool = True
+    """False for text formats: their null counts need a scan (a nullValues rule)."""
 
     @property
     def size(self) -> int:
@@ -171,8 +174,9 @@ def _mtime_ns(detail: dict[str, Any]) -> int:
     return 0
 
 
-def list_remote(fs: Any, scheme: str, path: str, *, glob: bool) -> tuple[FileInfo, ...]:
-    """Every Parquet object under (or matching) ``path`` on ``fs``, sorted."""
+def list_remote(fs: Any, scheme: str, path: str, *, glob: bool,
+                extensions: tuple[str, ...] = ("parquet",)) -> tuple[FileInfo, ...]:
+    """Every data object under (or matching) ``path`` on ``fs``, sorted."""
     if glob:
         found = fs.glob(path, detail=True)
     elif fs.isfile(path):
@@ -186,7 +190,7 @@ def list_remote(fs: Any, scheme: str, path: str, *, glob: bool) -> tuple[FileInf
         if detail.get("type") == "directory" or any(
                 part.startswith((".", "_")) for part in rel.split("/") if part):
             continue
-        if not glob and not name.endswith(".parquet") and name != path:
+        if not glob and not name.endswith(tuple(f".{e}" for e in extensions)) and name != path:
             continue
         out.append(FileInfo(f"{scheme}://{name}", int(detail.get("size") or 0),
                             _mtime_ns(detail)))
@@ -217,6 +221,31 @@ def _partition_type(values: list[str]) -> str:
         return "DATE"
     except ValueError:
         return "VARCHAR"
+
+
+def text_facts(files: tuple[FileInfo, ...], fmt: str, declared: tuple[tuple[str, str], ...],
+               fs: Any = None) -> DataFacts:
+    """Facts of CSV / JSON-lines files: which declared columns the first file has.
+
+    Types are the declared ones, enforced when DuckDB reads the files; row and null
+    counts would need a full scan, so they are left unknown.
+    """
+    names: set[str] = set()
+    if files:
+        opener = fs.open if fs is not None else open
+        path = strip_scheme(files[0].path) if fs is not None else files[0].path
+        with opener(path, "rb") as handle:
+            first = handle.readline().decode("utf-8", errors="replace").strip()
+        if fmt == "csv":
+            names = {n.strip().strip('"').lower() for n in first.split(",")}
+        else:
+            try:
+                names = {str(k).lower() for k in json.loads(first or "{}")}
+            except (ValueError, AttributeError):
+                names = set()
+    columns = {name.lower(): ColumnFacts(name, normalize_type(type_), None)
+               for name, type_ in declared if name.lower() in names}
+    return DataFacts(files, -1, columns, nulls_known=False)
 
 
 def table_facts(table: pa.Table, files: tuple[FileInfo, ...]) -> DataFacts:

@@ -22,6 +22,7 @@ from connectors.files import (
     list_remote,
     read_facts,
     table_facts,
+    text_facts,
 )
 from connectors.filesystems import STORAGE_ERRORS, filesystem
 from connectors.storage import Location, resolve_location
@@ -49,6 +50,8 @@ class ScanPlan:
     fallback: Any = field(default=None, compare=False, repr=False)
     """A pyarrow Table to read instead of the files (Iceberg delete files, evolved schema)."""
     fallback_reason: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()
+    """Declared (name, DuckDB type): text formats are read with exactly these."""
 
     @property
     def fallback_name(self) -> str:
@@ -64,6 +67,8 @@ class ScanPlan:
         """Schema, rows and null counts from the planned files' footers."""
         if self.fallback is not None:
             return table_facts(self.fallback, self.files)
+        if self.format in TEXT_READERS:
+            return text_facts(self.files, self.format, self.columns, self.filesystem)
         return read_facts(self.product, self.files, self.location.directory,
                           self.hive_partitioning, self.filesystem)
 
@@ -74,6 +79,8 @@ class ScanPlan:
             table.meta[SCAN_MARK] = self.product
             return table
         files = exp.Array(expressions=[exp.Literal.string(f.path) for f in self.files])
+        if self.format in TEXT_READERS:
+            return self._text_scan(files)
         hive = exp.EQ(this=exp.column("hive_partitioning"),
                       expression=exp.Boolean(this=self.hive_partitioning))
         table = exp.Table(this=exp.Anonymous(this="read_parquet", expressions=[files, hive]))
@@ -81,22 +88,47 @@ class ScanPlan:
         return table
 
 
+    def _text_scan(self, files: exp.Array) -> exp.Table:
+        declared = exp.Struct(expressions=[
+            exp.PropertyEQ(this=exp.Literal.string(name), expression=exp.Literal.string(type_))
+            for name, type_ in self.columns])
+        reader, options = TEXT_READERS[self.format]
+        args: list[exp.Expr] = [files, exp.EQ(this=exp.column("columns"), expression=declared)]
+        args += [exp.EQ(this=exp.column(key), expression=exp.convert(value))
+                 for key, value in options.items()]
+        args.append(exp.EQ(this=exp.column("hive_partitioning"),
+                           expression=exp.Boolean(this=self.hive_partitioning)))
+        table = exp.Table(this=exp.Anonymous(this=reader, expressions=args))
+        table.meta[SCAN_MARK] = self.product
+        return table
+
+
+# DuckDB reader and fixed options per text format; the columns come from the contract.
+TEXT_READERS: dict[str, tuple[str, dict[str, object]]] = {
+    "csv": ("read_csv", {"header": True}),
+    "json": ("read_json", {"format": "newline_delimited"}),
+}
+EXTENSIONS = {"parquet": ("parquet",), "csv": ("csv",), "json": ("json", "jsonl", "ndjson")}
+
+
 def plan_scan(product: str, location_text: str, fmt: str, *, root: Path,
-              partitioned: bool, storage: Any = None) -> ScanPlan:
+              partitioned: bool, storage: Any = None,
+              columns: tuple[tuple[str, str], ...] = ()) -> ScanPlan:
     """Plan the scan of a product stored at ``location_text`` (relative to ``root``).
 
     Lists the files now: the plan is what will be read, and what the stamp reports.
     """
     location = resolve_location(location_text, root)
-    if fmt != "parquet":
-        raise StorageError(f"format {fmt!r} cannot be read yet", product=product)
+    if fmt not in EXTENSIONS:
+        raise StorageError(f"format {fmt!r} cannot be read", product=product)
     fs = None
     if location.is_local:
-        files = _list_local(product, location, location_text)
+        files = _list_local(product, location, location_text, EXTENSIONS[fmt])
     else:
         fs = filesystem(location.scheme, storage)
         try:
-            files = list_remote(fs, location.scheme, location.path, glob=location.is_glob)
+            files = list_remote(fs, location.scheme, location.path, glob=location.is_glob,
+                                extensions=EXTENSIONS[fmt])
         except PermissionError:
             raise StorageError(f"access denied listing {location_text!r}",
                                product=product) from None
@@ -108,10 +140,11 @@ def plan_scan(product: str, location_text: str, fmt: str, *, root: Path,
     if not files:
         raise StorageError(f"no data files found at {location_text!r}", product=product)
     return ScanPlan(product=product, location=location, files=files, format=fmt,
-                    hive_partitioning=partitioned, filesystem=fs)
+                    hive_partitioning=partitioned, filesystem=fs, columns=columns)
 
 
-def _list_local(product: str, location: Location, text: str) -> tuple[FileInfo, ...]:
+def _list_local(product: str, location: Location, text: str,
+                extensions: tuple[str, ...]) -> tuple[FileInfo, ...]:
     path = Path(location.path)
     if location.is_glob:
         base = Path(location.directory)
@@ -119,5 +152,6 @@ def _list_local(product: str, location: Location, text: str) -> tuple[FileInfo, 
     if path.is_file():
         return list_local(path.parent, path.name)
     if path.is_dir():
-        return list_local(path, "**/*.parquet")
+        found = {f for ext in extensions for f in list_local(path, f"**/*.{ext}")}
+        return tuple(sorted(found, key=lambda f: f.path))
     raise StorageError(f"data not found at {text!r}", product=product)

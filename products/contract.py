@@ -36,7 +36,7 @@ LOGICAL_TO_DUCKDB = {
 }
 
 SUPPORTED_SERVER_TYPES = ("local", "s3", "iceberg")
-SUPPORTED_FORMATS = ("parquet",)
+SUPPORTED_FORMATS = ("parquet", "csv", "json")
 
 
 @dataclass(frozen=True)

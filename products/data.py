@@ -34,4 +34,6 @@ def plan_product(product: Product, root: Path, storage: Any = None, *,
                         snapshot_id=plan.snapshot_id, total_files=plan.total_files,
                         fallback=plan.fallback, fallback_reason=plan.fallback_reason)
     return plan_scan(product.fqn, server.location, server.format, root=root,
-                     partitioned=any(c.partitioned for c in product.columns), storage=storage)
+                     partitioned=any(c.partitioned for c in product.columns), storage=storage,
+                     columns=tuple((c.name, c.type) for c in product.columns
+                                   if not c.partitioned))

@@ -116,7 +116,7 @@ def describe(product: Product, root: Path, storage: Any = None) -> dict[str, Any
     fresh = freshness_finding(product, facts)
     limit = freshness_limit(product)
     info["facts"] = {
-        "rows": facts.rows,
+        "rows": facts.rows if facts.rows >= 0 else None,  # text formats: unknown
         "size_bytes": facts.size,
         "files": len(facts.files),
         "last_modified": facts.last_modified.isoformat() if facts.last_modified else None,
