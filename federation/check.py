@@ -46,14 +46,15 @@ def run_rule(mesh: Mesh, rule: Rule, owner: str) -> Finding:
     fqn = rule.product.fqn
     try:
         sql = measure(rule).sql(dialect="duckdb")
-        query = mesh.govern(sql, owner)
+        result = mesh.sql(sql, user=owner)  # governed and planned; runs when read
+        query = result.query
         for product, columns in query.columns_read.items():
             for name in columns:
                 decision = query.access[product].column(name)
                 if decision is not None and decision.action == "mask":
                     raise RuleError(f"column {name} is masked ({decision.method}) for the owner "
                                     f"{owner!r}, so the rule would measure masked values")
-        rows = mesh.sql(sql, user=owner).arrow().to_pylist()
+        rows = result.arrow().to_pylist()
         if len(rows) != 1:
             raise RuleError(f"the rule's query returned {len(rows)} rows, not one")
         value, total = _scalar(rows[0])

@@ -20,7 +20,14 @@ from rich.table import Table
 
 from connectors.errors import DuckmeshError, UsageError
 from federation.mesh import Mesh, default_user
-from federation.output import FORMATS, atomic_file, dumps, render_table, write_stream
+from federation.output import (
+    FORMATS,
+    atomic_file,
+    dumps,
+    render_table,
+    stdout_console,
+    write_stream,
+)
 from federation.result import Result, pretty_sql, to_jsonable
 from federation.stamp import STAMP_METADATA_KEY
 from federation.validate import validate_mesh
@@ -174,7 +181,7 @@ def explain(ctx: click.Context, sql: str, user: str | None, fmt: str, as_of: str
             "governed_sql": query_.governed_sql,
         }))
         return
-    console = Console(width=None if sys.stdout.isatty() else 10_000)
+    console = stdout_console()
     table = Table(title=f"policy decisions for {user or default_user()}", header_style="bold")
     for name in ("product", "column", "decision", "rule"):
         table.add_column(name, overflow="fold")
@@ -261,7 +268,7 @@ def diff_cmd(old: Path, new: Path | None, rev: str | None, fmt: str) -> None:
             table.add_column(name, overflow="fold")
         for c in changes:
             table.add_row(c.kind, c.detail, "[red]yes[/red]" if c.breaking else "no", c.bump)
-        _console().print(table if changes else "no changes")
+        stdout_console().print(table if changes else "no changes")
         versions = f"{before.version if before else '-'} → {after.version if after else '-'}"
         click.echo(f"version {versions}: needs a {need} bump"
                    + (f", has a {have} bump" if have else "")
@@ -295,7 +302,7 @@ def check_cmd(ctx: click.Context, names: tuple[str, ...], fmt: str, output: Path
         for f in findings:
             color = colors.get(f.status, "dim")
             table.add_row(f.product, f.check, f"[{color}]{f.status}[/{color}]", f.message)
-        _console().print(table)
+        stdout_console().print(table)
     else:
         text = to_junit(findings) if fmt == "junit" else dumps([f.as_dict() for f in findings])
         if output is None:
@@ -352,7 +359,7 @@ def products_list(ctx: click.Context, fmt: str) -> None:
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*(str(row[k] or "") for k in row))
-    Console(width=None if sys.stdout.isatty() else 10_000).print(table)
+    stdout_console().print(table)
 
 
 @products.command("search")
@@ -380,7 +387,7 @@ def products_search(ctx: click.Context, text: str, fmt: str) -> None:
     for row in rows:
         table.add_row(row["product"], str(row["score"]), ", ".join(row["matched"]),
                       row["description"] or "")
-    _console().print(table)
+    stdout_console().print(table)
 
 
 @products.command("show")
@@ -409,7 +416,7 @@ def products_show(ctx: click.Context, name: str, fmt: str, sample: int | None,
     if fmt == "json":
         click.echo(dumps(info))
         return
-    console = _console()
+    console = stdout_console()
     facts = info["facts"]
     console.print(f"[bold]{info['product']}[/bold]  v{info['version']}  ({info['status']})")
     for key in ("description", "owner", "location", "format", "contract"):
@@ -472,10 +479,6 @@ def products_init(ctx: click.Context, name: str, source: str, output: Path | Non
         reason = prop["customProperties"][1]["value"]
         click.echo(f"  {prop['name']:<24} {prop['physicalType']:<16} "
                    f"{prop['classification']:<11} {reason}", err=True)
-
-
-def _console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 10_000)
 
 
 def main() -> None:

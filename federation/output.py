@@ -126,9 +126,14 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def stdout_console() -> Console:
+    """A console on stdout: terminal width on a terminal, unwrapped lines in a pipe."""
+    return Console(width=None if sys.stdout.isatty() else 10_000)
+
+
 def render_table(table: pa.Table, max_rows: int, console: Console | None = None) -> None:
     """Print up to ``max_rows`` rows as a table; a note on stderr says what was left out."""
-    console = console or Console(width=None if sys.stdout.isatty() else 10_000)
+    console = console or stdout_console()
     shown = table.slice(0, max_rows)
     view = Table(show_lines=False, header_style="bold")
     for field in table.schema:
