@@ -39,7 +39,20 @@ class IcebergPlan:
     fallback_reason: str | None = None
 
 
-def _catalog(server: dict[str, Any], root: Path) -> Any:
+def io_properties(storage: Any) -> dict[str, str]:
+    """pyiceberg FileIO properties so an S3 warehouse uses the mesh's S3 settings."""
+    s3 = getattr(storage, "s3", None)
+    props = {"py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO"}
+    if s3 is not None and s3.endpoint_url:
+        props["s3.endpoint"] = s3.endpoint_url
+    if s3 is not None and s3.region:
+        props["s3.region"] = s3.region
+    if s3 is not None and s3.anonymous:
+        props["s3.anonymous"] = "true"
+    return props
+
+
+def _catalog(server: dict[str, Any], root: Path, storage: Any = None) -> Any:
     url = str(server.get("catalogUrl") or "")
     name = str(server.get("catalog") or "duckmesh")
     warehouse = server.get("warehouse")
@@ -51,26 +64,28 @@ def _catalog(server: dict[str, Any], root: Path) -> Any:
         if url.startswith("sqlite:") or url.startswith(("postgresql:", "mysql:")):
             from pyiceberg.catalog.sql import SqlCatalog
 
-            options = {"uri": url, **({"warehouse": warehouse} if warehouse else {})}
+            options = {"uri": url, **({"warehouse": warehouse} if warehouse else {}),
+                       **io_properties(storage)}
             return SqlCatalog(name, **options)
         if url.startswith(("http://", "https://")):
             from pyiceberg.catalog.rest import RestCatalog
 
-            return RestCatalog(name, uri=url, **({"warehouse": warehouse} if warehouse else {}))
+            return RestCatalog(name, uri=url, **({"warehouse": warehouse} if warehouse else {}),
+                               **io_properties(storage))
     except ImportError:
         raise ConfigError("Iceberg products need pyiceberg",
                           hint="pip install 'pyiceberg[sql-sqlite,pyarrow]'") from None
     raise ConfigError(f"unsupported Iceberg catalogUrl {url!r} (use sqlite:///… or http(s)://…)")
 
 
-def load_table(product: str, server: dict[str, Any], root: Path) -> Any:
+def load_table(product: str, server: dict[str, Any], root: Path, storage: Any = None) -> Any:
     """The pyiceberg table behind ``product`` (table name = product name)."""
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
     namespace = server.get("namespace") or product.split(".")[0]
     identifier = f"{namespace}.{product.split('.')[1]}"
     try:
-        return _catalog(server, root).load_table(identifier)
+        return _catalog(server, root, storage).load_table(identifier)
     except (NoSuchTableError, NoSuchNamespaceError):
         raise StorageError(f"Iceberg table {identifier} not found in the catalog",
                            product=product) from None
@@ -137,12 +152,12 @@ def to_iceberg(predicates: list[tuple[str, str, Any]]) -> Any:
     return parts[0] if len(parts) == 1 else ix.And(*parts)
 
 
-def plan_iceberg(product: str, server: dict[str, Any], root: Path, *,
+def plan_iceberg(product: str, server: dict[str, Any], root: Path, *, storage: Any = None,
                  predicate: Any = None, as_of: str | int | None = None) -> IcebergPlan:
     """Plan an Iceberg scan: pruned files of one snapshot (or the fallback table)."""
     from pyiceberg.expressions import AlwaysTrue
 
-    table = load_table(product, server, root)
+    table = load_table(product, server, root, storage)
     snapshot = _snapshot(table, product, as_of)
     location = _local(table.location()).rstrip("/") + "/"
     if snapshot is None:

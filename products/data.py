@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from connectors.filesystems import filesystem
 from connectors.iceberg import plan_iceberg
 from connectors.scan import ScanPlan, plan_scan
-from connectors.storage import Location
+from connectors.storage import resolve_location
 from products.contract import Product
 
 SNAPSHOT_PIN = "snapshotId"
@@ -25,12 +26,12 @@ def plan_product(product: Product, root: Path, storage: Any = None, *,
     server = product.server
     if server.type == "iceberg":
         pinned = server.custom(SNAPSHOT_PIN)
-        plan = plan_iceberg(product.fqn, server.options, root, predicate=predicate,
-                            as_of=as_of if as_of is not None else pinned)
-        location = Location(scheme="", uri=plan.location.rstrip("/"),
-                            path=plan.location.rstrip("/"))
+        plan = plan_iceberg(product.fqn, server.options, root, storage=storage,
+                            predicate=predicate, as_of=as_of if as_of is not None else pinned)
+        location = resolve_location(plan.location.rstrip("/"), root)
+        fs = None if location.is_local else filesystem(location.scheme, storage)
         return ScanPlan(product=product.fqn, location=location, files=plan.files,
-                        format="parquet", hive_partitioning=False,
+                        format="parquet", hive_partitioning=False, filesystem=fs,
                         snapshot_id=plan.snapshot_id, total_files=plan.total_files,
                         fallback=plan.fallback, fallback_reason=plan.fallback_reason)
     return plan_scan(product.fqn, server.location, server.format, root=root,

@@ -274,7 +274,7 @@ def contract(product: DemoProduct, storage: str | None = None) -> dict[str, Any]
         "servers": [
             {"server": "lake", "type": "iceberg", "catalog": "demo",
              "catalogUrl": ICEBERG_CATALOG_URL, "namespace": product.domain,
-             "warehouse": ICEBERG_WAREHOUSE}
+             "warehouse": f"{storage.rstrip('/')}/iceberg" if storage else ICEBERG_WAREHOUSE}
             if product.iceberg else
             {"server": "s3", "type": "s3", "format": "parquet",
              "location": f"{storage.rstrip('/')}/{product.domain}/{product.name}/"}
@@ -345,16 +345,21 @@ def _upload(staging: Path, storage: str, settings: StorageSettings) -> None:
     shutil.rmtree(staging / "data")
 
 
-def write_iceberg(root: Path, scale: float) -> None:
-    """Publish the Iceberg demo products into a SQL catalog (SQLite) inside the mesh.
+def write_iceberg(root: Path, scale: float, warehouse: str | None = None,
+                  settings: StorageSettings | None = None) -> None:
+    """Publish the Iceberg demo products into a SQL catalog (SQLite) inside the mesh, with
+    the warehouse in the mesh or at ``warehouse`` (an s3:// URI).
 
     Iceberg metadata records absolute file locations, so this runs in the final folder.
     """
     from pyiceberg.catalog.sql import SqlCatalog
 
+    from connectors.iceberg import io_properties
+
     (root / "iceberg").mkdir(exist_ok=True)
     catalog = SqlCatalog("demo", uri="sqlite:///" + str(root / "iceberg" / "catalog.db"),
-                         warehouse=(root / ICEBERG_WAREHOUSE).as_uri())
+                         warehouse=warehouse or (root / ICEBERG_WAREHOUSE).as_uri(),
+                         **io_properties(settings))
     n = max(int(BOOKINGS_PER_SCALE * scale), 1000)
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})
@@ -420,7 +425,8 @@ def write_demo(target: Path, scale: float = 1.0, storage: str | None = None,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     try:
-        write_iceberg(target, scale)
+        write_iceberg(target, scale, f"{storage.rstrip('/')}/iceberg" if storage else None,
+                      settings)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)  # ours: it was empty or absent before
         raise

@@ -171,6 +171,7 @@ DEMO_QUERIES = [
     ("dana", "SELECT region, count(DISTINCT email) AS e FROM customers.profiles GROUP BY ALL "
              "ORDER BY ALL"),
     ("fiona", "SELECT card_number FROM payments.transactions ORDER BY payment_id LIMIT 20"),
+    ("ana", "SELECT name, budget FROM marketing.campaigns WHERE channel = 'tv' ORDER BY 1"),
 ]
 
 
@@ -193,6 +194,10 @@ def test_demo_on_s3_gives_the_same_results_as_local(s3: FaultProxy, tmp_path: Pa
         assert json.loads(outs[0].stdout) == json.loads(outs[1].stdout)
         assert json.loads(outs[1].stdout)
     assert runner.invoke(cli, ["--mesh", str(remote), "check"]).exit_code == 0
+    iceberg = Mesh.open(remote).sql("SELECT count(*) FROM marketing.campaigns WHERE "
+                                    "channel = 'tv'", user="ana")
+    files = iceberg.stamp["products"]["marketing.campaigns"]["files"]
+    assert len(files) == 1 and files[0]["path"].startswith("s3://demo-bucket/mesh/iceberg/")
 
 
 # -- faults ---------------------------------------------------------------------------
