@@ -195,3 +195,16 @@ def test_result_stamp_in_api_json_and_parquet(demo_root: Path, tmp_path: Path) -
 
 def test_stamp_needs_json(demo_root: Path) -> None:
     assert dm(demo_root, "query", "--stamp", "SELECT 1").exit_code == 1
+
+
+def test_value_ranges(demo_copy: Path) -> None:
+    edit_contract(demo_copy, "bookings.reservations", lambda d: d["schema"][0]["properties"][6]
+                  .update(quality=[
+                      {"name": "passengers_in_range", "metric": "invalidValues", "mustBe": 0,
+                       "arguments": {"minimum": 1, "maximum": 4}},
+                      {"name": "at_most_three", "metric": "invalidValues", "mustBe": 0,
+                       "arguments": {"maximum": 3}}]))
+    findings = {f.check: f for f in check(Mesh.open(demo_copy), ["bookings.reservations"])}
+    assert findings["quality.passengers_in_range"].status == "passed"
+    assert findings["quality.at_most_three"].status == "failed"
+    assert findings["quality.at_most_three"].observed > 0
