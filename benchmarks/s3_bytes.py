@@ -5,11 +5,14 @@ then for each query reports:
 
 - needed: compressed bytes of the column chunks the query reads, plus each file's footer
   (from Parquet metadata; the queries have no filters, so nothing can be skipped);
-- fetched: response bytes the proxy served while DuckDB executed the governed query;
+- fetched: response bytes the proxy served for the governed query from a cold process
+  state: planning (file listing, footers for contract enforcement) plus DuckDB's reads;
 - the same for raw DuckDB over an s3fs filesystem with s3fs's default read-ahead cache,
   the setting duckmesh turns off.
 
-Usage: ``python benchmarks/s3_bytes.py [--scale 0.2]``.  Target: fetched/needed ≤ 1.1.
+Usage: ``python benchmarks/s3_bytes.py [--scale 0.2]``; ``S3_BYTES_TRACE=1`` prints every
+request the proxy saw (the benchmark's own metadata reads included).  Target:
+fetched/needed ≤ 1.1.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from moto.server import ThreadedMotoServer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors import filesystems
+from connectors.files import clear_caches
 from federation import Mesh
 from products.demo import write_demo
 from tests.s3 import FaultProxy
@@ -83,12 +87,14 @@ def main() -> None:
             print(f"{'query':22} {'needed':>12} {'duckmesh':>12} {'ratio':>6} "
                   f"{'raw s3fs default':>17} {'ratio':>6}")
             for name, (product, columns, sql) in QUERIES.items():
-                result = mesh.sql(sql, user="adam")  # plans: lists files, reads footers
-                files = [f["path"] for f in result.stamp["products"][product]["files"]]
-                need = needed_bytes(fs, files, columns)
+                clear_caches()  # a cold process: no footer read yet
+                proxy.faults.requests.clear()
                 proxy.faults.served_bytes = 0
+                result = mesh.sql(sql, user="adam")  # plans: lists files, reads footers
                 result.arrow()
                 ours = proxy.faults.served_bytes
+                files = [f["path"] for f in result.stamp["products"][product]["files"]]
+                need = needed_bytes(fs, files, columns)
                 raw_sql = sql.replace(product, "read_parquet($files)")
                 con = duckdb.connect()
                 con.register_filesystem(default_fs)
@@ -96,6 +102,8 @@ def main() -> None:
                 con.sql(raw_sql, params={"files": files}).fetchall()
                 raw = proxy.faults.served_bytes
                 con.close()
+                if os.environ.get("S3_BYTES_TRACE"):
+                    print("\n".join(proxy.faults.requests))
                 print(f"{name:22} {need:>12,} {ours:>12,} {ours / need:>6.2f} "
                       f"{raw:>17,} {raw / need:>6.2f}")
     finally:

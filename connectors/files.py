@@ -7,6 +7,7 @@ version (path, size, modification time), so a file that changes is read again.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlglot.errors import ParseError
 
 from connectors.errors import StorageError
 from connectors.filesystems import STORAGE_ERRORS
+from connectors.tailcache import read_tail
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,13 @@ def _footer(info: FileInfo, fs: Any) -> tuple[int, tuple[Footer, ...]]:
     if fs is None:
         meta = pq.read_metadata(info.path)
     else:
-        with fs.open(strip_scheme(info.path), "rb") as handle:
-            meta = pq.read_metadata(handle)
+        # One ranged read of the tail, kept for DuckDB to reuse (connectors.tailcache).
+        tail = read_tail(fs, strip_scheme(info.path), info.size, info.mtime_ns)
+        try:
+            meta = pq.read_metadata(io.BytesIO(tail))
+        except (pa.ArrowException, OSError):
+            with fs.open(strip_scheme(info.path), "rb") as handle:  # footer larger than tail
+                meta = pq.read_metadata(handle)
     schema = meta.schema.to_arrow_schema()
     columns = []
     for index, field in enumerate(schema):
@@ -152,6 +159,14 @@ def _footer(info: FileInfo, fs: Any) -> tuple[int, tuple[Footer, ...]]:
         _FOOTERS.clear()
     _FOOTERS[key] = (meta.num_rows, tuple(columns))
     return _FOOTERS[key]
+
+
+def clear_caches() -> None:
+    """Forget cached footers and tails (benchmarks measuring a cold process use this)."""
+    from connectors import tailcache
+
+    _FOOTERS.clear()
+    tailcache.clear()
 
 
 def strip_scheme(uri: str) -> str:

@@ -18,6 +18,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from connectors.files import strip_scheme
+from connectors.tailcache import TailCachingFileSystem
 from federation.plan import GovernedQuery
 from federation.sanitize import sanitize
 from products.config import EngineSettings
@@ -47,15 +49,19 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path) -> duckdb.
     con = duckdb.connect(":memory:", config=config)
     try:
         # Remote products are read by DuckDB's own Parquet reader through fsspec.
-        registered: set[int] = set()
+        # Remote files are read by DuckDB's own Parquet reader through fsspec, via a view
+        # that reuses the footers planning already fetched (connectors.tailcache).
+        remote: dict[int, tuple[Any, dict[str, tuple[int, int]]]] = {}
         for scan in query.scans.values():
-            if scan.filesystem is not None and id(scan.filesystem) not in registered:
-                con.register_filesystem(scan.filesystem)
-                registered.add(id(scan.filesystem))
+            if scan.filesystem is not None:
+                _, files = remote.setdefault(id(scan.filesystem), (scan.filesystem, {}))
+                files.update({strip_scheme(f.path): (f.size, f.mtime_ns) for f in scan.files})
+        for fs, files in remote.values():
+            con.register_filesystem(TailCachingFileSystem(fs, files))
         for scan in query.scans.values():
             if scan.fallback is not None:
                 con.register(scan.fallback_name, scan.fallback)
-        if registered:
+        if remote:
             # Measured (benchmarks/s3_bytes.py): the external file cache fetched whole small
             # files, several times, for a scan needing a few column chunks; and with a
             # fresh connection per query it never serves a second query anyway.

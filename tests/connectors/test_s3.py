@@ -309,3 +309,19 @@ def test_unknown_scheme_and_missing_optional_backend(tmp_path: Path) -> None:
 
         with pytest.raises(ConfigError, match=r"pip install 'duckmesh\[gcsfs\]'"):
             filesystems.filesystem("gs")
+
+
+def test_each_footer_is_fetched_once_per_query(s3_mesh: Path, s3: FaultProxy) -> None:
+    from connectors.files import clear_caches
+
+    clear_caches()
+    s3.faults.requests.clear()
+    assert query(s3_mesh, "SELECT sum(score) AS s FROM crm.people").exit_code == 0
+    fs = filesystems.filesystem("s3", StorageSettings(s3=S3Settings(endpoint_url=s3.url,
+                                                                    path_style=True)))
+    for i in range(3):
+        size = fs.size(f"lake/crm/people/part-{i}.parquet")
+        tails = [r for r in s3.faults.requests if f"part-{i}.parquet" in r and
+                 r.startswith("GET") and r.endswith(f"-{size - 1}")]
+        assert len(tails) == 1, s3.faults.requests
+    assert not [r for r in s3.faults.requests if r.startswith("PUT")]
