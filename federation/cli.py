@@ -209,6 +209,49 @@ def validate(ctx: click.Context, against: str | None) -> None:
     click.echo(f"mesh {root}: {count} products, all contracts and policies valid")
 
 
+@cli.command("audit")
+@click.option("--user", "-u", "who", help="only queries by this user")
+@click.option("--product", "-p", help="only queries reading this product (domain.product)")
+@click.option("--since", metavar="TIME", help="only queries at or after this ISO time")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="json is one array of records")
+@click.pass_context
+def audit_cmd(ctx: click.Context, who: str | None, product: str | None, since: str | None,
+              fmt: str) -> None:
+    """The query log: who read what, under which decisions, with what outcome.
+
+    Readable by the roles in duckmesh.yaml audit.readers (default: admin); the caller is
+    $DUCKMESH_USER, else the OS user.
+    """
+    import datetime as dt
+
+    mesh = _mesh(ctx)
+    caller = mesh.governance.principal(default_user())
+    mesh.audit.check_reader(caller.name, caller.roles)
+    start = None
+    if since:
+        try:
+            start = dt.datetime.fromisoformat(since)
+        except ValueError:
+            raise UsageError(f"--since takes an ISO time, not {since!r}") from None
+        start = start if start.tzinfo else start.replace(tzinfo=dt.UTC)
+    rows = [r for r in mesh.audit.records()
+            if (who is None or r.get("user") == who)
+            and (product is None or product.lower() in r.get("products", []))
+            and (start is None or dt.datetime.fromisoformat(r["timestamp"]) >= start)]
+    if fmt == "json":
+        click.echo(dumps(rows))
+        return
+    table = Table(header_style="bold")
+    for name in ("time", "user", "outcome", "products", "rows", "ms", "sql"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        table.add_row(r["timestamp"][:19], r["user"], r["outcome"], ", ".join(r["products"]),
+                      "" if r["rows"] is None else str(r["rows"]), str(r["duration_ms"]),
+                      r["sql"][:200])
+    stdout_console().print(table)
+
+
 @cli.command("diff")
 @click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("new", required=False, type=click.Path(dir_okay=False, path_type=Path))

@@ -25,6 +25,8 @@ from federation.sanitize import sanitize
 from products.config import EngineSettings
 
 ProgressCallback = Callable[[float], None]
+DoneCallback = Callable[[int | None, BaseException | None], None]
+"""Called once when a query ends: rows streamed (None if it never started), error."""
 
 
 def connect(query: GovernedQuery, engine: EngineSettings, root: Path) -> duckdb.DuckDBPyConnection:
@@ -81,8 +83,12 @@ class Execution:
     """One running governed query: a stream of Arrow record batches, then closed."""
 
     def __init__(self, query: GovernedQuery, engine: EngineSettings, root: Path,
-                 progress: ProgressCallback | None = None) -> None:
+                 progress: ProgressCallback | None = None,
+                 on_done: DoneCallback | None = None) -> None:
         self.query = query
+        self._on_done = on_done
+        self._rows = 0
+        self._reported = False
         self.timeout = engine.timeout_seconds
         self._timed_out = threading.Event()
         self._done = threading.Event()
@@ -119,10 +125,13 @@ class Execution:
             relation = self.con.sql(self.query.governed_sql, params=params)
             raw = relation.to_arrow_reader(rows_per_batch)
         except duckdb.Error as exc:
+            error = self._sanitized(exc)
             self.close()
-            raise self._sanitized(exc) from None
-        except BaseException:
+            self._report(None, error)
+            raise error from None
+        except BaseException as exc:
             self.close()
+            self._report(None, exc)
             raise
         stream = self._stream(raw)
         # A stream closed or dropped before its first batch never runs its ``finally``;
@@ -131,12 +140,25 @@ class Execution:
         return pa.RecordBatchReader.from_batches(raw.schema, stream)
 
     def _stream(self, raw: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        error: BaseException | None = None
         try:
-            yield from raw
+            for batch in raw:
+                self._rows += batch.num_rows
+                yield batch
         except (duckdb.Error, pa.ArrowException) as exc:
-            raise self._sanitized(exc) from None
+            error = self._sanitized(exc)
+            raise error from None
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             self.close()
+            self._report(self._rows, error)
+
+    def _report(self, rows: int | None, error: BaseException | None) -> None:
+        if self._on_done is not None and not self._reported:
+            self._reported = True
+            self._on_done(rows, error)
 
     def _sanitized(self, exc: BaseException) -> Exception:
         if self._timed_out.is_set():

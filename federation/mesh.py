@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import os
 from dataclasses import dataclass
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from connectors.errors import ConfigError
+from connectors.errors import ConfigError, DuckmeshError
+from federation.audit import AuditLog, outcome_of
+from federation.audit import record as audit_record
 from federation.enforce import enforce_contracts
 from federation.execute import Execution, ProgressCallback
 from federation.governance import Governance
@@ -39,6 +42,7 @@ class Mesh:
     settings: MeshSettings
     catalog: Catalog
     governance: Governance
+    audit: AuditLog
 
     @staticmethod
     def locate(path: str | os.PathLike[str] | None = None) -> Path:
@@ -60,7 +64,9 @@ class Mesh:
     def open(cls, path: str | os.PathLike[str] | None = None) -> Mesh:
         """Load the mesh at :meth:`locate` ``(path)``: settings, catalog, governance."""
         root = cls.locate(path)
-        return cls(root, load_settings(root), Catalog.load(root), Governance.load(root))
+        settings = load_settings(root)
+        return cls(root, settings, Catalog.load(root), Governance.load(root),
+                   AuditLog.for_mesh(root, settings.audit))
 
     def context(self, user: str | None = None, as_of: str | None = None) -> Context:
         """The pipeline context for ``user`` (default: :func:`default_user`)."""
@@ -79,12 +85,28 @@ class Mesh:
         """Govern ``sql`` for ``user`` and check the contracts of what it reads, now; run it
         when the result is first read."""
         ctx = self.context(user, as_of)
-        query = govern(sql, ctx)
-        warnings = enforce_contracts(query)
-        stamp = build_stamp(query, ctx.principal.name)
+        who, roles = ctx.principal.name, ctx.principal.roles
+        started = dt.datetime.now(dt.UTC)
+        planned: GovernedQuery | None = None
+        try:
+            planned = govern(sql, ctx)
+            warnings = enforce_contracts(planned)
+            stamp = build_stamp(planned, who)
+        except DuckmeshError as exc:
+            # Refused before running: denied, rejected or broken input — audited all the same.
+            self.audit.write(audit_record(planned, sql=sql, user=who, roles=roles,
+                                          started=started, outcome=outcome_of(exc), error=exc))
+            raise
+        query = planned
+
+        def done(rows: int | None, error: BaseException | None) -> None:
+            outcome = "ok" if error is None else outcome_of(error)
+            self.audit.write(audit_record(query, sql=sql, user=who, roles=roles,
+                                          started=started, outcome=outcome, rows=rows,
+                                          error=error))
 
         def opener() -> pa.RecordBatchReader:
-            return Execution(query, self.settings.engine, self.root, progress).reader()
+            return Execution(query, self.settings.engine, self.root, progress, done).reader()
 
         return Result(query, opener, stamp=stamp, warnings=warnings)
 

@@ -1,0 +1,129 @@
+"""The audit log: one record per query — succeeded, denied, rejected or failed.
+
+Each record is a JSON file written under a temporary name and renamed into place, so
+writers in many processes never interleave and a writer killed mid-write leaves only a
+``.partial`` file that readers ignore: there is never a torn record.  The log lives in
+the mesh (``audit.path`` in duckmesh.yaml, default ``.duckmesh/audit``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connectors.errors import AccessDenied, ConfigError, DuckmeshError
+from federation.plan import GovernedQuery
+from federation.result import to_jsonable
+
+RECORDS = "records"
+DEFAULT_PATH = ".duckmesh/audit"
+DEFAULT_READERS = ("admin",)
+
+
+@dataclass(frozen=True)
+class AuditLog:
+    """The audit log of one mesh."""
+
+    folder: Path
+    readers: tuple[str, ...] = DEFAULT_READERS
+
+    @classmethod
+    def for_mesh(cls, root: Path, settings: dict[str, Any]) -> AuditLog:
+        """From duckmesh.yaml ``audit: {path: …, readers: [roles]}``."""
+        path = Path(str(settings.get("path") or DEFAULT_PATH))
+        readers = settings.get("readers") or list(DEFAULT_READERS)
+        if not isinstance(readers, list) or not all(isinstance(r, str) for r in readers):
+            raise ConfigError("audit.readers must be a list of roles", field="audit.readers")
+        return cls(path if path.is_absolute() else root / path, tuple(readers))
+
+    def write(self, record: dict[str, Any]) -> Path:
+        """Append ``record`` atomically; returns its file."""
+        records = self.folder / RECORDS
+        records.mkdir(parents=True, exist_ok=True)
+        stamp = record["timestamp"].replace(":", "").replace("-", "")
+        name = f"{stamp}-{uuid.uuid4().hex}.json"
+        partial = records / f".{name}.partial"
+        data = json.dumps(record, default=str, ensure_ascii=False).encode()
+        with partial.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(records / name)
+        return records / name
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every complete record, oldest first."""
+        folder = self.folder / RECORDS
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob("*.json")):
+            try:
+                yield json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # unreadable: reported by `duckmesh audit --verify` (future)
+
+    def check_reader(self, user: str, roles: tuple[str, ...]) -> None:
+        """Only the configured roles read the audit log (default: admin)."""
+        if not set(roles) & set(self.readers):
+            raise AccessDenied(f"user {user!r} may not read the audit log (needs one of the "
+                               f"roles {', '.join(self.readers)})")
+
+
+def record(query: GovernedQuery | None, *, sql: str, user: str, roles: tuple[str, ...],
+           started: dt.datetime, outcome: str, rows: int | None = None,
+           error: BaseException | None = None) -> dict[str, Any]:
+    """The audit record of one query."""
+    ended = dt.datetime.now(dt.UTC)
+    governed = query.governed_sql if query is not None and query.scans else None
+    scanned = sum(f.size for s in query.scans.values() for f in s.files) if query else 0
+    return {
+        "timestamp": started.isoformat(),
+        "user": user,
+        "roles": list(roles),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "sql": sql,
+        "governed_sql_sha256": hashlib.sha256(governed.encode()).hexdigest()
+        if governed else None,
+        "products": list(query.products) if query else _denied_products(error),
+        "columns": {k: list(v) for k, v in query.columns_read.items()} if query else
+        _denied_columns(error),
+        "decisions": [to_jsonable(d) for d in query.decisions] if query and query.scans
+        else [],
+        "rows": rows,
+        "bytes_scanned": scanned,
+        "duration_ms": round((ended - started).total_seconds() * 1000, 3),
+        "outcome": outcome,
+        "error_class": type(error).__name__ if error is not None else None,
+        "error": str(error) if isinstance(error, DuckmeshError) else None,
+        "denied": {"product": error.product, "column": error.column}
+        if isinstance(error, AccessDenied) else None,
+    }
+
+
+def _denied_products(error: BaseException | None) -> list[str]:
+    product = getattr(error, "product", None)
+    return [product] if isinstance(error, DuckmeshError) and product else []
+
+
+def _denied_columns(error: BaseException | None) -> dict[str, list[str]]:
+    product, column = getattr(error, "product", None), getattr(error, "column", None)
+    return {product: [column]} if isinstance(error, DuckmeshError) and product and column else {}
+
+
+def outcome_of(error: BaseException) -> str:
+    """``denied`` (exit 3), ``rejected`` (bad SQL or input) or ``failed``."""
+    if isinstance(error, AccessDenied):
+        return "denied"
+    if isinstance(error, DuckmeshError) and error.exit_code == 1 and \
+            type(error).__name__ in ("QueryRejected", "UsageError"):
+        return "rejected"
+    return "failed"
