@@ -54,7 +54,8 @@ def _restore_output_names(expression: exp.Expr) -> None:
             projection.set("alias", exp.to_identifier(projection.this.meta[_NAME_META]))
 
 
-def _schemas(access: dict[str, ProductAccess]) -> MappingSchema:
+def schemas(access: dict[str, ProductAccess]) -> MappingSchema:
+    """All contract columns of the products read, with only the visible ones for ``*``."""
     full: dict[str, object] = {}
     visible: dict[str, object] = {}
     for fqn, acc in access.items():
@@ -124,7 +125,7 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
         fqn: evaluate(ctx.governance, ctx.principal, ctx.catalog.get(fqn))
         for fqn in query.products
     }
-    qualified = _qualify(query.expression, _schemas(access), access, ctx.principal.name)
+    qualified = _qualify(query.expression, schemas(access), access, ctx.principal.name)
     # qualify rewrites the tree (USING → ON, whole-row refs → TableColumn, …): whatever
     # it produced must pass the same allow-list as the caller's own text.
     check(qualified)
@@ -157,6 +158,6 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
             if decision.column.name not in read[fqn]:
                 read[fqn].append(decision.column.name)
     return dataclasses.replace(
-        query, expression=qualified, access=access,
+        query, expression=qualified, qualified=qualified, access=access,
         columns_read={k: tuple(v) for k, v in read.items()},
     )

@@ -111,7 +111,8 @@ def _progress() -> Iterator[Callable[[float], None] | None]:
 
 
 def _emit(result: Result, fmt: str, output: Path | None, stamp: bool) -> None:
-    metadata = {STAMP_METADATA_KEY: dumps(result.stamp)}
+    metadata = {STAMP_METADATA_KEY: dumps(result.stamp),
+                "duckmesh.lineage": dumps([c.as_dict() for c in result.lineage()])}
     wrap = result.stamp if stamp and fmt == "json" else None
     if output is not None:
         with atomic_file(output) as handle:
@@ -207,6 +208,33 @@ def validate(ctx: click.Context, against: str | None) -> None:
     if errors:
         _fail(f"{len(errors)} problem{'s' * (len(errors) != 1)} in mesh {root}", 1)
     click.echo(f"mesh {root}: {count} products, all contracts and policies valid")
+
+
+@cli.command("lineage")
+@click.argument("sql")
+@click.option("--user", "-u", help=USER_HELP)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="output format")
+@click.pass_context
+def lineage_cmd(ctx: click.Context, sql: str, user: str | None, fmt: str) -> None:
+    """For each output column: its source product columns, the transformation, and the
+    classification it inherits (the strictest of its sources). Nothing is run."""
+    from federation.lineage import lineage
+
+    mesh = _mesh(ctx)
+    columns = lineage(mesh.govern(sql, user or default_user()))
+    if fmt == "json":
+        click.echo(dumps([c.as_dict() for c in columns]))
+        return
+    table = Table(header_style="bold")
+    for name in ("output", "classification", "sources", "transformation"):
+        table.add_column(name, overflow="fold")
+    for c in columns:
+        sources = ", ".join(f"{s.product}.{s.column}" + (f" ({s.classification})"
+                                                         if s.classification else "")
+                            for s in c.sources)
+        table.add_row(c.output, c.classification or "", sources, c.transformation)
+    stdout_console().print(table)
 
 
 @cli.command("audit")

@@ -53,6 +53,8 @@ class GovernedQuery:
     columns_read: dict[str, tuple[str, ...]] = field(default_factory=dict)
     scans: dict[str, ScanPlan] = field(default_factory=dict)
     params: dict[str, bytes] = field(default_factory=dict, repr=False)
+    qualified: exp.Expr | None = field(default=None, repr=False, compare=False)
+    """The authorized tree before the rewrite (product references still named): lineage."""
 
     @property
     def governed_sql(self) -> str:

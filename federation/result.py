@@ -81,6 +81,12 @@ class Result:
         assert isinstance(frame, polars.DataFrame)
         return frame
 
+    def lineage(self) -> list[Any]:
+        """For each output column: source product columns, transformation, classification."""
+        from federation.lineage import lineage
+
+        return lineage(self.query)
+
     def explain(self) -> str:
         """The governed SQL and every decision, as text."""
         return render_explain(self.query)
