@@ -48,6 +48,8 @@ class ColumnFacts:
     null_count: int | None
     """None when some file has no statistics."""
     partition: bool = False
+    compressed_bytes: int = 0
+    """Sum of this column's compressed chunk sizes over all files (0: not from footers)."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,8 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
     return str(arrow_type).upper()
 
 
-Footer = tuple[str, str, int | None]
-"""(column name, DuckDB type, null count or None)."""
+Footer = tuple[str, str, int | None, int]
+"""(column name, DuckDB type, null count or None, compressed bytes of its chunks)."""
 
 # Footers by file version: a file that changes (size or time) is read again, and only
 # successful reads are kept.
@@ -154,7 +156,9 @@ def _footer(info: FileInfo, fs: Any) -> tuple[int, tuple[Footer, ...]]:
                 nulls = None
                 break
             nulls += stats.null_count
-        columns.append((field.name, duckdb_type(field.type), nulls))
+        chunks = sum(meta.row_group(rg).column(index).total_compressed_size
+                     for rg in range(meta.num_row_groups)) if index < meta.num_columns else 0
+        columns.append((field.name, duckdb_type(field.type), nulls, chunks))
     if len(_FOOTERS) >= _FOOTER_CACHE_SIZE:
         _FOOTERS.clear()
     _FOOTERS[key] = (meta.num_rows, tuple(columns))
@@ -286,18 +290,19 @@ def read_facts(product: str, files: tuple[FileInfo, ...], root: str,
             raise StorageError(f"data file {rel!r} is not valid Parquet",
                                product=product) from None
         rows += count
-        for name, type_, nulls in schema:
+        for name, type_, nulls, chunks in schema:
             key = name.lower()
             seen = columns.get(key)
             if seen is None:
-                columns[key] = ColumnFacts(name, type_, nulls)
+                columns[key] = ColumnFacts(name, type_, nulls, compressed_bytes=chunks)
                 continue
             # Files that disagree on a type make the column's type "A | B": it then
             # matches no declared type and conformance reports it.
             types = seen.type.split(" | ")
             merged = seen.type if type_ in types else f"{seen.type} | {type_}"
             total = None if nulls is None or seen.null_count is None else seen.null_count + nulls
-            columns[key] = ColumnFacts(seen.name, merged, total)
+            columns[key] = ColumnFacts(seen.name, merged, total,
+                                       compressed_bytes=seen.compressed_bytes + chunks)
         if hive:
             for key, value in _partition_values(info.path, root).items():
                 partitions.setdefault(key, []).append(value)

@@ -79,11 +79,10 @@ class AuditLog:
 
 def record(query: GovernedQuery | None, *, sql: str, user: str, roles: tuple[str, ...],
            started: dt.datetime, outcome: str, rows: int | None = None,
-           error: BaseException | None = None) -> dict[str, Any]:
+           error: BaseException | None = None, scanned: int = 0) -> dict[str, Any]:
     """The audit record of one query."""
     ended = dt.datetime.now(dt.UTC)
     governed = query.governed_sql if query is not None and query.scans else None
-    scanned = sum(f.size for s in query.scans.values() for f in s.files) if query else 0
     return {
         "timestamp": started.isoformat(),
         "user": user,

@@ -18,6 +18,7 @@ import pyarrow as pa
 from connectors.errors import ConfigError, DuckmeshError
 from federation.audit import AuditLog, outcome_of
 from federation.audit import record as audit_record
+from federation.budget import check_budget, estimate_bytes
 from federation.enforce import enforce_contracts
 from federation.execute import Execution, ProgressCallback
 from federation.governance import Governance
@@ -88,14 +89,18 @@ class Mesh:
         who, roles = ctx.principal.name, ctx.principal.roles
         started = dt.datetime.now(dt.UTC)
         planned: GovernedQuery | None = None
+        estimate = 0
         try:
             planned = govern(sql, ctx)
             warnings = enforce_contracts(planned)
+            estimate = estimate_bytes(planned)
+            check_budget(estimate, self.governance, ctx.principal)
             stamp = build_stamp(planned, who)
         except DuckmeshError as exc:
             # Refused before running: denied, rejected or broken input — audited all the same.
             self.audit.write(audit_record(planned, sql=sql, user=who, roles=roles,
-                                          started=started, outcome=outcome_of(exc), error=exc))
+                                          started=started, outcome=outcome_of(exc), error=exc,
+                                          scanned=estimate))
             raise
         query = planned
 
@@ -103,7 +108,7 @@ class Mesh:
             outcome = "ok" if error is None else outcome_of(error)
             self.audit.write(audit_record(query, sql=sql, user=who, roles=roles,
                                           started=started, outcome=outcome, rows=rows,
-                                          error=error))
+                                          error=error, scanned=estimate))
 
         def opener() -> pa.RecordBatchReader:
             return Execution(query, self.settings.engine, self.root, progress, done).reader()
