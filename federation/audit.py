@@ -108,6 +108,26 @@ def record(query: GovernedQuery | None, *, sql: str, user: str, roles: tuple[str
     }
 
 
+def costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Scanned bytes and queries per day, domain, product and user (executed queries).
+
+    A query reading several products counts its estimate once per product, split
+    evenly: the estimate is per query, not per product.
+    """
+    totals: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for rec in records:
+        if rec.get("outcome") != "ok" or not rec.get("products"):
+            continue
+        share = (rec.get("bytes_scanned") or 0) / len(rec["products"])
+        for product in rec["products"]:
+            key = (rec["timestamp"][:10], product.split(".")[0], product, rec["user"])
+            row = totals.setdefault(key, {"day": key[0], "domain": key[1], "product": key[2],
+                                          "user": key[3], "queries": 0, "bytes_scanned": 0})
+            row["queries"] += 1
+            row["bytes_scanned"] += round(share)
+    return [totals[k] for k in sorted(totals)]
+
+
 def _denied_products(error: BaseException | None) -> list[str]:
     product = getattr(error, "product", None)
     return [product] if isinstance(error, DuckmeshError) and product else []

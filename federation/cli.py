@@ -241,11 +241,13 @@ def lineage_cmd(ctx: click.Context, sql: str, user: str | None, fmt: str) -> Non
 @click.option("--user", "-u", "who", help="only queries by this user")
 @click.option("--product", "-p", help="only queries reading this product (domain.product)")
 @click.option("--since", metavar="TIME", help="only queries at or after this ISO time")
+@click.option("--costs", is_flag=True,
+              help="scanned bytes and queries per day, domain, product and user instead")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="json is one array of records")
 @click.pass_context
 def audit_cmd(ctx: click.Context, who: str | None, product: str | None, since: str | None,
-              fmt: str) -> None:
+              costs: bool, fmt: str) -> None:
     """The query log: who read what, under which decisions, with what outcome.
 
     Readable by the roles in duckmesh.yaml audit.readers (default: admin); the caller is
@@ -267,8 +269,24 @@ def audit_cmd(ctx: click.Context, who: str | None, product: str | None, since: s
             if (who is None or r.get("user") == who)
             and (product is None or product.lower() in r.get("products", []))
             and (start is None or dt.datetime.fromisoformat(r["timestamp"]) >= start)]
+    if costs:
+        from federation.audit import costs as cost_rows
+
+        rows = cost_rows(rows)
+        if product:
+            rows = [r for r in rows if r["product"] == product.lower()]
     if fmt == "json":
         click.echo(dumps(rows))
+        return
+    if costs:
+        table = Table(header_style="bold")
+        for name in ("day", "domain", "product", "user", "queries", "bytes_scanned"):
+            table.add_column(name, justify="right" if name in ("queries", "bytes_scanned")
+                             else "left")
+        for r in rows:
+            table.add_row(*(str(r[k]) for k in ("day", "domain", "product", "user", "queries",
+                                                 "bytes_scanned")))
+        stdout_console().print(table)
         return
     table = Table(header_style="bold")
     for name in ("time", "user", "outcome", "products", "rows", "ms", "sql"):

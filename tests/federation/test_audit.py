@@ -124,3 +124,23 @@ def test_a_writer_killed_mid_append_leaves_no_torn_record(tmp_path: Path) -> Non
     files = list((folder / "records").glob("*.json"))
     assert len(written) == len(files) >= 20
     assert all(len(r["sql"]) == 200_000 for r in written)
+
+
+def test_costs_per_day_domain_product_user(demo_copy: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    mesh = Mesh.open(demo_copy)
+    mesh.sql("SELECT channel FROM bookings.reservations", user="ana").arrow()
+    mesh.sql("SELECT channel FROM bookings.reservations", user="ana").arrow()
+    mesh.sql("SELECT b.channel, p.amount FROM bookings.reservations b JOIN "
+             "payments.transactions p USING (booking_id)", user="dana").arrow()
+    with pytest.raises(AccessDenied):
+        mesh.sql("SELECT card_number FROM payments.transactions", user="ana")
+    monkeypatch.setenv("DUCKMESH_USER", "adam")
+    rows = json.loads(dm(demo_copy, "audit", "--costs", "--format", "json").stdout)
+    keyed = {(r["product"], r["user"]): r for r in rows}
+    assert set(keyed) == {("bookings.reservations", "ana"), ("bookings.reservations", "dana"),
+                          ("payments.transactions", "dana")}
+    assert keyed[("bookings.reservations", "ana")]["queries"] == 2
+    assert keyed[("bookings.reservations", "ana")]["domain"] == "bookings"
+    assert all(r["bytes_scanned"] > 0 for r in rows)
+    assert "bytes_scanned" in dm(demo_copy, "audit", "--costs").stdout
