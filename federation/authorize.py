@@ -29,7 +29,8 @@ _QUOTED = re.compile(r"'([^']*)'")
 _NAME_META = "duckmesh_output_name"
 
 
-def _outermost_select(expression: exp.Expr) -> exp.Select | None:
+def outermost_select(expression: exp.Expr) -> exp.Select | None:
+    """The SELECT whose list names the result columns (leftmost of set operations)."""
     node: exp.Expr | None = expression
     while isinstance(node, exp.SetOperation | exp.Subquery):
         node = node.this
@@ -41,14 +42,14 @@ def _remember_output_names(expression: exp.Expr) -> None:
 
     ``qualify`` names them ``_col_0``…; the caller should see ``COUNT(*)`` instead.
     """
-    select = _outermost_select(expression)
+    select = outermost_select(expression)
     for projection in select.expressions if select else []:
         if not isinstance(projection, exp.Alias | exp.Column | exp.Star):
             projection.meta[_NAME_META] = projection.sql(dialect="duckdb")
 
 
 def _restore_output_names(expression: exp.Expr) -> None:
-    select = _outermost_select(expression)
+    select = outermost_select(expression)
     for projection in select.expressions if select else []:
         if isinstance(projection, exp.Alias) and _NAME_META in projection.this.meta:
             projection.set("alias", exp.to_identifier(projection.this.meta[_NAME_META]))

@@ -16,7 +16,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage as sqlglot_lineage
 
-from federation.authorize import schemas
+from federation.authorize import outermost_select, schemas
 from federation.plan import GovernedQuery
 from federation.resolve import product_name
 
@@ -57,17 +57,10 @@ class ColumnLineage:
                              "classification": s.classification} for s in self.sources]}
 
 
-def _outermost_select(expression: exp.Expr) -> exp.Select | None:
-    node: exp.Expr | None = expression
-    while isinstance(node, exp.SetOperation | exp.Subquery):
-        node = node.this
-    return node if isinstance(node, exp.Select) else None
-
-
 def lineage(query: GovernedQuery) -> list[ColumnLineage]:
     """The lineage of every output column of an authorized (qualified) query."""
     qualified = query.qualified if query.qualified is not None else query.expression
-    select = _outermost_select(qualified)
+    select = outermost_select(qualified)
     if select is None:
         return []
     schema = schemas(query.access)
