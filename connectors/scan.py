@@ -9,6 +9,7 @@ after planning is not half-read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +64,10 @@ class ScanPlan:
         """Directories the sandbox must open for this scan (with a trailing slash)."""
         return (self.location.directory,)
 
+    @cached_property
     def facts(self) -> DataFacts:
-        """Schema, rows and null counts from the planned files' footers."""
+        """Schema, rows and null counts from the planned files' footers (computed once:
+        contract enforcement and the cost estimate both need them)."""
         if self.fallback is not None:
             return table_facts(self.fallback, self.files)
         if self.format in TEXT_READERS:

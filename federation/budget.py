@@ -21,7 +21,7 @@ def estimate_bytes(query: GovernedQuery) -> int:
         if scan.format != "parquet" or scan.fallback is not None:
             total += sum(f.size for f in scan.files)
             continue
-        facts = scan.facts()
+        facts = scan.facts
         for column in query.columns_read.get(fqn, ()):
             fact = facts.columns.get(column.lower())
             total += fact.compressed_bytes if fact is not None else 0

@@ -73,7 +73,7 @@ def check_product(mesh: Mesh, product: Product) -> list[Finding]:
     findings: list[Finding] = []
     try:
         plan = plan_product(product, mesh.root, mesh.settings.storage)
-        facts = plan.facts()
+        facts = plan.facts
     except DuckmeshError as exc:
         return [Finding(product.fqn, "data", "error", f"cannot read the data: {exc}")]
     findings.extend(column_findings(product, facts))

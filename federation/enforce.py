@@ -20,7 +20,7 @@ def enforce_contracts(query: GovernedQuery) -> list[str]:
         product = query.access[fqn].product
         read = {c.lower() for c in query.columns_read.get(fqn, ())}
         columns = [c for c in product.columns if c.name.lower() in read]
-        facts = scan.facts()
+        facts = scan.facts
         for finding in column_findings(product, facts, columns):
             if finding.status == "failed" and "nulls" not in finding.message:
                 raise ContractError(f"contract violation: {finding.message}", product=fqn,

@@ -19,9 +19,7 @@ from sqlglot.lineage import lineage as sqlglot_lineage
 from federation.authorize import outermost_select, schemas
 from federation.plan import GovernedQuery
 from federation.resolve import product_name
-
-# Strictest first; ties between labels of equal rank break in this order.
-STRICTNESS = ("restricted", "pci", "pii", "confidential", "sensitive", "internal", "public")
+from products.classification import strictest
 
 
 @dataclass(frozen=True)
@@ -44,10 +42,7 @@ class ColumnLineage:
     @property
     def classification(self) -> str | None:
         """The strictest classification of the sources (unknown labels count as strict)."""
-        labels = {s.classification for s in self.sources if s.classification}
-        if not labels:
-            return None
-        return min(labels, key=lambda c: STRICTNESS.index(c) if c in STRICTNESS else 1)
+        return strictest(s.classification for s in self.sources)
 
     def as_dict(self) -> dict[str, Any]:
         """For JSON output and result metadata."""

@@ -155,7 +155,7 @@ def draft_contract(fqn: str, source: str, mesh_root: Path) -> dict[str, Any]:
     if not name or "." in name:
         raise UsageError(f"name the product as DOMAIN.PRODUCT, not {fqn!r}")
     plan = plan_scan(fqn, source, "parquet", root=Path.cwd(), partitioned=True)
-    facts = plan.facts()
+    facts = plan.facts
     samples = _samples([f.path for f in plan.files[:8]])
     location = Path(plan.location.path)
     try:

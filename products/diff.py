@@ -17,15 +17,13 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from connectors.errors import ConfigError, UsageError
+from products.classification import rank
 from products.contract import Column, Product, product_from_document, schema_errors
 from products.yamlio import parse_yaml
 
 Bump = Literal["none", "patch", "minor", "major"]
 BUMPS: tuple[Bump, ...] = ("none", "patch", "minor", "major")
 
-# Classification strictness; unknown labels rank with the sensitive ones (fail closed).
-CLASS_RANK = {None: 0, "public": 0, "internal": 1, "confidential": 2, "sensitive": 2,
-              "pii": 3, "pci": 3, "restricted": 4}
 # sqlglot's names for DuckDB's integer types (HUGEINT is INT128).
 _INT_WIDTH = {"TINYINT": 1, "SMALLINT": 2, "INT": 3, "BIGINT": 4, "INT128": 5}
 
@@ -89,8 +87,7 @@ def _column_changes(old: Column, new: Column) -> list[Change]:
     elif old.required and not new.required:
         out.append(Change("nullability relaxed", f"{name} may now be null", "minor", name))
     if old.classification != new.classification:
-        before = CLASS_RANK.get(old.classification, 3)
-        after = CLASS_RANK.get(new.classification, 3)
+        before, after = rank(old.classification), rank(new.classification)
         kind: str = "classification changed"
         bump: Bump = "major"  # e.g. pii → pci: not comparable
         if after > before:

@@ -109,7 +109,7 @@ def describe(product: Product, root: Path, storage: Any = None) -> dict[str, Any
             {**q, "column": c.name} for c in product.columns for q in c.quality],
     }
     try:
-        facts = plan_product(product, root, storage).facts()
+        facts = plan_product(product, root, storage).facts
     except DuckmeshError as exc:
         info["facts"] = {"error": str(exc)}
         return info
