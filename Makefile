@@ -6,7 +6,7 @@ MESH ?= demo-mesh
 SCALE ?= 1
 DEMO_SQL := SELECT c.country, p.card_brand, count(*) AS bookings, sum(p.amount) AS revenue, min(c.email) AS sample_email FROM bookings.reservations b JOIN customers.profiles c ON c.customer_id = b.customer_id JOIN payments.transactions p ON p.booking_id = b.booking_id GROUP BY ALL ORDER BY revenue DESC LIMIT 10
 
-.PHONY: demo test test-slow lint install clean
+.PHONY: demo test test-slow lint install clean bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,17 @@ lint: $(BIN)/.installed
 test: lint
 	$(BIN)/pytest -q
 
+# TPC-H as a governed three-domain mesh vs raw DuckDB (docs/benchmarks.md). SF=10 for more.
+SF ?= 1
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(BIN)/.bench-installed
+	$(BIN)/python -m benchmarks.tpch --sf $(SF)
+
 test-slow: $(BIN)/.installed
 	$(BIN)/pytest -q -m slow
 
 clean:
-	rm -rf $(VENV) $(MESH) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MESH) .bench .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ from sqlglot.schema import MappingSchema
 
 from connectors.errors import AccessDenied, QueryRejected
 from federation.allowlist import check
+from federation.names import duckdb_names
 from federation.plan import Context, GovernedQuery
 from federation.policy import ProductAccess, evaluate
 from federation.resolve import product_name
@@ -37,22 +38,48 @@ def outermost_select(expression: exp.Expr) -> exp.Select | None:
     return node if isinstance(node, exp.Select) else None
 
 
-def _remember_output_names(expression: exp.Expr) -> None:
-    """Tag unaliased result columns with the text the caller wrote.
+def _remember_output_names(expression: exp.Expr, sql: str) -> None:
+    """Tag unaliased result columns with the name DuckDB gives them in the caller's query.
 
-    ``qualify`` names them ``_col_0``…; the caller should see ``COUNT(*)`` instead.
+    ``qualify`` names them ``_col_0``…; the caller should see ``count_star()``, exactly as
+    when the same query runs raw (see :mod:`federation.names`).
     """
     select = outermost_select(expression)
-    for projection in select.expressions if select else []:
-        if not isinstance(projection, exp.Alias | exp.Column | exp.Star):
-            projection.meta[_NAME_META] = projection.sql(dialect="duckdb")
+    projections = select.expressions if select else []
+    unnamed = [i for i, p in enumerate(projections)
+               if not isinstance(p, exp.Alias | exp.Column | exp.Star)]
+    if not unnamed:
+        return
+    names = duckdb_names(sql)
+    for i in unnamed:
+        projection = projections[i]
+        projection.meta[_NAME_META] = (
+            names[i] if names is not None and len(names) == len(projections)
+            else projection.sql(dialect="duckdb", normalize_functions="lower"))
 
 
 def _restore_output_names(expression: exp.Expr) -> None:
     select = outermost_select(expression)
+    renamed: dict[str, str] = {}
     for projection in select.expressions if select else []:
         if isinstance(projection, exp.Alias) and _NAME_META in projection.this.meta:
+            renamed[projection.alias] = projection.this.meta[_NAME_META]
             projection.set("alias", exp.to_identifier(projection.this.meta[_NAME_META]))
+        elif isinstance(projection, exp.Subquery) and _NAME_META in projection.meta:
+            # A scalar subquery keeps its alias on itself, not in an Alias node.
+            renamed[projection.alias] = projection.meta[_NAME_META]
+            projection.set("alias", exp.TableAlias(
+                this=exp.to_identifier(projection.meta[_NAME_META])))
+    if not renamed or select is None:
+        return
+    # qualify turned ordinals (ORDER BY 1, GROUP BY 1) into references to its own names.
+    clauses = [select.args.get(k) for k in ("order", "group", "having", "qualify")]
+    if expression is not select:
+        clauses.append(expression.args.get("order"))
+    for clause in clauses:
+        for column in clause.find_all(exp.Column) if clause else []:
+            if not column.table and column.name in renamed:
+                column.set("this", exp.to_identifier(renamed[column.name], quoted=True))
 
 
 def schemas(access: dict[str, ProductAccess]) -> MappingSchema:
@@ -82,10 +109,10 @@ def _unresolved(name: str, access: dict[str, ProductAccess], user: str) -> Excep
     return QueryRejected(f"unknown column {name!r}", column=name)
 
 
-def _qualify(expression: exp.Expr, schema: MappingSchema,
+def _qualify(expression: exp.Expr, sql: str, schema: MappingSchema,
              access: dict[str, ProductAccess], user: str) -> exp.Expr:
     expression = expression.copy()
-    _remember_output_names(expression)
+    _remember_output_names(expression, sql)
     try:
         qualified = qualify(
             expression, schema=schema, dialect="duckdb", expand_stars=True,
@@ -99,7 +126,9 @@ def _qualify(expression: exp.Expr, schema: MappingSchema,
         if name and ("could not be resolved" in text or "mbiguous" in text):
             raise _unresolved(name, access, user) from None
         raise QueryRejected("the query's columns could not be resolved") from None
-    except SqlglotError:
+    except (SqlglotError, AssertionError):
+        # sqlglot asserts on shapes it does not expect (ORDER BY 1 over a scalar subquery):
+        # not understood, so rejected.
         raise QueryRejected("the query's columns could not be resolved") from None
     _restore_output_names(qualified)
     return qualified
@@ -126,7 +155,7 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
         fqn: evaluate(ctx.governance, ctx.principal, ctx.catalog.get(fqn))
         for fqn in query.products
     }
-    qualified = _qualify(query.expression, schemas(access), access, ctx.principal.name)
+    qualified = _qualify(query.expression, query.sql, schemas(access), access, ctx.principal.name)
     # qualify rewrites the tree (USING → ON, whole-row refs → TableColumn, …): whatever
     # it produced must pass the same allow-list as the caller's own text.
     check(qualified)

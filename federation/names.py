@@ -1,0 +1,78 @@
+"""DuckDB's own names for a query's unaliased result columns.
+
+DuckDB names an unaliased result column after its parser's printing of the expression
+(``sum(x)``, ``count_star()``, ``(x + 1)``), not after the text the caller typed.  The
+governed SQL is a different query (qualified, rewritten), so left alone DuckDB would
+name its columns differently from the same query run raw; callers' dashboards and
+notebooks key on these names.  We ask DuckDB's parser — parse only, nothing bound or
+run, in a connection with external access off — for the names of the caller's query,
+and the governed SQL aliases its columns with them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import lru_cache
+from typing import Any
+
+import duckdb
+
+_local = threading.local()
+_PREFIX = "SELECT "
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    # One parse-only connection per thread: DuckDB connections are not shared across threads.
+    if not hasattr(_local, "con"):
+        _local.con = duckdb.connect(config={"enable_external_access": False})
+    con: duckdb.DuckDBPyConnection = _local.con
+    return con
+
+
+def _outermost(node: Any) -> dict[str, Any] | None:
+    # Set operations: the leftmost branch names the columns (DuckDB 2.0 lists branches
+    # under "children"; older trees had "left").
+    while isinstance(node, dict) and node.get("type") == "SET_OPERATION_NODE":
+        node = (node.get("children") or [node.get("left")])[0]
+    return node if isinstance(node, dict) and node.get("type") == "SELECT_NODE" else None
+
+
+@lru_cache(maxsize=512)
+def duckdb_names(sql: str) -> tuple[str, ...] | None:
+    """DuckDB's result-column names for ``sql``'s outermost select list, in order.
+
+    An aliased item gives its alias, ``*`` gives ``*``.  None when DuckDB cannot parse
+    the text or its tree is not a plain query; callers then keep their own names.
+    """
+    con = _connection()
+    try:
+        rows = con.execute("SELECT json_serialize_sql($1)", [sql]).fetchall()
+        tree = json.loads(rows[0][0])
+        if tree.get("error") or len(tree.get("statements", [])) != 1:
+            return None
+        node = _outermost(tree["statements"][0]["node"])
+        if node is None:
+            return None
+        template = json.loads(con.execute("SELECT json_serialize_sql('SELECT 1')")
+                              .fetchall()[0][0])
+        statements = []
+        for item in node["select_list"]:
+            template["statements"][0]["node"]["select_list"] = [{**item, "alias": ""}]
+            statements.append(json.dumps(template))
+        printed = con.execute(
+            "SELECT list_transform($1::VARCHAR[], lambda j: json_deserialize_sql(j))",
+            [statements]).fetchall()[0][0]
+    except (duckdb.Error, json.JSONDecodeError, KeyError, IndexError, TypeError):
+        return None
+    names = []
+    for item, text in zip(node["select_list"], printed, strict=True):
+        if item.get("alias"):
+            names.append(item["alias"])
+        elif item.get("class") == "STAR":
+            names.append("*")
+        elif isinstance(text, str) and text.startswith(_PREFIX):
+            names.append(text[len(_PREFIX):])
+        else:
+            return None
+    return tuple(names)
