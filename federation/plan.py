@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from sqlglot import exp
@@ -56,7 +57,7 @@ class GovernedQuery:
     qualified: exp.Expr | None = field(default=None, repr=False, compare=False)
     """The authorized tree before the rewrite (product references still named): lineage."""
 
-    @property
+    @cached_property
     def governed_sql(self) -> str:
         """The SQL that runs; holds parameter names, never the mask key itself."""
         return self.expression.sql(dialect="duckdb")

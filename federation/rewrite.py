@@ -99,6 +99,8 @@ def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
         params = hmac_params(ctx.mask_key)
 
     def replace(node: exp.Expr) -> exp.Expr:
+        if type(node) is exp.Cast:
+            return _try_casts(node)
         if not isinstance(node, exp.Table):
             return node
         fqn = product_name(node)
@@ -107,6 +109,6 @@ def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
         return secured_relation(query.access[fqn], scans[fqn], node.alias_or_name,
                                 query.columns_read.get(fqn, ()))
 
-    expression = query.expression.copy()
-    expression = expression.transform(_try_casts, copy=False).transform(replace, copy=False)
+    # One walk over a copy: CAST → TRY_CAST and product references → secured relations.
+    expression = query.expression.transform(replace)
     return dataclasses.replace(query, expression=expression, scans=scans, params=params)
