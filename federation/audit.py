@@ -79,8 +79,9 @@ class AuditLog:
 
 def record(query: GovernedQuery | None, *, sql: str, user: str, roles: tuple[str, ...],
            started: dt.datetime, outcome: str, rows: int | None = None,
-           error: BaseException | None = None, scanned: int = 0) -> dict[str, Any]:
-    """The audit record of one query."""
+           error: BaseException | None = None, scanned: int = 0,
+           purpose: str | None = None) -> dict[str, Any]:
+    """The audit record of one query; ``purpose`` says why it ran (``report:NAME``, …)."""
     ended = dt.datetime.now(dt.UTC)
     governed = query.governed_sql if query is not None and query.scans else None
     return {
@@ -90,6 +91,7 @@ def record(query: GovernedQuery | None, *, sql: str, user: str, roles: tuple[str
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "sql": sql,
+        "purpose": purpose,
         "governed_sql_sha256": hashlib.sha256(governed.encode()).hexdigest()
         if governed else None,
         "products": list(query.products) if query else _denied_products(error),

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from connectors.errors import DuckmeshError, UsageError
+from federation.clictx import mesh_of
 from federation.mesh import Mesh, default_user
 from federation.output import (
     FORMATS,
@@ -28,6 +29,7 @@ from federation.output import (
     stdout_console,
     write_stream,
 )
+from federation.reports.commands import reports
 from federation.result import Result, pretty_sql, to_jsonable
 from federation.stamp import STAMP_METADATA_KEY
 from federation.validate import validate_mesh
@@ -88,13 +90,7 @@ def cli(ctx: click.Context, mesh_path: Path | None, debug: bool) -> None:
     ctx.obj = {"mesh_path": mesh_path}
 
 
-def _mesh(ctx: click.Context) -> Mesh:
-    obj = ctx.find_object(dict) or {}
-    if "mesh" not in obj:
-        obj["mesh"] = Mesh.open(obj.get("mesh_path"))
-    mesh = obj["mesh"]
-    assert isinstance(mesh, Mesh)
-    return mesh
+_mesh = mesh_of
 
 
 @contextlib.contextmanager
@@ -570,6 +566,13 @@ def products_init(ctx: click.Context, name: str, source: str, output: Path | Non
                    f"{prop['classification']:<11} {reason}", err=True)
 
 
+cli.add_command(reports)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="duckmesh")
+
+
+if __name__ == "__main__":
+    main()

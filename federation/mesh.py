@@ -82,9 +82,10 @@ class Mesh:
         return govern(sql, self.context(user, as_of))
 
     def sql(self, sql: str, user: str | None = None, *,
-            progress: ProgressCallback | None = None, as_of: str | None = None) -> Result:
+            progress: ProgressCallback | None = None, as_of: str | None = None,
+            purpose: str | None = None) -> Result:
         """Govern ``sql`` for ``user`` and check the contracts of what it reads, now; run it
-        when the result is first read."""
+        when the result is first read.  ``purpose`` is recorded in the audit log."""
         ctx = self.context(user, as_of)
         who, roles = ctx.principal.name, ctx.principal.roles
         started = dt.datetime.now(dt.UTC)
@@ -100,7 +101,7 @@ class Mesh:
             # Refused before running: denied, rejected or broken input — audited all the same.
             self.audit.write(audit_record(planned, sql=sql, user=who, roles=roles,
                                           started=started, outcome=outcome_of(exc), error=exc,
-                                          scanned=estimate))
+                                          scanned=estimate, purpose=purpose))
             raise
         query = planned
 
@@ -108,7 +109,7 @@ class Mesh:
             outcome = "ok" if error is None else outcome_of(error)
             self.audit.write(audit_record(query, sql=sql, user=who, roles=roles,
                                           started=started, outcome=outcome, rows=rows,
-                                          error=error, scanned=estimate))
+                                          error=error, scanned=estimate, purpose=purpose))
 
         def opener() -> pa.RecordBatchReader:
             return Execution(query, self.settings.engine, self.root, progress, done).reader()

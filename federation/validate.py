@@ -17,6 +17,7 @@ from connectors.errors import ConfigError, DuckmeshError, QueryRejected
 from federation.allowlist import check_node
 from federation.governance import Governance
 from federation.masks import is_temporal
+from federation.reports.spec import load_report, report_names, report_sql
 from products.catalog import check_name, contract_paths
 from products.config import load_settings, mask_secret
 from products.contract import CONTRACT_SUFFIX, Product, product_from_document, schema_errors
@@ -178,4 +179,19 @@ def validate_mesh(root: Path, against: str | None = None) -> tuple[list[Duckmesh
                                 f"but {product.fqn}.{column.name} is {column.type} (it will "
                                 "be nulled)", file=str(root / "governance/policies.yaml"),
                                 field=f"rules[{index}].method"))
+    _reports(root, governance, errors)
     return errors, len(products)
+
+
+def _reports(root: Path, governance: Governance | None,
+             errors: list[DuckmeshError]) -> None:
+    """Every report parses, and runs as a principal the mesh knows."""
+    for name in report_names(root):
+        spec = _collect(errors, lambda name=name: load_report(root, name))  # type: ignore[misc]
+        if spec is None:
+            continue
+        _collect(errors, lambda spec=spec: report_sql(root, spec))  # type: ignore[misc]
+        if governance is not None and spec.run_as not in governance.principals.users:
+            errors.append(ConfigError(f"report runs as unknown user {spec.run_as!r}",
+                                      file=str(root / "reports" / f"{name}.yaml"),
+                                      field="run_as"))

@@ -239,6 +239,33 @@ POLICIES = {
 }
 
 
+REPORTS: dict[str, dict[str, Any]] = {
+    "daily_revenue_eu": {
+        "description": "Yesterday's bookings and revenue by customer, as the EU analyst sees "
+                       "them (emails pseudonymised)",
+        "sql": "SELECT c.email, c.country, count(*) AS bookings, sum(p.amount) AS revenue\n"
+               "FROM bookings.reservations b\n"
+               "JOIN customers.profiles c ON c.customer_id = b.customer_id\n"
+               "JOIN payments.transactions p ON p.booking_id = b.booking_id\n"
+               "GROUP BY ALL ORDER BY revenue DESC LIMIT 100\n",
+        "run_as": "ana",
+        "schedule": "0 6 * * *",
+        "format": "parquet",
+        "destination": "out/reports/daily_revenue_eu/{slot:%Y-%m-%d}.parquet",
+    },
+    "weekly_channels": {
+        "description": "Revenue by booking channel, weekly, with a chart",
+        "sql": "SELECT channel, count(*) AS bookings, sum(fare_amount * passengers) AS revenue\n"
+               "FROM bookings.reservations GROUP BY channel ORDER BY revenue DESC\n",
+        "run_as": "ana",
+        "schedule": "0 7 * * 1",
+        "format": "html",
+        "chart": {"kind": "bar", "x": "channel", "y": "revenue"},
+        "destination": "out/reports/weekly_channels/{slot:%Y-%m-%d}.html",
+    },
+}
+
+
 def contract(product: DemoProduct, storage: str | None = None) -> dict[str, Any]:
     """The ODCS v3 contract of a demo product (data on local disk, or under ``storage``)."""
     properties = []
@@ -412,6 +439,9 @@ def write_demo(target: Path, scale: float = 1.0, storage: str | None = None,
         _dump(staging / "governance" / "policies.yaml", POLICIES)
         for domain, spec in DOMAINS.items():
             _dump(staging / "domains" / domain / "domain.yaml", spec)
+        for name, report in REPORTS.items():
+            _dump(staging / "reports" / f"{name}.yaml", report,
+                  "# a scheduled report; see docs/reports.md\n")
         for product in PRODUCTS:
             _dump(staging / "domains" / product.domain / f"{product.name}.odcs.yaml",
                   contract(product, storage))

@@ -1,0 +1,1 @@
+"""Scheduled reports: governed SQL, run as a principal, published atomically per slot."""
