@@ -16,3 +16,10 @@ __all__ = [
     "AccessDenied", "ConfigError", "ContractError", "DuckmeshError", "Mesh", "QueryFailed",
     "QueryRejected", "Result", "StorageError",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext federation``: the ``%%mesh`` cell magic (see federation.notebook)."""
+    from federation.notebook import load_ipython_extension as load
+
+    load(ipython)

@@ -29,8 +29,12 @@ DoneCallback = Callable[[int | None, BaseException | None], None]
 """Called once when a query ends: rows streamed (None if it never started), error."""
 
 
-def connect(query: GovernedQuery, engine: EngineSettings, root: Path) -> duckdb.DuckDBPyConnection:
-    """A new connection that can read exactly the directories of ``query``'s products."""
+def connect(query: GovernedQuery, engine: EngineSettings, root: Path, *,
+            progress: bool = False) -> duckdb.DuckDBPyConnection:
+    """A new connection that can read exactly the directories of ``query``'s products.
+
+    ``progress`` turns DuckDB's progress tracking on (for :meth:`query_progress`).
+    """
     config: dict[str, Any] = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
@@ -68,8 +72,7 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path) -> duckdb.
             # files, several times, for a scan needing a few column chunks; and with a
             # fresh connection per query it never serves a second query anyway.
             con.execute("SET enable_external_file_cache = false")
-        con.execute("SET enable_progress_bar = true")
-        con.execute("SET enable_progress_bar_print = false")
+        _progress_settings(con, progress)
         con.execute("SET allowed_directories = $dirs", {"dirs": allowed})
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
@@ -77,6 +80,18 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path) -> duckdb.
         con.close()
         raise
     return con
+
+
+def _progress_settings(con: duckdb.DuckDBPyConnection, progress: bool) -> None:
+    """Never let DuckDB draw a progress bar (it would write into our output); track
+    progress only when asked for."""
+    try:
+        con.execute("SET enable_progress_bar_print = false")
+        con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+    except duckdb.InvalidInputException:
+        # Under Jupyter without ipywidgets, DuckDB refuses any progress-bar setting; it
+        # draws nothing there either, and progress callbacks are a terminal feature.
+        pass
 
 
 class Execution:
@@ -92,7 +107,7 @@ class Execution:
         self.timeout = engine.timeout_seconds
         self._timed_out = threading.Event()
         self._done = threading.Event()
-        self.con = connect(query, engine, root)
+        self.con = connect(query, engine, root, progress=progress is not None)
         self._timer = threading.Timer(self.timeout, self._interrupt)
         self._timer.daemon = True
         self._progress_thread: threading.Thread | None = None

@@ -12,6 +12,7 @@ import getpass
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -28,6 +29,7 @@ from federation.result import Result
 from federation.stamp import build_stamp
 from products.catalog import Catalog
 from products.config import MESH_FILE, MeshSettings, find_mesh_root, load_settings, mask_secret
+from products.discovery import Match, describe, search
 
 
 def default_user() -> str:
@@ -115,6 +117,14 @@ class Mesh:
             return Execution(query, self.settings.engine, self.root, progress, done).reader()
 
         return Result(query, opener, stamp=stamp, warnings=warnings)
+
+    def search(self, text: str) -> list[Match]:
+        """Products whose names, descriptions, tags or columns match ``text``, best first."""
+        return search(self.catalog, text)
+
+    def describe(self, product: str) -> dict[str, Any]:
+        """A product's contract facts plus live facts from storage (rows, size, freshness)."""
+        return describe(self.catalog.get(product), self.root, self.settings.storage)
 
     def explain(self, sql: str, user: str | None = None) -> str:
         """The governed SQL and every policy decision for ``user``."""

@@ -181,8 +181,10 @@ DOMAINS: dict[str, dict[str, Any]] = {
             {"products": ["*"], "roles": ["admin", "fraud_investigator", "customers_owner"]},
             {"products": ["profiles"], "roles": ["analyst"], "row_filter": "region = :region",
              "mask_columns": {"signup_date": "year"}},
+            # Data scientists get pseudonymous customer keys: hashed with the mesh key in every
+            # domain, so they still join (see notebooks/03_ml_training.ipynb).
             {"products": ["profiles"], "roles": ["data_scientist"],
-             "deny_columns": ["full_name"]},
+             "deny_columns": ["full_name"], "mask_columns": {"customer_id": "hash"}},
         ],
     },
     "flights": {
@@ -194,22 +196,32 @@ DOMAINS: dict[str, dict[str, Any]] = {
     "bookings": {
         "owner": "sales-team",
         "description": "What customers booked.",
-        "grants": [{"products": ["*"], "roles": ["admin", "analyst", "data_scientist",
-                                                 "fraud_investigator", "bookings_owner"]}],
+        "grants": [
+            {"products": ["*"], "roles": ["admin", "analyst", "fraud_investigator",
+                                          "bookings_owner"]},
+            {"products": ["*"], "roles": ["data_scientist"],
+             "mask_columns": {"customer_id": "hash"}},
+        ],
     },
     "payments": {
         "owner": "finance-team",
         "description": "How customers paid.",
         "grants": [
             {"products": ["*"], "roles": ["admin", "fraud_investigator", "payments_owner"]},
-            {"products": ["transactions"], "roles": ["analyst", "data_scientist"]},
+            {"products": ["transactions"], "roles": ["analyst"]},
+            {"products": ["transactions"], "roles": ["data_scientist"],
+             "mask_columns": {"customer_id": "hash"}},
         ],
     },
     "marketing": {
         "owner": "growth-team",
         "description": "Campaigns and their reach.",
-        "grants": [{"products": ["*"], "roles": ["admin", "analyst", "data_scientist",
-                                                 "marketing_owner"]}],
+        "grants": [
+            {"products": ["*"], "roles": ["admin", "analyst", "marketing_owner"]},
+            {"products": ["touchpoints"], "roles": ["data_scientist"],
+             "mask_columns": {"customer_id": "hash"}},
+            {"products": ["campaigns"], "roles": ["data_scientist"]},
+        ],
     },
 }
 

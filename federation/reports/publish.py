@@ -11,6 +11,7 @@ once its upload completes, so a killed upload leaves nothing.
 from __future__ import annotations
 
 import html
+import importlib
 import io
 import json
 import os
@@ -20,7 +21,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from connectors.errors import StorageError, UsageError
+from connectors.errors import ConfigError, StorageError, UsageError
 from connectors.filesystems import STORAGE_ERRORS, filesystem
 from connectors.storage import resolve_location
 from federation.output import write_stream
@@ -40,8 +41,21 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
+def _needs(*modules: str) -> None:
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ConfigError(f"this report's format needs the {module} package",
+                              hint="pip install 'duckmesh[reports]'") from None
+
+
 def render(result: Result, spec: ReportSpec, out: IO[bytes], context: dict[str, Any]) -> int:
     """Write ``result`` to ``out`` in the report's format; the number of rows."""
+    if spec.format == "xlsx":
+        _needs("pandas", "openpyxl")
+    elif spec.format == "html":
+        _needs("pandas", *(["matplotlib"] if spec.chart else []))
     stamp = {**context, "stamp": result.stamp}
     if spec.format in ("parquet", "csv"):
         metadata = {"duckmesh.report": json.dumps(stamp, default=str)}
