@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -49,8 +50,12 @@ class Location:
         return base.rstrip("/") + "/"
 
 
+@lru_cache(maxsize=1024)
 def resolve_location(text: str, root: Path) -> Location:
-    """Resolve a contract's ``path``/``location``: relative paths are under the mesh root."""
+    """Resolve a contract's ``path``/``location``: relative paths are under the mesh root.
+
+    Cached: resolving symlinks costs a stat per path component, on every query.
+    """
     parsed = urlparse(text)
     scheme = parsed.scheme.lower()
     if len(scheme) == 1:  # a Windows drive letter, not a scheme
