@@ -136,9 +136,11 @@ def _emit(result: Result, fmt: str, output: Path | None, stamp: bool) -> None:
               help="with --format json: print {\"stamp\": …, \"rows\": […]} where the stamp "
                    "lists the contract versions and files read (parquet output always "
                    "carries it as file metadata 'duckmesh.stamp')")
+@click.option("--purpose", metavar="TEXT",
+              help="why you run this query; recorded in the audit log")
 @click.pass_context
 def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path | None,
-          max_rows: int, as_of: str | None, stamp: bool) -> None:
+          max_rows: int, as_of: str | None, stamp: bool, purpose: str | None) -> None:
     """Run governed SQL naming products as domain.product."""
     mesh = _mesh(ctx)
     if fmt == "table" and output is not None:
@@ -146,7 +148,8 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
     if stamp and fmt != "json":
         raise UsageError("--stamp goes with --format json")
     with _progress() as progress:
-        result = mesh.sql(sql, user=user or default_user(), progress=progress, as_of=as_of)
+        result = mesh.sql(sql, user=user or default_user(), progress=progress, as_of=as_of,
+                          purpose=purpose)
         for warning in result.warnings:
             click.echo(f"duckmesh: warning: {warning}", err=True)
         if fmt == "table":

@@ -23,6 +23,7 @@ from federation.budget import check_budget, estimate_bytes
 from federation.enforce import enforce_contracts
 from federation.execute import Execution, ProgressCallback
 from federation.governance import Governance
+from federation.openlineage import LineageEmitter
 from federation.pipeline import govern
 from federation.plan import Context, GovernedQuery
 from federation.result import Result
@@ -46,6 +47,8 @@ class Mesh:
     catalog: Catalog
     governance: Governance
     audit: AuditLog
+    lineage_events: LineageEmitter | None = None
+    """OpenLineage emission, when duckmesh.yaml configures it."""
 
     @staticmethod
     def locate(path: str | os.PathLike[str] | None = None) -> Path:
@@ -68,8 +71,11 @@ class Mesh:
         """Load the mesh at :meth:`locate` ``(path)``: settings, catalog, governance."""
         root = cls.locate(path)
         settings = load_settings(root)
+        events = None
+        if settings.lineage.openlineage is not None:
+            events = LineageEmitter(settings.lineage.openlineage, root, settings.name)
         return cls(root, settings, Catalog.load(root), Governance.load(root),
-                   AuditLog.for_mesh(root, settings.audit))
+                   AuditLog.for_mesh(root, settings.audit), events)
 
     def context(self, user: str | None = None, as_of: str | None = None) -> Context:
         """The pipeline context for ``user`` (default: :func:`default_user`)."""
@@ -106,14 +112,21 @@ class Mesh:
                                           scanned=estimate, purpose=purpose))
             raise
         query = planned
+        events = self.lineage_events
+        run: list[str] = []
 
         def done(rows: int | None, error: BaseException | None) -> None:
             outcome = "ok" if error is None else outcome_of(error)
             self.audit.write(audit_record(query, sql=sql, user=who, roles=roles,
                                           started=started, outcome=outcome, rows=rows,
                                           error=error, scanned=estimate, purpose=purpose))
+            if events is not None and run:
+                events.finish(run[-1], query, user=who, purpose=purpose, rows=rows,
+                              error=error)
 
         def opener() -> pa.RecordBatchReader:
+            if events is not None:
+                run.append(events.start(query, user=who, purpose=purpose))
             return Execution(query, self.settings.engine, self.root, progress, done).reader()
 
         return Result(query, opener, stamp=stamp, warnings=warnings)

@@ -51,6 +51,21 @@ class StorageSettings(_Strict):
     s3: S3Settings = S3Settings()
 
 
+class OpenLineageSettings(_Strict):
+    """Where OpenLineage run events go (see federation.openlineage)."""
+
+    transport: dict[str, Any] = Field(
+        description="openlineage-python transport config, e.g. {type: file, log_file_path: …}")
+    namespace: str | None = Field(default=None, description="default duckmesh://<mesh name>")
+    include_sql: bool = Field(default=False, description="send the caller's SQL text")
+
+
+class LineageSettings(_Strict):
+    """Lineage export."""
+
+    openlineage: OpenLineageSettings | None = None
+
+
 class MeshSettings(_Strict):
     """The parsed ``duckmesh.yaml``."""
 
@@ -62,6 +77,7 @@ class MeshSettings(_Strict):
     engine: EngineSettings = EngineSettings()
     storage: StorageSettings = StorageSettings()
     audit: dict[str, Any] = Field(default_factory=dict)
+    lineage: LineageSettings = LineageSettings()
 
 
 def pydantic_error(doc: YamlDocument, exc: ValidationError,

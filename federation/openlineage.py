@@ -1,0 +1,182 @@
+"""OpenLineage run events for governed queries, through the openlineage-python client.
+
+Configured in duckmesh.yaml (off when absent)::
+
+    lineage:
+      openlineage:
+        transport: {type: file, log_file_path: .duckmesh/openlineage.jsonl}
+        # transport: {type: http, url: http://marquez:5000, endpoint: api/v1/lineage}
+        namespace: duckmesh://travel-agency    # default: duckmesh://<mesh name>
+        include_sql: false                     # the SQL can quote literals; off by default
+
+Each query that runs emits START, then COMPLETE or FAIL, with the products read as input
+datasets (schema facet: the columns read) and the result as an output dataset carrying
+the column-lineage facet.  The job is the query's purpose (``report:NAME``, ``notebook``,
+or ``adhoc/<user>``).  Queries refused before running (denied, rejected) are in the audit
+log only.  Emission never fails or slows a query: events are sent from a worker thread,
+a process waits at most 5 s at exit for unsent ones, and a transport error is logged and
+the event dropped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from connectors.errors import ConfigError, DuckmeshError
+from federation.lineage import lineage
+from federation.plan import GovernedQuery
+from products.config import OpenLineageSettings
+
+log = logging.getLogger("duckmesh.openlineage")
+FLUSH_AT_EXIT_SECONDS = 5.0
+"""How long a finishing process waits for unsent events (the CLI exits right after a query)."""
+
+
+class LineageEmitter:
+    """Emits the OpenLineage events of one mesh's queries."""
+
+    def __init__(self, settings: OpenLineageSettings, root: Path, mesh_name: str) -> None:
+        try:
+            from openlineage.client import OpenLineageClient
+        except ImportError:
+            raise ConfigError("lineage.openlineage needs the openlineage-python package",
+                              file=str(root / "duckmesh.yaml"), field="lineage.openlineage",
+                              hint="pip install 'duckmesh[openlineage]'") from None
+        transport = dict(settings.transport)
+        path = transport.get("log_file_path")
+        if transport.get("type") == "file" and isinstance(path, str) \
+                and not Path(path).is_absolute():
+            transport["log_file_path"] = str(root / path)
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+        if transport.get("type") == "file":
+            transport.setdefault("append", True)  # one JSON event per line, never rewritten
+        try:
+            self.client = OpenLineageClient(config={"transport": transport})
+        except Exception as exc:  # noqa: BLE001 - the client raises many kinds on bad config
+            raise ConfigError(f"bad OpenLineage transport: {type(exc).__name__}",
+                              file=str(root / "duckmesh.yaml"),
+                              field="lineage.openlineage.transport") from None
+        self.namespace = settings.namespace or f"duckmesh://{mesh_name}"
+        self.include_sql = settings.include_sql
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._worker: threading.Thread | None = None
+
+    def start(self, query: GovernedQuery, *, user: str, purpose: str | None) -> str:
+        """Emit START for a query about to run; returns its run id."""
+        run_id = str(uuid.uuid4())
+        self._emit("START", run_id, query, user=user, purpose=purpose)
+        return run_id
+
+    def finish(self, run_id: str, query: GovernedQuery, *, user: str, purpose: str | None,
+               rows: int | None, error: BaseException | None) -> None:
+        """Emit COMPLETE (with column lineage) or FAIL for the run."""
+        self._emit("FAIL" if error is not None else "COMPLETE", run_id, query, user=user,
+                   purpose=purpose, rows=rows, error=error)
+
+    def _emit(self, state: str, run_id: str, query: GovernedQuery, **info: Any) -> None:
+        try:
+            event = self.event(state, run_id, query, **info)
+        except Exception as exc:  # noqa: BLE001 - lineage must never fail a query
+            log.warning("OpenLineage event not built: %s", type(exc).__name__)
+            return
+        # Sent from a worker thread: a slow or unreachable endpoint (the HTTP transport
+        # retries with backoff) must not hold up the query.
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._send_loop, daemon=True,
+                                            name="duckmesh-openlineage")
+            self._worker.start()
+            atexit.register(self.flush, FLUSH_AT_EXIT_SECONDS)
+        self._queue.put(event)
+
+    def _send_loop(self) -> None:
+        while True:
+            event = self._queue.get()
+            try:
+                self.client.emit(event)
+            except Exception as exc:  # noqa: BLE001 - lineage must never fail a query
+                log.warning("OpenLineage event not sent: %s", type(exc).__name__)
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait up to ``timeout`` seconds for queued events to be sent; True if all were."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def event(self, state: str, run_id: str, query: GovernedQuery, *, user: str,
+              purpose: str | None, rows: int | None = None,
+              error: BaseException | None = None) -> Any:
+        """The RunEvent, built from the client's own model."""
+        from openlineage.client.event_v2 import (
+            InputDataset,
+            Job,
+            OutputDataset,
+            Run,
+            RunEvent,
+            RunState,
+        )
+        from openlineage.client.facet_v2 import (
+            column_lineage_dataset,
+            datasource_dataset,
+            error_message_run,
+            schema_dataset,
+            sql_job,
+        )
+
+        job_name = purpose or f"adhoc/{user}"
+        inputs = []
+        for fqn in query.products:
+            product = query.access[fqn].product
+            read = {c.lower() for c in query.columns_read.get(fqn, ())}
+            fields = [schema_dataset.SchemaDatasetFacetFields(name=c.name, type=c.type,
+                                                              description=c.description)
+                      for c in product.columns if c.name.lower() in read]
+            facets: dict[str, Any] = {
+                "schema": schema_dataset.SchemaDatasetFacet(fields=fields),
+                "dataSource": datasource_dataset.DatasourceDatasetFacet(
+                    name=fqn, uri=product.server.location)}
+            inputs.append(InputDataset(namespace=self.namespace, name=fqn, facets=facets))
+        outputs = []
+        if state == "COMPLETE":
+            columns = {
+                c.output: column_lineage_dataset.Fields(
+                    inputFields=[column_lineage_dataset.InputField(
+                        namespace=self.namespace, name=s.product, field=s.column)
+                        for s in c.sources],
+                    transformationDescription=c.transformation,
+                    transformationType="IDENTITY" if len(c.sources) == 1 and
+                    c.transformation == c.sources[0].column else "TRANSFORMED")
+                for c in lineage(query)}
+            outputs.append(OutputDataset(
+                namespace=self.namespace, name=f"{job_name}/result",
+                facets={"columnLineage": column_lineage_dataset.ColumnLineageDatasetFacet(
+                    fields=columns)}))
+        run_facets: dict[str, Any] = {}
+        if error is not None:
+            # Our own errors are written to be shown; anything else may quote data.
+            text = str(error) if isinstance(error, DuckmeshError) else "see the audit log"
+            run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
+                message=f"{type(error).__name__}: {text}"[:1000],
+                programmingLanguage="python")
+        job_facets: dict[str, Any] = {}
+        if self.include_sql:
+            job_facets["sql"] = sql_job.SQLJobFacet(query=query.sql, dialect="duckdb")
+        return RunEvent(
+            eventType=getattr(RunState, state),
+            eventTime=dt.datetime.now(dt.UTC).isoformat(),
+            run=Run(runId=run_id, facets=run_facets),
+            job=Job(namespace=self.namespace, name=job_name, facets=job_facets),
+            inputs=inputs, outputs=outputs,
+            producer="https://github.com/duckmesh/duckmesh")
