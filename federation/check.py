@@ -14,6 +14,7 @@ from typing import Any
 
 from connectors.errors import DuckmeshError
 from federation.mesh import Mesh
+from federation.meta import DOMAIN as META_DOMAIN
 from products.conformance import (
     Finding,
     column_findings,
@@ -96,7 +97,9 @@ def check_product(mesh: Mesh, product: Product) -> list[Finding]:
 
 def check(mesh: Mesh, names: Iterable[str] = ()) -> list[Finding]:
     """Check the named products (default: every product of the mesh)."""
-    products = [mesh.catalog.get(n) for n in names] or list(mesh.catalog)
+    # By default the domains' products; duckmesh's own (meta.*) only when named.
+    products = [mesh.catalog.get(n) for n in names] or [
+        p for p in mesh.catalog if p.domain != META_DOMAIN]
     return [f for p in products for f in check_product(mesh, p)]
 
 

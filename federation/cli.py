@@ -244,9 +244,11 @@ def lineage_cmd(ctx: click.Context, sql: str, user: str | None, fmt: str) -> Non
               help="scanned bytes and queries per day, domain, product and user instead")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True, help="json is one array of records")
+@click.option("--compact", is_flag=True,
+              help="instead: gather record files into Parquet, the data of meta.audit")
 @click.pass_context
 def audit_cmd(ctx: click.Context, who: str | None, product: str | None, since: str | None,
-              costs: bool, fmt: str) -> None:
+              costs: bool, fmt: str, compact: bool) -> None:
     """The query log: who read what, under which decisions, with what outcome.
 
     Readable by the roles in duckmesh.yaml audit.readers (default: admin); the caller is
@@ -257,6 +259,12 @@ def audit_cmd(ctx: click.Context, who: str | None, product: str | None, since: s
     mesh = _mesh(ctx)
     caller = mesh.governance.principal(default_user())
     mesh.audit.check_reader(caller.name, caller.roles)
+    if compact:
+        done = mesh.audit.compact()
+        click.echo(f"compacted {done.records} records"
+                   + (f" into {done.file}" if done.file else "")
+                   + f"; removed {done.removed} record files")
+        return
     start = None
     if since:
         try:

@@ -23,6 +23,7 @@ from federation.budget import check_budget, estimate_bytes
 from federation.enforce import enforce_contracts
 from federation.execute import Execution, ProgressCallback
 from federation.governance import Governance
+from federation.meta import with_meta
 from federation.openlineage import LineageEmitter
 from federation.pipeline import govern
 from federation.plan import Context, GovernedQuery
@@ -74,8 +75,9 @@ class Mesh:
         events = None
         if settings.lineage.openlineage is not None:
             events = LineageEmitter(settings.lineage.openlineage, root, settings.name)
-        return cls(root, settings, Catalog.load(root), Governance.load(root),
-                   AuditLog.for_mesh(root, settings.audit), events)
+        audit = AuditLog.for_mesh(root, settings.audit)
+        catalog, governance = with_meta(root, Catalog.load(root), Governance.load(root), audit)
+        return cls(root, settings, catalog, governance, audit, events)
 
     def context(self, user: str | None = None, as_of: str | None = None) -> Context:
         """The pipeline context for ``user`` (default: :func:`default_user`)."""

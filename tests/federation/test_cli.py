@@ -159,7 +159,7 @@ def test_products_list_table_and_json(demo_root: Path) -> None:
     listed = json.loads(dm("products", "list", "--format", "json", mesh=demo_root).stdout)
     assert [p["product"] for p in listed] == [
         "bookings.reservations", "customers.profiles", "flights.schedule",
-        "marketing.campaigns", "marketing.touchpoints", "payments.transactions"]
+        "marketing.campaigns", "marketing.touchpoints", "meta.audit", "payments.transactions"]
     assert "customer-data-team" in dm("products", "list", mesh=demo_root).stdout
 
 

@@ -1,0 +1,125 @@
+"""Audit compaction into Parquet, and meta.audit: the audit log as a governed product."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner, Result
+
+from connectors.errors import AccessDenied, ConfigError
+from federation import Mesh
+from federation.audit_compact import COMPACTED, SEED, compact
+from federation.cli import cli
+
+
+def dm(root: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--mesh", str(root), *args])
+
+
+def run_three(mesh: Mesh) -> None:
+    mesh.sql("SELECT email FROM customers.profiles LIMIT 3", user="ana",
+             purpose="churn review").arrow()
+    mesh.sql("SELECT count(*) FROM bookings.reservations", user="dana").arrow()
+    with pytest.raises(AccessDenied):
+        mesh.sql("SELECT card_number FROM payments.transactions", user="ana")
+
+
+def test_compaction_keeps_every_record_and_empties_the_record_folder(
+        demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mesh = Mesh.open(demo_copy)
+    run_three(mesh)
+    before = list(mesh.audit.records())
+    monkeypatch.setenv("DUCKMESH_USER", "adam")
+    result = dm(demo_copy, "audit", "--compact")
+    assert result.exit_code == 0 and "compacted 3 records" in result.stdout
+    assert list((mesh.audit.folder / "records").glob("*.json")) == []
+    after = list(mesh.audit.records())
+    assert after == before  # same records, same shape, whether compacted or not
+    # New records after compaction are read alongside the compacted ones.
+    mesh.sql("SELECT origin FROM flights.schedule LIMIT 1", user="ana").arrow()
+    assert [r["user"] for r in mesh.audit.records()] == ["ana", "dana", "ana", "ana"]
+    records = json.loads(dm(demo_copy, "audit", "--format", "json").stdout)
+    assert [r["outcome"] for r in records] == ["ok", "ok", "denied", "ok"]
+
+
+def test_an_interrupted_compaction_neither_loses_nor_duplicates(demo_copy: Path) -> None:
+    mesh = Mesh.open(demo_copy)
+    run_three(mesh)
+    records_dir = mesh.audit.folder / "records"
+    kept = {p: p.read_bytes() for p in records_dir.glob("*.json")}
+    mesh.audit.compact()
+    for path, data in kept.items():  # as if the process died before removing them
+        path.write_bytes(data)
+    assert len(list(mesh.audit.records())) == 3
+    again = compact(mesh.audit.folder, records_dir)
+    assert (again.records, again.removed) == (0, 3)
+    assert len(list(mesh.audit.records())) == 3
+
+
+def test_meta_audit_is_a_governed_product_for_audit_readers_only(demo_copy: Path) -> None:
+    mesh = Mesh.open(demo_copy)
+    run_three(mesh)
+    mesh.audit.compact()
+    mesh = Mesh.open(demo_copy)
+    table = mesh.sql("SELECT user, outcome, purpose, products FROM meta.audit "
+                     "ORDER BY timestamp", user="adam").arrow()
+    assert table.to_pylist()[0] == {"user": "ana", "outcome": "ok", "purpose": "churn review",
+                                    "products": '["customers.profiles"]'}
+    assert [r["outcome"] for r in table.to_pylist()] == ["ok", "ok", "denied"]
+    # List and map fields are JSON text.
+    denied = mesh.sql("SELECT denied FROM meta.audit WHERE outcome = 'denied'",
+                      user="adam").arrow()
+    assert [json.loads(d) for d in denied.column("denied").to_pylist()] == [
+        {"product": "payments.transactions", "column": "card_number"}]
+    for user in ("ana", "dana", "fiona", "nobody"):
+        with pytest.raises(AccessDenied, match="meta.audit"):
+            mesh.sql("SELECT count(*) FROM meta.audit", user=user)
+
+
+def test_meta_audit_has_data_from_the_first_record_on(demo_copy: Path) -> None:
+    mesh = Mesh.open(demo_copy)
+    mesh.sql("SELECT origin FROM flights.schedule LIMIT 1", user="ana").arrow()
+    assert (mesh.audit.folder / COMPACTED / SEED).is_file()
+    rows = mesh.sql("SELECT count(*) AS n FROM meta.audit", user="adam").arrow()
+    assert rows.column("n").to_pylist() == [0]  # not compacted yet
+
+
+def test_the_readers_setting_decides_who_reads_meta_audit(demo_copy: Path) -> None:
+    settings = (demo_copy / "duckmesh.yaml").read_text()
+    (demo_copy / "duckmesh.yaml").write_text(
+        settings + "audit:\n  readers: [fraud_investigator]\n")
+    mesh = Mesh.open(demo_copy)
+    mesh.sql("SELECT origin FROM flights.schedule LIMIT 1", user="ana").arrow()
+    assert mesh.sql("SELECT count(*) FROM meta.audit", user="fiona").arrow().num_rows == 1
+    with pytest.raises(AccessDenied):
+        mesh.sql("SELECT count(*) FROM meta.audit", user="adam")
+
+
+def test_the_meta_domain_is_reserved(demo_copy: Path) -> None:
+    (demo_copy / "domains" / "meta").mkdir()
+    (demo_copy / "domains" / "meta" / "domain.yaml").write_text("grants: []\n")
+    with pytest.raises(ConfigError, match="reserved"):
+        Mesh.open(demo_copy)
+
+
+def test_compacted_files_hold_the_documented_schema(demo_copy: Path) -> None:
+    mesh = Mesh.open(demo_copy)
+    run_three(mesh)
+    done = mesh.audit.compact()
+    assert done.file is not None
+    schema = pq.read_schema(done.file)
+    assert "record_id" in schema.names and str(schema.field("timestamp").type) == "timestamp[us]"
+    assert [c.name for c in mesh.catalog.get("meta.audit").columns] == schema.names
+
+
+def test_check_covers_meta_audit_only_when_named(demo_copy: Path) -> None:
+    mesh = Mesh.open(demo_copy)
+    mesh.sql("SELECT origin FROM flights.schedule LIMIT 1", user="ana").arrow()
+    everything = json.loads(dm(demo_copy, "check", "--format", "json").stdout)
+    assert "meta.audit" not in {f["product"] for f in everything}
+    named = dm(demo_copy, "check", "meta.audit", "--format", "json")
+    assert named.exit_code == 0, named.stdout
+    assert {f["status"] for f in json.loads(named.stdout)} == {"passed"}
