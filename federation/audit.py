@@ -1,9 +1,10 @@
 """The audit log: one record per query — succeeded, denied, rejected or failed.
 
-Each record is a JSON file written under a temporary name and renamed into place, so
+Each record is one JSON file, created whole or not at all (federation.audit_store):
 writers in many processes never interleave and a writer killed mid-write leaves only a
-``.partial`` file that readers ignore: there is never a torn record.  The log lives in
-the mesh (``audit.path`` in duckmesh.yaml, default ``.duckmesh/audit``).
+``.partial`` file that readers ignore, so there is never a torn record.  The log lives in
+the mesh (``audit.path`` in duckmesh.yaml, default ``.duckmesh/audit``) or on object
+storage (``s3://bucket/prefix``); ``compact`` gathers records into Parquet.
 """
 
 from __future__ import annotations
@@ -19,19 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.errors import AccessDenied, ConfigError, DuckmeshError
+from connectors.errors import AccessDenied, ConfigError, DuckmeshError, StorageError
 from federation.audit_compact import (
     COMPACTED,
+    RECORDS,
     Compaction,
     compact,
     compacted_rows,
     ensure_seed,
     from_row,
 )
+from federation.audit_store import AuditStore
 from federation.plan import GovernedQuery
 from federation.result import to_jsonable
 
-RECORDS = "records"
 DEFAULT_PATH = ".duckmesh/audit"
 DEFAULT_READERS = ("admin",)
 
@@ -40,58 +42,54 @@ DEFAULT_READERS = ("admin",)
 class AuditLog:
     """The audit log of one mesh."""
 
-    folder: Path
+    store: AuditStore
     readers: tuple[str, ...] = DEFAULT_READERS
+    lock_dir: Path = Path(DEFAULT_PATH)
+    """Local folder for the compaction lock (the mesh's .duckmesh)."""
 
     @classmethod
-    def for_mesh(cls, root: Path, settings: dict[str, Any]) -> AuditLog:
-        """From duckmesh.yaml ``audit: {path: …, readers: [roles]}``."""
-        path = Path(str(settings.get("path") or DEFAULT_PATH))
+    def for_mesh(cls, root: Path, settings: dict[str, Any],
+                 storage: Any = None) -> AuditLog:
+        """From duckmesh.yaml ``audit: {path: …, readers: [roles]}``; ``path`` is a folder
+        (relative to the mesh) or an object-store URI (``s3://bucket/audit``)."""
+        path = str(settings.get("path") or DEFAULT_PATH)
         readers = settings.get("readers") or list(DEFAULT_READERS)
         if not isinstance(readers, list) or not all(isinstance(r, str) for r in readers):
             raise ConfigError("audit.readers must be a list of roles", field="audit.readers")
-        return cls(path if path.is_absolute() else root / path, tuple(readers))
+        return cls(AuditStore.at(path, root, storage), tuple(readers), root / ".duckmesh")
 
-    def write(self, record: dict[str, Any]) -> Path:
-        """Append ``record`` atomically; returns its file."""
-        ensure_seed(self.folder)
-        records = self.folder / RECORDS
-        records.mkdir(parents=True, exist_ok=True)
+    def write(self, record: dict[str, Any]) -> str:
+        """Append ``record`` atomically; returns its name."""
+        ensure_seed(self.store)
         stamp = record["timestamp"].replace(":", "").replace("-", "")
         name = f"{stamp}-{uuid.uuid4().hex}.json"
-        partial = records / f".{name}.partial"
-        data = json.dumps(record, default=str, ensure_ascii=False).encode()
-        with partial.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(records / name)
-        return records / name
+        self.store.put(f"{RECORDS}/{name}",
+                       json.dumps(record, default=str, ensure_ascii=False).encode())
+        return name
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Every complete record, compacted or not, oldest first."""
-        rows = list(compacted_rows(self.folder))
+        rows = list(compacted_rows(self.store))
         done = {r["record_id"] for r in rows}
         out = [from_row(r) for r in rows]
-        folder = self.folder / RECORDS
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            if path.stem in done:
+        for name in self.store.names(RECORDS, ".json"):
+            if name.removesuffix(".json") in done:
                 continue  # compacted; its file is about to be removed
             try:
-                out.append(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                continue  # torn records cannot exist; an unreadable file is skipped
+                out.append(json.loads(self.store.read(f"{RECORDS}/{name}")))
+            except (StorageError, ValueError):
+                continue  # removed by a compaction since listing, or unreadable
         out.sort(key=lambda r: dt.datetime.fromisoformat(r["timestamp"]))
         yield from out
 
     def compact(self) -> Compaction:
         """Gather record files into Parquet (what ``meta.audit`` reads)."""
-        return compact(self.folder, self.folder / RECORDS)
+        return compact(self.store, self.lock_dir)
 
     @property
-    def compacted_folder(self) -> Path:
+    def compacted_uri(self) -> str:
         """Where compacted Parquet files go: the data of ``meta.audit``."""
-        return self.folder / COMPACTED
+        return self.store.uri(COMPACTED)
 
     def check_reader(self, user: str, roles: tuple[str, ...]) -> None:
         """Only the configured roles read the audit log (default: admin)."""

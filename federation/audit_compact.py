@@ -14,7 +14,6 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from federation.audit_store import AuditStore
 
 COMPACTED = "compacted"
 JSON_FIELDS = ("roles", "products", "columns", "decisions", "denied")
@@ -58,7 +58,7 @@ class Compaction:
     """What one compaction did."""
 
     records: int
-    file: Path | None
+    file: str | None
     removed: int
 
 
@@ -85,45 +85,41 @@ def from_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 SEED = "00000000T000000-empty.parquet"
-_seeded: set[Path] = set()
+RECORDS = "records"
+_seeded: set[str] = set()
 
 
-def ensure_seed(folder: Path) -> None:
+def ensure_seed(store: AuditStore) -> None:
     """An empty Parquet file with the schema, so meta.audit has data files from the first
     record on (before any compaction); written once, checked once per process."""
-    if folder in _seeded:
+    if store.base in _seeded:
         return
-    target = folder / COMPACTED
-    if not (target / SEED).exists():
-        target.mkdir(parents=True, exist_ok=True)
-        partial = target / f".{SEED}.{uuid.uuid4().hex}.partial"
-        pq.write_table(SCHEMA.empty_table(), partial)
-        partial.replace(target / SEED)
-    _seeded.add(folder)
+    if not store.exists(f"{COMPACTED}/{SEED}"):
+        store.put_parquet(f"{COMPACTED}/{SEED}", SCHEMA.empty_table())
+    _seeded.add(store.base)
 
 
-def compacted_files(folder: Path) -> list[Path]:
-    target = folder / COMPACTED
-    return sorted(target.glob("*.parquet")) if target.is_dir() else []
-
-
-def compacted_rows(folder: Path) -> Iterator[dict[str, Any]]:
+def compacted_rows(store: AuditStore) -> Iterator[dict[str, Any]]:
     """Every row of every compacted file."""
-    for path in compacted_files(folder):
-        yield from pq.read_table(path, schema=SCHEMA).to_pylist()
+    for name in store.names(COMPACTED, ".parquet"):
+        yield from store.read_parquet(f"{COMPACTED}/{name}", schema=SCHEMA).to_pylist()
 
 
-def compacted_ids(folder: Path) -> set[str]:
+def compacted_ids(store: AuditStore) -> set[str]:
     ids: set[str] = set()
-    for path in compacted_files(folder):
-        ids.update(pq.read_table(path, columns=["record_id"]).column(0).to_pylist())
+    for name in store.names(COMPACTED, ".parquet"):
+        table = store.read_parquet(f"{COMPACTED}/{name}", columns=["record_id"])
+        ids.update(table.column(0).to_pylist())
     return ids
 
 
 @contextlib.contextmanager
-def _lock(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".compact.lock").open("a") as handle:
+def _lock(lock_dir: Path) -> Iterator[None]:
+    # A local lock: compactions started on this machine run one at a time.  Two machines
+    # compacting one object-store log at once could each compact the same records; the
+    # record ids keep readers exact, and the next compaction drops the duplicates' files.
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with (lock_dir / ".audit-compact.lock").open("a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -131,40 +127,28 @@ def _lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def compact(folder: Path, records_dir: Path) -> Compaction:
-    """Move every complete record file of ``records_dir`` into one Parquet file."""
-    with _lock(folder):
-        done = compacted_ids(folder)
-        paths = sorted(records_dir.glob("*.json")) if records_dir.is_dir() else []
+def compact(store: AuditStore, lock_dir: Path) -> Compaction:
+    """Move every complete record file into one Parquet file."""
+    with _lock(lock_dir):
+        done = compacted_ids(store)
         rows, consumed = [], []
-        for path in paths:
-            record_id = path.stem
+        for name in store.names(RECORDS, ".json"):
+            record_id = name.removesuffix(".json")
             if record_id in done:
-                consumed.append(path)  # compacted before, not yet removed
+                consumed.append(name)  # compacted before, not yet removed
                 continue
             try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                record = json.loads(store.read(f"{RECORDS}/{name}"))
+            except ValueError:
                 continue  # unreadable: left in place for a person to look at
             rows.append(to_row(record_id, record))
-            consumed.append(path)
+            consumed.append(name)
         target = None
         if rows:
-            target = _write(folder / COMPACTED, rows)
-        for path in consumed:
-            path.unlink(missing_ok=True)
-        return Compaction(len(rows), target, len(consumed))
-
-
-def _write(target: Path, rows: list[dict[str, Any]]) -> Path:
-    target.mkdir(parents=True, exist_ok=True)
-    first = min(r["timestamp"] for r in rows).strftime("%Y%m%dT%H%M%S")
-    final = target / f"{first}-{uuid.uuid4().hex}.parquet"
-    partial = target / f".{final.name}.partial"
-    table = pa.Table.from_pylist(rows, schema=SCHEMA).sort_by("timestamp")
-    with partial.open("wb") as handle:
-        pq.write_table(table, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(final)
-    return final
+            first = min(r["timestamp"] for r in rows).strftime("%Y%m%dT%H%M%S")
+            target = f"{COMPACTED}/{first}-{uuid.uuid4().hex}.parquet"
+            table = pa.Table.from_pylist(rows, schema=SCHEMA).sort_by("timestamp")
+            store.put_parquet(target, table)
+        for name in consumed:
+            store.delete(f"{RECORDS}/{name}")
+        return Compaction(len(rows), store.uri(target) if target else None, len(consumed))

@@ -75,7 +75,7 @@ class Mesh:
         events = None
         if settings.lineage.openlineage is not None:
             events = LineageEmitter(settings.lineage.openlineage, root, settings.name)
-        audit = AuditLog.for_mesh(root, settings.audit)
+        audit = AuditLog.for_mesh(root, settings.audit, settings.storage)
         catalog, governance = with_meta(root, Catalog.load(root), Governance.load(root), audit)
         return cls(root, settings, catalog, governance, audit, events)
 

@@ -63,7 +63,9 @@ def contract(audit: AuditLog) -> dict[str, Any]:
                                    "which decisions, with what outcome (compacted records)."},
         "team": {"name": "duckmesh"},
         "servers": [{"server": "local", "type": "local", "format": "parquet",
-                     "path": str(audit.compacted_folder)}],
+                     "path": audit.compacted_uri} if audit.store.is_local else
+                    {"server": "s3", "type": "s3", "format": "parquet",
+                     "location": audit.compacted_uri + "/"}],
         "schema": [{"name": PRODUCT, "physicalType": "table", "properties": properties}],
     }
 

@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from connectors.errors import AccessDenied
 from federation import Mesh
 from federation.audit import AuditLog
+from federation.audit_store import AuditStore
 from federation.cli import cli
 
 
@@ -71,7 +72,7 @@ def test_only_admins_read_the_log(demo_copy: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("DUCKMESH_USER", "ana")
     result = dm(demo_copy, "audit")
     assert result.exit_code == 3 and "may not read the audit log" in result.stderr
-    log = AuditLog(demo_copy / "x")
+    log = AuditLog(AuditStore(str(demo_copy / "x"), None))
     with pytest.raises(AccessDenied):
         log.check_reader("ana", ("analyst",))
 
@@ -102,7 +103,8 @@ def test_eight_processes_hundred_queries_each(demo_copy: Path) -> None:
 WRITER = """
 import sys
 from federation.audit import AuditLog
-log = AuditLog(__import__("pathlib").Path(sys.argv[1]))
+from federation.audit_store import AuditStore
+log = AuditLog(AuditStore(sys.argv[1], None))
 i = 0
 while True:
     log.write({"timestamp": "2026-01-01T00:00:00", "i": i, "sql": "x" * 200_000})
@@ -121,7 +123,7 @@ def test_a_writer_killed_mid_append_leaves_no_torn_record(tmp_path: Path) -> Non
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    written = list(AuditLog(folder).records())
+    written = list(AuditLog(AuditStore(str(folder), None)).records())
     files = list((folder / "records").glob("*.json"))
     assert len(written) == len(files) >= 20
     assert all(len(r["sql"]) == 200_000 for r in written)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import boto3
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
-from connectors.errors import AccessDenied, ConfigError
+from connectors.errors import AccessDenied, ConfigError, StorageError
 from federation import Mesh
 from federation.audit_compact import COMPACTED, SEED, compact
 from federation.cli import cli
+from tests.s3 import FaultProxy
 
 
 def dm(root: Path, *args: str) -> Result:
@@ -35,7 +38,7 @@ def test_compaction_keeps_every_record_and_empties_the_record_folder(
     monkeypatch.setenv("DUCKMESH_USER", "adam")
     result = dm(demo_copy, "audit", "--compact")
     assert result.exit_code == 0 and "compacted 3 records" in result.stdout
-    assert list((mesh.audit.folder / "records").glob("*.json")) == []
+    assert mesh.audit.store.names("records", ".json") == []
     after = list(mesh.audit.records())
     assert after == before  # same records, same shape, whether compacted or not
     # New records after compaction are read alongside the compacted ones.
@@ -48,13 +51,13 @@ def test_compaction_keeps_every_record_and_empties_the_record_folder(
 def test_an_interrupted_compaction_neither_loses_nor_duplicates(demo_copy: Path) -> None:
     mesh = Mesh.open(demo_copy)
     run_three(mesh)
-    records_dir = mesh.audit.folder / "records"
+    records_dir = Path(mesh.audit.store.uri("records"))
     kept = {p: p.read_bytes() for p in records_dir.glob("*.json")}
     mesh.audit.compact()
     for path, data in kept.items():  # as if the process died before removing them
         path.write_bytes(data)
     assert len(list(mesh.audit.records())) == 3
-    again = compact(mesh.audit.folder, records_dir)
+    again = compact(mesh.audit.store, mesh.audit.lock_dir)
     assert (again.records, again.removed) == (0, 3)
     assert len(list(mesh.audit.records())) == 3
 
@@ -82,7 +85,7 @@ def test_meta_audit_is_a_governed_product_for_audit_readers_only(demo_copy: Path
 def test_meta_audit_has_data_from_the_first_record_on(demo_copy: Path) -> None:
     mesh = Mesh.open(demo_copy)
     mesh.sql("SELECT origin FROM flights.schedule LIMIT 1", user="ana").arrow()
-    assert (mesh.audit.folder / COMPACTED / SEED).is_file()
+    assert mesh.audit.store.exists(f"{COMPACTED}/{SEED}")
     rows = mesh.sql("SELECT count(*) AS n FROM meta.audit", user="adam").arrow()
     assert rows.column("n").to_pylist() == [0]  # not compacted yet
 
@@ -123,3 +126,57 @@ def test_check_covers_meta_audit_only_when_named(demo_copy: Path) -> None:
     named = dm(demo_copy, "check", "meta.audit", "--format", "json")
     assert named.exit_code == 0, named.stdout
     assert {f["status"] for f in json.loads(named.stdout)} == {"passed"}
+
+
+# -- the audit log on object storage ----------------------------------------------------
+
+@pytest.fixture
+def s3_audit(demo_copy: Path, s3: FaultProxy) -> Path:
+    boto3.client("s3", endpoint_url=s3.url).create_bucket(Bucket="audit")
+    settings = yaml.safe_load((demo_copy / "duckmesh.yaml").read_text())
+    settings["storage"] = {"s3": {"endpoint_url": s3.url, "path_style": True,
+                                  "max_attempts": 2}}
+    settings["audit"] = {"path": "s3://audit/travel"}
+    (demo_copy / "duckmesh.yaml").write_text(yaml.safe_dump(settings))
+    return demo_copy
+
+
+def keys(s3: FaultProxy, prefix: str) -> list[str]:
+    listed = boto3.client("s3", endpoint_url=s3.url).list_objects_v2(Bucket="audit",
+                                                                     Prefix=prefix)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
+
+
+def test_audit_log_on_s3_records_compacts_and_serves_meta_audit(
+        s3_audit: Path, s3: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    mesh = Mesh.open(s3_audit)
+    run_three(mesh)
+    assert len(keys(s3, "travel/records/")) == 3
+    assert not (s3_audit / ".duckmesh" / "audit").exists()  # nothing written locally
+    monkeypatch.setenv("DUCKMESH_USER", "adam")
+    records = json.loads(dm(s3_audit, "audit", "--format", "json").stdout)
+    assert [r["outcome"] for r in records] == ["ok", "ok", "denied"]
+    assert dm(s3_audit, "audit", "--compact").exit_code == 0
+    assert keys(s3, "travel/records/") == []
+    compacted = keys(s3, "travel/compacted/")
+    assert len(compacted) == 2 and compacted[0].endswith(SEED)
+    assert [r["outcome"] for r in Mesh.open(s3_audit).audit.records()] == [
+        "ok", "ok", "denied"]
+    rows = Mesh.open(s3_audit).sql("SELECT user, outcome FROM meta.audit ORDER BY timestamp",
+                                   user="adam").arrow().to_pylist()
+    assert rows == [{"user": "ana", "outcome": "ok"}, {"user": "dana", "outcome": "ok"},
+                    {"user": "ana", "outcome": "denied"}]
+
+
+def test_an_unwritable_audit_log_stops_queries(s3_audit: Path, s3: FaultProxy) -> None:
+    mesh = Mesh.open(s3_audit)
+    mesh.sql("SELECT origin FROM flights.schedule LIMIT 1", user="ana").arrow()  # seeds
+    s3.faults.deny = True
+    try:
+        with pytest.raises(StorageError, match="audit log at s3://audit/travel"):
+            mesh.sql("SELECT card_number FROM payments.transactions", user="ana")
+    finally:
+        s3.faults.deny = False
+    result = CliRunner().invoke(cli, ["--mesh", str(s3_audit), "query", "-u", "ana",
+                                      "SELECT origin FROM flights.schedule LIMIT 1"])
+    assert result.exit_code == 0
