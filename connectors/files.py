@@ -32,6 +32,14 @@ class FileInfo:
     path: str
     size: int
     mtime_ns: int
+    etag: str = ""
+    """The object store's entity tag: object stores date objects to the second, so a
+    rewrite of the same size within a second is told apart by it."""
+
+    @property
+    def version(self) -> tuple[int, int, str]:
+        """What identifies this version of the file in caches."""
+        return (self.size, self.mtime_ns, self.etag)
 
     @property
     def modified(self) -> dt.datetime:
@@ -133,19 +141,19 @@ Footer = tuple[str, str, int | None, int]
 
 # Footers by file version: a file that changes (size or time) is read again, and only
 # successful reads are kept.
-_FOOTERS: dict[tuple[str, int, int], tuple[int, tuple[Footer, ...]]] = {}
+_FOOTERS: dict[tuple[str, tuple[int, int, str]], tuple[int, tuple[Footer, ...]]] = {}
 _FOOTER_CACHE_SIZE = 8192
 
 
 def _footer(info: FileInfo, fs: Any) -> tuple[int, tuple[Footer, ...]]:
-    key = (info.path, info.size, info.mtime_ns)
+    key = (info.path, info.version)
     if key in _FOOTERS:
         return _FOOTERS[key]
     if fs is None:
         meta = pq.read_metadata(info.path)
     else:
         # One ranged read of the tail, kept for DuckDB to reuse (connectors.tailcache).
-        tail = read_tail(fs, strip_scheme(info.path), info.size, info.mtime_ns)
+        tail = read_tail(fs, strip_scheme(info.path), info.version)
         try:
             meta = pq.read_metadata(io.BytesIO(tail))
         except (pa.ArrowException, OSError):
@@ -218,7 +226,7 @@ def list_remote(fs: Any, scheme: str, path: str, *, glob: bool,
         if not glob and not name.endswith(tuple(f".{e}" for e in extensions)) and name != path:
             continue
         out.append(FileInfo(f"{scheme}://{name}", int(detail.get("size") or 0),
-                            _mtime_ns(detail)))
+                            _mtime_ns(detail), str(detail.get("ETag") or "")))
     return tuple(out)
 
 

@@ -57,11 +57,11 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path, *,
         # Remote products are read by DuckDB's own Parquet reader through fsspec.
         # Remote files are read by DuckDB's own Parquet reader through fsspec, via a view
         # that reuses the footers planning already fetched (connectors.tailcache).
-        remote: dict[int, tuple[Any, dict[str, tuple[int, int]]]] = {}
+        remote: dict[int, tuple[Any, dict[str, tuple[int, int, str]]]] = {}
         for scan in query.scans.values():
             if scan.filesystem is not None:
                 _, files = remote.setdefault(id(scan.filesystem), (scan.filesystem, {}))
-                files.update({strip_scheme(f.path): (f.size, f.mtime_ns) for f in scan.files})
+                files.update({strip_scheme(f.path): f.version for f in scan.files})
         for fs, files in remote.values():
             con.register_filesystem(TailCachingFileSystem(fs, files))
         for scan in query.scans.values():
