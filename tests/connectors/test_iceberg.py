@@ -236,3 +236,44 @@ def test_tables_with_delete_files_are_read_correctly(ice: tuple[Path, Any]) -> N
     # Still governed: the analyst's row filter and masks apply to the fallback table too.
     ana = mesh.sql("SELECT region, email FROM crm.people", user="ana").arrow().to_pylist()
     assert {r["region"] for r in ana} == {"EU"} and all("@" not in r["email"] for r in ana)
+
+
+@pytest.fixture
+def rest(ice: tuple[Path, Any]) -> Any:
+    from tests.iceberg_rest import RestCatalogServer
+
+    root, _ = ice
+    catalog = SqlCatalog("mesh", uri=f"sqlite:///{root}/iceberg/catalog.db",
+                         warehouse=(root / "iceberg/warehouse").as_uri())
+    server = RestCatalogServer(catalog)
+    data = contract("crm", "people", COLUMNS)
+    data["servers"] = [{"server": "lake", "type": "iceberg", "catalog": "rest",
+                        "catalogUrl": server.url, "namespace": "crm"}]
+    write_yaml(root / "domains/crm/people.odcs.yaml", data)
+    yield root, server
+    server.stop()
+
+
+def test_a_rest_catalog_by_configuration(rest: tuple[Path, Any]) -> None:
+    root, server = rest
+    explained = json.loads(dm(root, "explain", "-u", "root", "--format", "json",
+                              "SELECT count(*) FROM crm.people WHERE region = 'NA'").stdout)
+    scan = next(d for d in explained["decisions"] if d["action"] == "scan")
+    assert scan["detail"] == "2 of 4 files planned"  # pruning through the REST catalog
+    rows = json.loads(dm(root, "query", "-u", "ana", "--format", "json",
+                         "SELECT region, count(*) AS n FROM crm.people GROUP BY ALL").stdout)
+    assert rows == [{"region": "EU", "n": 100}]
+    assert "/v1/namespaces/crm/tables/people" in server.requests
+
+
+def test_a_rest_catalog_without_the_table_or_down(rest: tuple[Path, Any]) -> None:
+    root, server = rest
+    people = root / "domains/crm/people.odcs.yaml"
+    people.write_text(people.read_text().replace("namespace: crm", "namespace: other"))
+    missing = dm(root, "query", "-u", "root", "SELECT count(*) FROM crm.people")
+    assert missing.exit_code == 1
+    assert "Iceberg table other.people not found" in missing.stderr
+    server.stop()
+    down = dm(root, "query", "-u", "root", "SELECT count(*) FROM crm.people")
+    assert down.exit_code == 1 and down.stderr.startswith("duckmesh: error: crm.people")
+    assert "Traceback" not in down.stderr
