@@ -37,7 +37,7 @@ class RestCatalogServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 path = urlparse(self.path).path
                 outer.requests.append(path)
                 parts = [unquote(p) for p in path.strip("/").split("/")]
