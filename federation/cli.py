@@ -25,6 +25,7 @@ from federation.output import (
     FORMATS,
     atomic_file,
     dumps,
+    print_rows,
     render_table,
     stdout_console,
     write_stream,
@@ -447,15 +448,7 @@ def products_list(ctx: click.Context, fmt: str) -> None:
     mesh = _mesh(ctx)
     rows = [{"product": p.fqn, "version": p.version, "status": p.status, "owner": p.owner,
              "columns": len(p.columns), "description": p.description} for p in mesh.catalog]
-    if fmt == "json":
-        click.echo(dumps(rows))
-        return
-    table = Table(header_style="bold")
-    for name in ("product", "version", "status", "owner", "columns", "description"):
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(*(str(row[k] or "") for k in row))
-    stdout_console().print(table)
+    print_rows(rows, ("product", "version", "status", "owner", "columns", "description"), fmt)
 
 
 @products.command("search")

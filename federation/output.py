@@ -131,6 +131,21 @@ def stdout_console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 10_000)
 
 
+def print_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str,
+               empty: str = "") -> None:
+    """Listing output: ``json`` is the whole rows as one array; ``table`` shows ``columns``
+    (None shown as ``empty``)."""
+    if fmt == "json":
+        sys.stdout.write(dumps(rows) + "\n")
+        return
+    view = Table(header_style="bold")
+    for name in columns:
+        view.add_column(name, overflow="fold")
+    for row in rows:
+        view.add_row(*(empty if row[k] is None else str(row[k]) for k in columns))
+    stdout_console().print(view)
+
+
 def render_table(table: pa.Table, max_rows: int, console: Console | None = None) -> None:
     """Print up to ``max_rows`` rows as a table; a note on stderr says what was left out."""
     console = console or stdout_console()

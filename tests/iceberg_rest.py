@@ -9,15 +9,16 @@ over HTTP, so the REST configuration path is exercised end to end.
 from __future__ import annotations
 
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
+from tests.loopback import LoopbackServer
 
-class RestCatalogServer:
+
+class RestCatalogServer(LoopbackServer):
     """Serves ``catalog`` (a pyiceberg catalog) until :meth:`stop`."""
 
     def __init__(self, catalog: Any) -> None:
@@ -61,15 +62,4 @@ class RestCatalogServer:
                 self._send(404, {"error": {"message": f"no route {path}",
                                            "type": "NotFoundException", "code": 404}})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))

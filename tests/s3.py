@@ -20,6 +20,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from connectors import filesystems
+from tests.loopback import LoopbackServer
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Faults:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class FaultProxy:
+class FaultProxy(LoopbackServer):
     """An HTTP proxy on 127.0.0.1 (port 0) in front of ``upstream`` with ``faults``."""
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
@@ -112,22 +113,10 @@ class FaultProxy:
             def handle_error(self, request: object, client_address: object) -> None:
                 pass  # a client that hung up mid-answer is part of the faults we inject
 
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        self._serve(Server(("127.0.0.1", 0), Handler))
 
     def reset(self) -> None:
         self.faults = Faults()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,10 @@ import datetime as dt
 import sys
 
 import click
-from rich.table import Table
 
 from connectors.errors import UsageError
 from federation.clictx import mesh_of
-from federation.output import dumps, stdout_console
+from federation.output import print_rows
 from federation.reports.history import History
 from federation.reports.runner import RunOutcome, due, run_report
 from federation.reports.schedule import latest_slot, parse_instant
@@ -56,16 +55,8 @@ def list_cmd(ctx: click.Context, fmt: str) -> None:
                      "current_slot": latest_slot(spec, now).isoformat(),
                      "last_success": last.isoformat() if last else None,
                      "destination": spec.destination})
-    if fmt == "json":
-        click.echo(dumps(rows))
-        return
-    table = Table(header_style="bold")
-    for name in ("name", "schedule", "run_as", "format", "current_slot", "last_success"):
-        table.add_column(name, overflow="fold")
-    for r in rows:
-        table.add_row(*(str(r[k] or "never") for k in ("name", "schedule", "run_as", "format",
-                                                        "current_slot", "last_success")))
-    stdout_console().print(table)
+    print_rows(rows, ("name", "schedule", "run_as", "format", "current_slot", "last_success"),
+               fmt, empty="never")
 
 
 @reports.command("run")
