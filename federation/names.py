@@ -38,13 +38,25 @@ def _outermost(node: Any) -> dict[str, Any] | None:
     return node if isinstance(node, dict) and node.get("type") == "SELECT_NODE" else None
 
 
-@lru_cache(maxsize=512)
+_CACHED_TEXT = 20_000
+"""Longer texts are not cached: 512 entries of up to 1 MB each would be too much memory."""
+
+
 def duckdb_names(sql: str) -> tuple[str, ...] | None:
     """DuckDB's result-column names for ``sql``'s outermost select list, in order.
 
     An aliased item gives its alias, ``*`` gives ``*``.  None when DuckDB cannot parse
     the text or its tree is not a plain query; callers then keep their own names.
     """
+    return _cached_names(sql) if len(sql) <= _CACHED_TEXT else _names(sql)
+
+
+@lru_cache(maxsize=512)
+def _cached_names(sql: str) -> tuple[str, ...] | None:
+    return _names(sql)
+
+
+def _names(sql: str) -> tuple[str, ...] | None:
     con = _connection()
     try:
         rows = con.execute("SELECT json_serialize_sql($1)", [sql]).fetchall()
