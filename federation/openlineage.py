@@ -40,6 +40,46 @@ FLUSH_AT_EXIT_SECONDS = 5.0
 """How long a finishing process waits for unsent events (the CLI exits right after a query)."""
 
 
+# One queue and one sender thread per process, whatever the number of meshes opened.
+_QUEUE: queue.Queue[tuple[Any, Any]] = queue.Queue()
+_SENDER: list[threading.Thread] = []
+_SENDER_LOCK = threading.Lock()
+
+
+def _send_loop() -> None:
+    while True:
+        client, event = _QUEUE.get()
+        try:
+            client.emit(event)
+        except Exception as exc:  # noqa: BLE001 - lineage must never fail a query
+            log.warning("OpenLineage event not sent: %s", type(exc).__name__)
+        finally:
+            _QUEUE.task_done()
+
+
+def _enqueue(client: Any, event: Any) -> None:
+    with _SENDER_LOCK:
+        if not _SENDER:
+            sender = threading.Thread(target=_send_loop, daemon=True,
+                                      name="duckmesh-openlineage")
+            sender.start()
+            _SENDER.append(sender)
+    _QUEUE.put((client, event))
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Wait up to ``timeout`` seconds for queued events to be sent; True if all were."""
+    deadline = time.monotonic() + timeout
+    while _QUEUE.unfinished_tasks:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+atexit.register(flush, FLUSH_AT_EXIT_SECONDS)
+
+
 class LineageEmitter:
     """Emits the OpenLineage events of one mesh's queries."""
 
@@ -66,8 +106,6 @@ class LineageEmitter:
                               field="lineage.openlineage.transport") from None
         self.namespace = settings.namespace or f"duckmesh://{mesh_name}"
         self.include_sql = settings.include_sql
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._worker: threading.Thread | None = None
 
     def start(self, query: GovernedQuery, *, user: str, purpose: str | None) -> str:
         """Emit START for a query about to run; returns its run id."""
@@ -89,31 +127,11 @@ class LineageEmitter:
             return
         # Sent from a worker thread: a slow or unreachable endpoint (the HTTP transport
         # retries with backoff) must not hold up the query.
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._send_loop, daemon=True,
-                                            name="duckmesh-openlineage")
-            self._worker.start()
-            atexit.register(self.flush, FLUSH_AT_EXIT_SECONDS)
-        self._queue.put(event)
-
-    def _send_loop(self) -> None:
-        while True:
-            event = self._queue.get()
-            try:
-                self.client.emit(event)
-            except Exception as exc:  # noqa: BLE001 - lineage must never fail a query
-                log.warning("OpenLineage event not sent: %s", type(exc).__name__)
-            finally:
-                self._queue.task_done()
+        _enqueue(self.client, event)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait up to ``timeout`` seconds for queued events to be sent; True if all were."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return flush(timeout)
 
     def event(self, state: str, run_id: str, query: GovernedQuery, *, user: str,
               purpose: str | None, rows: int | None = None,

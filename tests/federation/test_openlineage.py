@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from openlineage.client.serde import Serde
 
 from connectors.errors import ConfigError
 from federation import Mesh
+from tests.loopback import LoopbackServer
 
 JOIN = ("SELECT c.email, p.amount * 2 AS doubled FROM customers.profiles c "
         "JOIN payments.transactions p ON p.customer_id = c.customer_id LIMIT 5")
@@ -104,16 +107,54 @@ def test_denied_queries_emit_nothing(demo_copy: Path) -> None:
     assert not log.exists() or events(log, mesh) == []
 
 
-def test_an_unreachable_endpoint_never_fails_or_holds_up_the_query(demo_copy: Path) -> None:
+class HeldEndpoint(LoopbackServer):
+    """An OpenLineage HTTP endpoint that holds every request until released."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.received: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.release.wait(30)
+                outer.received.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+
+
+def test_a_slow_endpoint_never_holds_up_the_query(demo_copy: Path) -> None:
+    endpoint = HeldEndpoint()
+    try:
+        configure(demo_copy, transport={"type": "http", "url": endpoint.url,
+                                        "endpoint": "api/v1/lineage"})
+        mesh = Mesh.open(demo_copy)
+        rows = mesh.sql("SELECT origin FROM flights.schedule LIMIT 2", user="ana").arrow()
+        assert rows.num_rows == 2  # returned while the endpoint still holds the events
+        assert endpoint.received == []
+        assert mesh.lineage_events is not None
+        endpoint.release.set()
+        assert mesh.lineage_events.flush(timeout=30)
+        assert [e["eventType"] for e in endpoint.received] == ["START", "COMPLETE"]
+    finally:
+        endpoint.release.set()
+        endpoint.stop()
+
+
+def test_an_unreachable_endpoint_never_fails_the_query(demo_copy: Path) -> None:
     configure(demo_copy, transport={"type": "http", "url": "http://127.0.0.1:9",
-                                    "timeout": 0.5})
+                                    "timeout": 0.5, "retry": {"total": 0}})
     mesh = Mesh.open(demo_copy)
     rows = mesh.sql("SELECT origin FROM flights.schedule LIMIT 2", user="ana").arrow()
     assert rows.num_rows == 2
-    # The client retries with backoff for many seconds; the query returned while the
-    # events were still being tried in the background.
-    assert mesh.lineage_events is not None
-    assert mesh.lineage_events.flush(timeout=0.1) is False
+    assert mesh.lineage_events is not None and mesh.lineage_events.flush(timeout=30)
 
 
 def test_bad_transport_config_is_one_clear_error(demo_copy: Path) -> None:
