@@ -44,8 +44,6 @@ class AuditLog:
 
     store: AuditStore
     readers: tuple[str, ...] = DEFAULT_READERS
-    lock_dir: Path = Path(DEFAULT_PATH)
-    """Local folder for the compaction lock (the mesh's .duckmesh)."""
 
     @classmethod
     def for_mesh(cls, root: Path, settings: dict[str, Any],
@@ -56,7 +54,7 @@ class AuditLog:
         readers = settings.get("readers") or list(DEFAULT_READERS)
         if not isinstance(readers, list) or not all(isinstance(r, str) for r in readers):
             raise ConfigError("audit.readers must be a list of roles", field="audit.readers")
-        return cls(AuditStore.at(path, root, storage), tuple(readers), root / ".duckmesh")
+        return cls(AuditStore.at(path, root, storage), tuple(readers))
 
     def write(self, record: dict[str, Any]) -> str:
         """Append ``record`` atomically; returns its name."""
@@ -84,7 +82,7 @@ class AuditLog:
 
     def compact(self) -> Compaction:
         """Gather record files into Parquet (what ``meta.audit`` reads)."""
-        return compact(self.store, self.lock_dir)
+        return compact(self.store)
 
     @property
     def compacted_uri(self) -> str:

@@ -5,23 +5,25 @@ Record files are many and small; compaction gathers them into one Parquet file u
 ``meta.audit`` product reads.  Every record keeps its file name as ``record_id``, so a
 compaction interrupted after writing Parquet but before removing the record files is
 harmless: readers and the next compaction skip records whose id is already compacted.
-One compaction runs at a time (``flock``); writers never wait for it.
+One compaction runs at a time, across machines too (an exclusive create of a lock file
+in the store); writers never wait for it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
+import os
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from connectors.errors import StorageError, UsageError
 from federation.audit_store import AuditStore
 
 COMPACTED = "compacted"
@@ -113,23 +115,39 @@ def compacted_ids(store: AuditStore) -> set[str]:
     return ids
 
 
+LOCK = "locks/compact.json"
+STALE_LOCK = dt.timedelta(hours=1)
+"""A compaction lock older than this was left by a compactor that died: it is broken."""
+
+
 @contextlib.contextmanager
-def _lock(lock_dir: Path) -> Iterator[None]:
-    # A local lock: compactions started on this machine run one at a time.  Two machines
-    # compacting one object-store log at once could each compact the same records; the
-    # record ids keep readers exact, and the next compaction drops the duplicates' files.
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with (lock_dir / ".audit-compact.lock").open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+def _lock(store: AuditStore) -> Iterator[None]:
+    # An exclusive create in the store itself (O_EXCL locally, a conditional PUT on S3),
+    # so compactions on different machines sharing one log run one at a time too.
+    now = dt.datetime.now(dt.UTC)
+    owner = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                        "since": now.isoformat()}).encode()
+    if not store.create(LOCK, owner):
         try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            held = json.loads(store.read(LOCK))
+            since = dt.datetime.fromisoformat(held["since"])
+        except (StorageError, ValueError, KeyError, TypeError):
+            since = now  # being written or removed right now: treat as held
+        if now - since < STALE_LOCK:
+            raise UsageError(f"another audit compaction is running (since {since:%H:%M:%S} "
+                             "UTC)", hint="try again when it has finished")
+        store.delete(LOCK)
+        if not store.create(LOCK, owner):
+            raise UsageError("another audit compaction has just started")
+    try:
+        yield
+    finally:
+        store.delete(LOCK)
 
 
-def compact(store: AuditStore, lock_dir: Path) -> Compaction:
+def compact(store: AuditStore) -> Compaction:
     """Move every complete record file into one Parquet file."""
-    with _lock(lock_dir):
+    with _lock(store):
         done = compacted_ids(store)
         rows, consumed = [], []
         for name in store.names(RECORDS, ".json"):

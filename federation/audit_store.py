@@ -73,6 +73,26 @@ class AuditStore:
         except STORAGE_ERRORS as exc:
             raise self._fail("write", exc) from None
 
+    def create(self, relative: str, data: bytes) -> bool:
+        """Create ``relative`` only if it does not exist (atomically); False if it did.
+
+        Locally ``O_EXCL``; on S3 a conditional PUT (``If-None-Match: *``).
+        """
+        try:
+            if self.fs is None:
+                path = Path(self.uri(relative))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                return True
+            self.fs.pipe_file(self._key(relative), data, mode="create")
+            return True
+        except FileExistsError:
+            return False
+        except STORAGE_ERRORS as exc:
+            raise self._fail("write", exc) from None
+
     def names(self, folder: str, suffix: str) -> list[str]:
         """Names (not paths) of the complete files in ``folder`` ending in ``suffix``."""
         try:

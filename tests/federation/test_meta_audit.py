@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -11,9 +12,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from connectors.errors import AccessDenied, ConfigError, StorageError
+from connectors.errors import AccessDenied, ConfigError, StorageError, UsageError
 from federation import Mesh
-from federation.audit_compact import COMPACTED, SEED, compact
+from federation.audit_compact import COMPACTED, LOCK, SEED, compact
 from federation.cli import cli
 from tests.s3 import FaultProxy
 
@@ -57,9 +58,25 @@ def test_an_interrupted_compaction_neither_loses_nor_duplicates(demo_copy: Path)
     for path, data in kept.items():  # as if the process died before removing them
         path.write_bytes(data)
     assert len(list(mesh.audit.records())) == 3
-    again = compact(mesh.audit.store, mesh.audit.lock_dir)
+    again = compact(mesh.audit.store)
     assert (again.records, again.removed) == (0, 3)
     assert len(list(mesh.audit.records())) == 3
+
+
+def test_one_compaction_at_a_time_and_a_stale_lock_is_broken(demo_copy: Path) -> None:
+    mesh = Mesh.open(demo_copy)
+    run_three(mesh)
+    store = mesh.audit.store
+    now = dt.datetime.now(dt.UTC)
+    assert store.create(LOCK, json.dumps({"since": now.isoformat()}).encode())
+    with pytest.raises(UsageError, match="another audit compaction is running"):
+        mesh.audit.compact()
+    assert len(store.names("records", ".json")) == 3  # untouched
+    store.delete(LOCK)
+    old = now - dt.timedelta(hours=2)  # left by a compactor that died
+    assert store.create(LOCK, json.dumps({"since": old.isoformat()}).encode())
+    assert mesh.audit.compact().records == 3
+    assert not store.exists(LOCK)
 
 
 def test_meta_audit_is_a_governed_product_for_audit_readers_only(demo_copy: Path) -> None:
@@ -141,6 +158,12 @@ def s3_audit(demo_copy: Path, s3: FaultProxy) -> Path:
     return demo_copy
 
 
+def s3_audit_lock(mesh: Mesh) -> str | None:
+    """Take the compaction lock as another machine would (a conditional PUT)."""
+    stamp = json.dumps({"since": dt.datetime.now(dt.UTC).isoformat()}).encode()
+    return LOCK if mesh.audit.store.create(LOCK, stamp) else None
+
+
 def keys(s3: FaultProxy, prefix: str) -> list[str]:
     listed = boto3.client("s3", endpoint_url=s3.url).list_objects_v2(Bucket="audit",
                                                                      Prefix=prefix)
@@ -156,6 +179,12 @@ def test_audit_log_on_s3_records_compacts_and_serves_meta_audit(
     monkeypatch.setenv("DUCKMESH_USER", "adam")
     records = json.loads(dm(s3_audit, "audit", "--format", "json").stdout)
     assert [r["outcome"] for r in records] == ["ok", "ok", "denied"]
+    # A compaction running elsewhere holds the lock object: this one stops, exit 1.
+    lock = s3_audit_lock(Mesh.open(s3_audit))
+    assert lock is not None
+    held = dm(s3_audit, "audit", "--compact")
+    assert held.exit_code == 1 and "another audit compaction is running" in held.stderr
+    Mesh.open(s3_audit).audit.store.delete(LOCK)
     assert dm(s3_audit, "audit", "--compact").exit_code == 0
     assert keys(s3, "travel/records/") == []
     compacted = keys(s3, "travel/compacted/")
