@@ -31,7 +31,7 @@ STRUCTURE = _classes("""
     Literal Boolean Null Paren Neg Not And Or EQ NEQ GT GTE LT LTE NullSafeEQ NullSafeNEQ
     Is In Between Like ILike Add Sub Mul Div Mod IntDiv DPipe Window WindowSpec Interval
     Exists Tuple Values Filter Lateral Any All DataType DataTypeParam Case If Cast TryCast
-    Var Bracket
+    Var Bracket JSONPath JSONPathKey JSONPathRoot JSONPathSubscript
 """)
 
 FUNCTIONS = _classes("""
@@ -48,6 +48,7 @@ FUNCTIONS = _classes("""
     Monthname TsOrDsToDate TimeToUnix
     RowNumber Rank DenseRank PercentRank CumeDist Ntile Lag Lead FirstValue LastValue
     NthValue
+    JSONExtract JSONExtractScalar
 """)
 
 # DuckDB functions sqlglot keeps as Anonymous; compared in lower case.
@@ -58,6 +59,9 @@ ANONYMOUS_FUNCTIONS = frozenset({
     "bit_length", "ascii", "chr", "array_length", "len", "suffix", "prefix", "try_strptime",
     "last_day", "today", "make_timestamp", "fsum", "kahan_sum", "bit_count", "geomean",
     "entropy", "kurtosis", "skewness", "product", "arbitrary", "histogram", "sem", "mad",
+    # JSON: pure functions over a value already governed (reading JSON *files* is the
+    # read_json table function, which stays refused).
+    "json_array_length", "json_type", "json_valid", "json_keys",
 })
 
 # Var nodes are bare keywords; they are allowed only where sqlglot uses them for units

@@ -51,6 +51,16 @@ ATTACKS = [
            "SELECT (SELECT content FROM read_text('.duckmesh/secret'))", REJECT),
     Attack("table function in a join",
            "SELECT * FROM flights.schedule JOIN read_blob('x') ON true", REJECT),
+    # -- JSON: the scalar functions are allowed, reading JSON files is not
+    Attack("read_json", "SELECT * FROM read_json('data/x.json')", REJECT),
+    Attack("read_json_auto in a subquery",
+           "SELECT (SELECT count(*) FROM read_json_auto('.duckmesh/audit/records/*.json'))",
+           REJECT),
+    Attack("json path on a masked column", "SELECT email->>'$.a' AS x FROM customers.profiles",
+           "error-clean"),
+    Attack("json on a denied column",
+           "SELECT json_extract_string(card_number, '$') FROM payments.transactions", DENY),
+    Attack("json wildcard path", "SELECT email->'$[*]' FROM customers.profiles", REJECT),
     # -- query() and query_table()
     Attack("query()", "SELECT * FROM query('SELECT * FROM read_parquet(''x'')')", REJECT),
     Attack("query_table()", "SELECT * FROM query_table('duckdb_settings')", REJECT),

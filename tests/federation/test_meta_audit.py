@@ -89,11 +89,10 @@ def test_meta_audit_is_a_governed_product_for_audit_readers_only(demo_copy: Path
     assert table.to_pylist()[0] == {"user": "ana", "outcome": "ok", "purpose": "churn review",
                                     "products": '["customers.profiles"]'}
     assert [r["outcome"] for r in table.to_pylist()] == ["ok", "ok", "denied"]
-    # List and map fields are JSON text.
-    denied = mesh.sql("SELECT denied FROM meta.audit WHERE outcome = 'denied'",
-                      user="adam").arrow()
-    assert [json.loads(d) for d in denied.column("denied").to_pylist()] == [
-        {"product": "payments.transactions", "column": "card_number"}]
+    # List and map fields are JSON text, which SQL can take apart.
+    denied = mesh.sql("SELECT denied->>'column' AS col, json_array_length(products) AS n "
+                      "FROM meta.audit WHERE outcome = 'denied'", user="adam").arrow()
+    assert denied.to_pylist() == [{"col": "card_number", "n": 1}]
     for user in ("ana", "dana", "fiona", "nobody"):
         with pytest.raises(AccessDenied, match="meta.audit"):
             mesh.sql("SELECT count(*) FROM meta.audit", user=user)
