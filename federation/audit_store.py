@@ -8,7 +8,6 @@ one PUT creates the object, which S3 makes visible only once complete.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 from connectors.errors import StorageError
 from connectors.filesystems import STORAGE_ERRORS, filesystem
 from connectors.storage import resolve_location
+from federation.output import atomic_file
 
 
 class AuditStore:
@@ -59,12 +59,8 @@ class AuditStore:
             path = Path(self.uri(relative))
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                partial = path.parent / f".{path.name}.{uuid.uuid4().hex}.partial"
-                with partial.open("wb") as handle:
+                with atomic_file(path) as handle:
                     handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                partial.replace(path)
             except OSError as exc:
                 raise self._fail("write", exc) from None
             return

@@ -91,7 +91,6 @@ def cli(ctx: click.Context, mesh_path: Path | None, debug: bool) -> None:
     ctx.obj = {"mesh_path": mesh_path}
 
 
-_mesh = mesh_of
 
 
 @contextlib.contextmanager
@@ -143,7 +142,7 @@ def _emit(result: Result, fmt: str, output: Path | None, stamp: bool) -> None:
 def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path | None,
           max_rows: int, as_of: str | None, stamp: bool, purpose: str | None) -> None:
     """Run governed SQL naming products as domain.product."""
-    mesh = _mesh(ctx)
+    mesh = mesh_of(ctx)
     if fmt == "table" and output is not None:
         raise UsageError("--output needs --format csv, json or parquet")
     if stamp and fmt != "json":
@@ -171,7 +170,7 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
 @click.pass_context
 def explain(ctx: click.Context, sql: str, user: str | None, fmt: str, as_of: str | None) -> None:
     """Show the governed SQL and every policy decision, without running the query."""
-    mesh = _mesh(ctx)
+    mesh = mesh_of(ctx)
     query_ = mesh.govern(sql, user or default_user(), as_of=as_of)
     if fmt == "json":
         click.echo(dumps({
@@ -221,7 +220,7 @@ def lineage_cmd(ctx: click.Context, sql: str, user: str | None, fmt: str) -> Non
     classification it inherits (the strictest of its sources). Nothing is run."""
     from federation.lineage import lineage
 
-    mesh = _mesh(ctx)
+    mesh = mesh_of(ctx)
     columns = lineage(mesh.govern(sql, user or default_user()))
     if fmt == "json":
         click.echo(dumps([c.as_dict() for c in columns]))
@@ -257,7 +256,7 @@ def audit_cmd(ctx: click.Context, who: str | None, product: str | None, since: s
     """
     import datetime as dt
 
-    mesh = _mesh(ctx)
+    mesh = mesh_of(ctx)
     caller = mesh.governance.principal(default_user())
     mesh.audit.check_reader(caller.name, caller.roles)
     if compact:
@@ -389,7 +388,7 @@ def check_cmd(ctx: click.Context, names: tuple[str, ...], fmt: str, output: Path
     """
     from federation.check import check, failed, to_junit
 
-    mesh = _mesh(ctx)
+    mesh = mesh_of(ctx)
     findings = check(mesh, names)
     if fmt == "table" and output is None:
         table = Table(header_style="bold")
@@ -445,7 +444,7 @@ def products() -> None:
 @click.pass_context
 def products_list(ctx: click.Context, fmt: str) -> None:
     """List every product of the mesh."""
-    mesh = _mesh(ctx)
+    mesh = mesh_of(ctx)
     rows = [{"product": p.fqn, "version": p.version, "status": p.status, "owner": p.owner,
              "columns": len(p.columns), "description": p.description} for p in mesh.catalog]
     print_rows(rows, ("product", "version", "status", "owner", "columns", "description"), fmt)
@@ -460,7 +459,7 @@ def products_search(ctx: click.Context, text: str, fmt: str) -> None:
     """Find products by name, domain, tag, owner, description or column."""
     from products.discovery import search
 
-    matches = search(_mesh(ctx).catalog, text)
+    matches = search(mesh_of(ctx).catalog, text)
     rows: list[dict[str, Any]] = [
         {"product": m.product.fqn, "score": m.score, "matched": list(m.reasons),
          "description": m.product.description} for m in matches]
@@ -494,7 +493,7 @@ def products_show(ctx: click.Context, name: str, fmt: str, sample: int | None,
 
     from products.discovery import describe
 
-    mesh = _mesh(ctx)
+    mesh = mesh_of(ctx)
     product = mesh.catalog.get(name)
     info = describe(product, mesh.root, mesh.settings.storage)
     rows = None

@@ -30,6 +30,15 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _template(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """A parsed ``SELECT 1`` to print one expression at a time (parsed once per thread)."""
+    if not hasattr(_local, "template"):
+        rows = con.execute("SELECT json_serialize_sql('SELECT 1')").fetchall()
+        _local.template = json.loads(rows[0][0])
+    template: dict[str, Any] = _local.template
+    return template
+
+
 def _outermost(node: Any) -> dict[str, Any] | None:
     # Set operations: the leftmost branch names the columns (DuckDB 2.0 lists branches
     # under "children"; older trees had "left").
@@ -66,8 +75,7 @@ def _names(sql: str) -> tuple[str, ...] | None:
         node = _outermost(tree["statements"][0]["node"])
         if node is None:
             return None
-        template = json.loads(con.execute("SELECT json_serialize_sql('SELECT 1')")
-                              .fetchall()[0][0])
+        template = _template(con)
         statements = []
         for item in node["select_list"]:
             template["statements"][0]["node"]["select_list"] = [{**item, "alias": ""}]

@@ -14,19 +14,22 @@ datasets (schema facet: the columns read) and the result as an output dataset ca
 the column-lineage facet.  The job is the query's purpose (``report:NAME``, ``notebook``,
 or ``adhoc/<user>``).  Queries refused before running (denied, rejected) are in the audit
 log only.  Emission never fails or slows a query: events are sent from a worker thread,
-a process waits at most 5 s at exit for unsent ones, and a transport error is logged and
-the event dropped.
+a process waits at most 5 s at exit for unsent ones, and an error building or sending an
+event is logged and the event dropped.
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import datetime as dt
 import logging
 import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,30 +44,30 @@ FLUSH_AT_EXIT_SECONDS = 5.0
 
 
 # One queue and one sender thread per process, whatever the number of meshes opened.
-_QUEUE: queue.Queue[tuple[Any, Any]] = queue.Queue()
+_QUEUE: queue.Queue[tuple[Any, Callable[[], Any]]] = queue.Queue()
 _SENDER: list[threading.Thread] = []
 _SENDER_LOCK = threading.Lock()
 
 
 def _send_loop() -> None:
     while True:
-        client, event = _QUEUE.get()
+        client, build = _QUEUE.get()
         try:
-            client.emit(event)
+            client.emit(build())
         except Exception as exc:  # noqa: BLE001 - lineage must never fail a query
             log.warning("OpenLineage event not sent: %s", type(exc).__name__)
         finally:
             _QUEUE.task_done()
 
 
-def _enqueue(client: Any, event: Any) -> None:
+def _enqueue(client: Any, build: Callable[[], Any]) -> None:
     with _SENDER_LOCK:
         if not _SENDER:
             sender = threading.Thread(target=_send_loop, daemon=True,
                                       name="duckmesh-openlineage")
             sender.start()
             _SENDER.append(sender)
-    _QUEUE.put((client, event))
+    _QUEUE.put((client, build))
 
 
 def flush(timeout: float = 10.0) -> bool:
@@ -120,14 +123,15 @@ class LineageEmitter:
                    purpose=purpose, rows=rows, error=error)
 
     def _emit(self, state: str, run_id: str, query: GovernedQuery, **info: Any) -> None:
-        try:
-            event = self.event(state, run_id, query, **info)
-        except Exception as exc:  # noqa: BLE001 - lineage must never fail a query
-            log.warning("OpenLineage event not built: %s", type(exc).__name__)
-            return
-        # Sent from a worker thread: a slow or unreachable endpoint (the HTTP transport
-        # retries with backoff) must not hold up the query.
-        _enqueue(self.client, event)
+        # Built and sent by the worker thread: column lineage (sqlglot) costs milliseconds
+        # and a slow or unreachable endpoint retries with backoff; neither may hold up the
+        # query.  The event keeps the time it happened.
+        at = dt.datetime.now(dt.UTC)
+        if state == "COMPLETE" and query.qualified is not None:
+            # sqlglot's lineage qualifies the tree it is given in place; the worker gets a
+            # copy (taken here, cheaply) so it never races the caller's Result.lineage().
+            query = dataclasses.replace(query, qualified=query.qualified.copy())
+        _enqueue(self.client, partial(self.event, state, run_id, query, at=at, **info))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait up to ``timeout`` seconds for queued events to be sent; True if all were."""
@@ -135,7 +139,7 @@ class LineageEmitter:
 
     def event(self, state: str, run_id: str, query: GovernedQuery, *, user: str,
               purpose: str | None, rows: int | None = None,
-              error: BaseException | None = None) -> Any:
+              error: BaseException | None = None, at: dt.datetime | None = None) -> Any:
         """The RunEvent, built from the client's own model."""
         from openlineage.client.event_v2 import (
             InputDataset,
@@ -193,7 +197,7 @@ class LineageEmitter:
             job_facets["sql"] = sql_job.SQLJobFacet(query=query.sql, dialect="duckdb")
         return RunEvent(
             eventType=getattr(RunState, state),
-            eventTime=dt.datetime.now(dt.UTC).isoformat(),
+            eventTime=(at or dt.datetime.now(dt.UTC)).isoformat(),
             run=Run(runId=run_id, facets=run_facets),
             job=Job(namespace=self.namespace, name=job_name, facets=job_facets),
             inputs=inputs, outputs=outputs,

@@ -48,7 +48,12 @@ def dumps(value: Any) -> str:
 
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """Write to a temporary file beside ``path``; rename into place only on success."""
+    """Write to a temporary file beside ``path``; rename into place only on success.
+
+    The data is synced before the rename, so a crash never leaves a renamed but empty or
+    partial file; a write that fails leaves nothing (a killed process: only a hidden
+    ``.<name>.….partial`` beside it).
+    """
     path = path.resolve()
     if path.is_dir():
         raise UsageError(f"{path} is a directory")
@@ -58,6 +63,8 @@ def atomic_file(path: Path) -> Iterator[IO[bytes]]:
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from benchmarks.tpch.harness import Report
+from federation.output import atomic_file
 
 
 def _ms(value: float | None) -> str:
@@ -63,14 +62,8 @@ def markdown(report: Report) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def write(report: Report, folder: Path) -> tuple[Path, Path]:

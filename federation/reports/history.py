@@ -12,11 +12,12 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from federation.output import atomic_file
 
 STATE_DIR = ".duckmesh/reports"
 
@@ -35,12 +36,8 @@ class History:
         """Write one attempt's record atomically."""
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"{slot_key(dt.datetime.fromisoformat(entry['slot']))}-{uuid.uuid4().hex}.json"
-        partial = self.folder / f".{name}.partial"
-        with partial.open("w", encoding="utf-8") as handle:
-            json.dump(entry, handle, default=str)
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(self.folder / name)
+        with atomic_file(self.folder / name) as handle:
+            handle.write(json.dumps(entry, default=str).encode())
         return self.folder / name
 
     def entries(self) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from connectors.errors import ConfigError, StorageError, UsageError
 from connectors.filesystems import STORAGE_ERRORS, filesystem
 from connectors.storage import resolve_location
-from federation.output import write_stream
+from federation.output import atomic_file, write_stream
 from federation.reports.spec import ReportSpec
 from federation.result import Result
 from products.config import StorageSettings
@@ -142,19 +142,11 @@ def _publish_local(path: Path, result: Result, spec: ReportSpec,
         path.parent.mkdir(parents=True, exist_ok=True)
         for stale in path.parent.glob(f".{path.name}.*{PARTIAL}"):
             stale.unlink(missing_ok=True)  # left by a run that was killed
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL, dir=path.parent)
+        with atomic_file(path) as handle:
+            rows = render(result, spec, handle, context)
+            os.fchmod(handle.fileno(), _FILE_MODE)  # mkstemp makes 0600; publish as usual
     except OSError as exc:
         raise StorageError(f"cannot write the report to {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            rows = render(result, spec, handle, context)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).chmod(_FILE_MODE)  # mkstemp makes 0600; publish like any new file
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return rows
 
 
