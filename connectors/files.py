@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +23,7 @@ from sqlglot.errors import ParseError
 
 from connectors.errors import StorageError
 from connectors.filesystems import STORAGE_ERRORS
-from connectors.tailcache import read_tail
+from connectors.tailcache import read_footer
 
 
 @dataclass(frozen=True)
@@ -139,26 +140,27 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
 Footer = tuple[str, str, int | None, int]
 """(column name, DuckDB type, null count or None, compressed bytes of its chunks)."""
 
+FileFooter = tuple[int, tuple[Footer, ...], int]
+"""(rows, columns, length of the footer in bytes)."""
+
 # Footers by file version: a file that changes (size or time) is read again, and only
 # successful reads are kept.
-_FOOTERS: dict[tuple[str, tuple[int, int, str]], tuple[int, tuple[Footer, ...]]] = {}
+_FOOTERS: dict[tuple[str, tuple[int, int, str]], FileFooter] = {}
 _FOOTER_CACHE_SIZE = 8192
+_FOOTER_READERS = 16
+"""Remote footers read at once: on S3 each is a round trip of tens of milliseconds."""
 
 
-def _footer(info: FileInfo, fs: Any) -> tuple[int, tuple[Footer, ...]]:
+def _footer(info: FileInfo, fs: Any, guess: int | None = None) -> FileFooter:
     key = (info.path, info.version)
     if key in _FOOTERS:
         return _FOOTERS[key]
     if fs is None:
         meta = pq.read_metadata(info.path)
     else:
-        # One ranged read of the tail, kept for DuckDB to reuse (connectors.tailcache).
-        tail = read_tail(fs, strip_scheme(info.path), info.version)
-        try:
-            meta = pq.read_metadata(io.BytesIO(tail))
-        except (pa.ArrowException, OSError):
-            with fs.open(strip_scheme(info.path), "rb") as handle:  # footer larger than tail
-                meta = pq.read_metadata(handle)
+        # Read exactly once, kept for DuckDB to reuse (connectors.tailcache).
+        tail = read_footer(fs, strip_scheme(info.path), info.version, guess)
+        meta = pq.read_metadata(io.BytesIO(tail))
     schema = meta.schema.to_arrow_schema()
     columns = []
     for index, field in enumerate(schema):
@@ -175,8 +177,35 @@ def _footer(info: FileInfo, fs: Any) -> tuple[int, tuple[Footer, ...]]:
         columns.append((field.name, duckdb_type(field.type), nulls, chunks))
     if len(_FOOTERS) >= _FOOTER_CACHE_SIZE:
         _FOOTERS.clear()
-    _FOOTERS[key] = (meta.num_rows, tuple(columns))
+    _FOOTERS[key] = (meta.num_rows, tuple(columns), meta.serialized_size)
     return _FOOTERS[key]
+
+
+def _footers(product: str, files: tuple[FileInfo, ...], root: str,
+             fs: Any) -> list[FileFooter]:
+    """Every file's footer, in order; remote ones read in parallel after the first.
+
+    The first remote footer is read exactly (trailer, then footer); its length, with a
+    margin, is the guess for the others, which are then one request each when it holds.
+    """
+
+    def one(info: FileInfo, guess: int | None = None) -> FileFooter:
+        try:
+            return _footer(info, fs, guess)
+        except PermissionError:
+            raise StorageError("access denied reading the data", product=product) from None
+        except (*STORAGE_ERRORS, pa.ArrowException, ValueError):
+            rel = info.path[len(root):].lstrip("/") if info.path.startswith(root) else "a file"
+            raise StorageError(f"data file {rel!r} is not valid Parquet",
+                               product=product) from None
+
+    if fs is None or len(files) < 2:
+        return [one(info) for info in files]
+    first = one(files[0])
+    guess = first[2] + first[2] // 8 + 256 + 8
+    with ThreadPoolExecutor(min(_FOOTER_READERS, len(files) - 1)) as pool:
+        rest = list(pool.map(lambda info: one(info, guess), files[1:]))
+    return [first, *rest]
 
 
 def clear_caches() -> None:
@@ -294,15 +323,8 @@ def read_facts(product: str, files: tuple[FileInfo, ...], root: str,
     rows = 0
     columns: dict[str, ColumnFacts] = {}
     partitions: dict[str, list[str]] = {}
-    for info in files:
-        try:
-            count, schema = _footer(info, fs)
-        except PermissionError:
-            raise StorageError("access denied reading the data", product=product) from None
-        except (*STORAGE_ERRORS, pa.ArrowException, ValueError):
-            rel = info.path[len(root):].lstrip("/") if info.path.startswith(root) else "a file"
-            raise StorageError(f"data file {rel!r} is not valid Parquet",
-                               product=product) from None
+    for info, (count, schema, _) in zip(files, _footers(product, files, root, fs),
+                                        strict=True):
         rows += count
         for name, type_, nulls, chunks in schema:
             key = name.lower()

@@ -1,12 +1,24 @@
 """Read each remote file's footer once per process: planning and DuckDB share it.
 
-Planning reads every planned file's Parquet footer (contract enforcement, facts).  DuckDB,
-reading through fsspec, opens each file again and fetched the same 16 KB tail twice more
-(measured at the test proxy), and sent a HEAD request per open.  ``TailCachingFileSystem``
-wraps a remote filesystem: reads that fall inside a file's cached tail are served from
-memory, ``info`` is answered from the planned listing, everything else goes to the store.
-Entries are keyed by path and version (size, modification time, ETag), so a changed
-object is read anew.
+Planning reads every planned file's Parquet footer (contract enforcement, facts), and
+reads it exactly: the footer and its 8-byte trailer, no more (a guess of its length from
+the product's other files makes that one request; without a guess it takes two).
+
+DuckDB, reading through fsspec, opens each file again and first reads the last 16 KB in
+one call, whatever the footer's length (``DUCKDB_FOOTER_PROBE``, measured).  Of that
+read it uses only the footer: the column chunks before it are read again, by their own
+calls, when a scan needs them — with the external file cache on or off, checked by
+``tests/connectors/test_s3.py::test_duckdb_rereads_what_its_footer_probe_spans``.  So the
+part of the probe before the footer is not fetched: it is answered with zeros, and only
+for that exact call (the first read of a fresh handle, ending at the end of the file).
+Every other read gets the store's bytes; a read that overlaps the cached footer fetches
+only the part before it.  For small files this is most of what a query fetches: the
+demo's "passengers by status" went from 2.4× to 1.0× the bytes it needs.
+
+``TailCachingFileSystem`` wraps a remote filesystem: reads inside a cached footer are
+served from memory, ``info`` is answered from the planned listing, everything else goes
+to the store.  Entries are keyed by path and version (size, modification time, ETag), so
+a changed object is read anew.
 """
 
 from __future__ import annotations
@@ -19,8 +31,8 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
-TAIL_BYTES = 16 * 1024
-"""DuckDB's own first read of a Parquet file's end; a larger footer extends it."""
+DUCKDB_FOOTER_PROBE = 16 * 1024
+"""DuckDB's first read of a Parquet file: its last 16 KB (or the whole file if smaller)."""
 _MAX_ENTRIES = 4096
 
 Version = tuple[int, int, str]
@@ -83,28 +95,49 @@ RANGES = RangeCache(256 * 1024 * 1024)
 """Process-wide; 256 MiB of remote ranges at most."""
 
 
-def read_tail(fs: Any, path: str, version: Version) -> bytes:
-    """The last ``TAIL_BYTES`` of ``path`` (cached per file version)."""
+def read_footer(fs: Any, path: str, version: Version, guess: int | None = None) -> bytes:
+    """The end of ``path`` from its footer on (cached per file version), read exactly.
+
+    ``guess``: how many bytes from the end probably hold the footer (from the product's
+    other files); one request when right, a second for the rest when short.  Without a
+    guess: the 8-byte trailer, then the footer.  What comes back may start before the
+    footer (a generous guess); a file that is not Parquet is returned as read, uncached,
+    for the caller's parser to reject.
+    """
     size = version[0]
     with _LOCK:
         entry = _TAILS.get(path)
     if entry is not None and entry[0] == version:
         return entry[2]
-    start = max(0, size - TAIL_BYTES)
-    data = fs.cat_file(path, start=start, end=size)
+    start = max(0, size - max(guess or 0, 8))
+    data = _cat(fs, path, start, size)
     footer = int.from_bytes(data[-8:-4], "little") + 8 if len(data) >= 8 else 0
-    if len(data) < footer <= size:
+    if data[-4:] != b"PAR1" or footer > size:
+        return data
+    if footer > len(data):
+        data = _cat(fs, path, size - footer, start) + data
         start = size - footer
-        data = fs.cat_file(path, start=start, end=size)
     with _LOCK:
         if len(_TAILS) >= _MAX_ENTRIES:
             _TAILS.clear()
         _TAILS[path] = (version, start, data)
-    return bytes(data)
+    return data
+
+
+def _cat(fs: Any, path: str, start: int, end: int) -> bytes:
+    """Bytes ``start:end`` of ``path``, all of them: a short answer is a storage error."""
+    data = bytes(fs.cat_file(path, start=start, end=end))
+    if len(data) != end - start:
+        raise OSError(f"short read of {path}: {len(data)} of {end - start} bytes")
+    return data
 
 
 class _TailFile(io.RawIOBase):
-    """A read-only file serving reads inside the cached tail from memory."""
+    """A read-only file: cached footers and ranges from memory, the rest from the store.
+
+    Unbuffered on purpose: each read DuckDB makes is one exact ranged request (a
+    ``BufferedReader`` rounded column-chunk reads up to 8 KB multiples, measured +30%).
+    """
 
     def __init__(self, fs: Any, path: str, size: int, tail: tuple[int, bytes] | None,
                  version: Version | None = None) -> None:
@@ -112,7 +145,7 @@ class _TailFile(io.RawIOBase):
         self._fs, self._path, self._size, self._tail = fs, path, size, tail
         self._version = version
         self._pos = 0
-        self._inner: Any = None
+        self._fresh = True
 
     def readable(self) -> bool:
         return True
@@ -128,37 +161,43 @@ class _TailFile(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
-    def read(self, size: int = -1) -> bytes:
-        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
-        if end <= self._pos:
+    def read(self, size: int | None = -1) -> bytes:
+        pos = self._pos
+        end = self._size if size is None or size < 0 else min(self._size, pos + size)
+        if end <= pos:
             return b""
-        if self._tail is not None and self._pos >= self._tail[0]:
-            start = self._pos - self._tail[0]
-            data = self._tail[1][start:start + (end - self._pos)]
-        else:
-            key = (self._path, self._version or (0, 0, ""), self._pos, end)
-            cached = RANGES.get(key) if self._version else None
-            if cached is not None:
+        probe = self._fresh and end == self._size and pos == max(0, end - DUCKDB_FOOTER_PROBE)
+        self._fresh = False
+        if self._tail is not None and end > self._tail[0]:
+            tail_start, tail = self._tail
+            cached = tail[max(0, pos - tail_start):end - tail_start]
+            if pos >= tail_start:
                 data = cached
+            elif probe:
+                # DuckDB's footer probe: it uses only the footer and reads the chunks
+                # before it again when it needs them (see the module docstring).
+                data = bytes(tail_start - pos) + cached
             else:
-                if self._inner is None:
-                    self._inner = self._fs.open(self._path, "rb")
-                self._inner.seek(self._pos)
-                data = self._inner.read(end - self._pos)
-                if self._version and len(data) == end - self._pos:
-                    RANGES.put(key, bytes(data))
-        self._pos += len(data)
-        return bytes(data)
+                data = self._fetch(pos, tail_start) + cached
+        else:
+            data = self._fetch(pos, end)
+        self._pos = end
+        return data
+
+    def _fetch(self, start: int, end: int) -> bytes:
+        if self._version is None:  # not a planned file: no caching
+            return _cat(self._fs, self._path, start, end)
+        key = (self._path, self._version, start, end)
+        data = RANGES.get(key)
+        if data is None:
+            data = _cat(self._fs, self._path, start, end)
+            RANGES.put(key, data)
+        return data
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
-
-    def close(self) -> None:
-        if self._inner is not None:
-            self._inner.close()
-        super().close()
 
 
 class TailCachingFileSystem(AbstractFileSystem):  # type: ignore[misc]
@@ -201,4 +240,4 @@ class TailCachingFileSystem(AbstractFileSystem):  # type: ignore[misc]
         with _LOCK:
             entry = _TAILS.get(key)
         tail = (entry[1], entry[2]) if entry is not None and entry[0] == version else None
-        return io.BufferedReader(_TailFile(self.inner, key, size, tail, version))
+        return _TailFile(self.inner, key, size, tail, version)

@@ -338,7 +338,7 @@ def test_a_repeated_query_reuses_the_bytes_it_read(s3_mesh: Path, s3: FaultProxy
     # Only the listing goes to the store again: footers and column chunks come from the
     # process's cache, keyed by each planned file's size and modification time.
     assert all("list-type" in r for r in s3.faults.requests), s3.faults.requests
-    assert s3.faults.served_bytes < first / 10
+    assert first > s3.faults.served_bytes > 0  # the listing, and nothing else
 
 
 def test_a_changed_object_is_read_anew(s3_mesh: Path, s3: FaultProxy) -> None:
