@@ -194,10 +194,15 @@ def _footers(product: str, files: tuple[FileInfo, ...], root: str,
             return _footer(info, fs, guess)
         except PermissionError:
             raise StorageError("access denied reading the data", product=product) from None
-        except (*STORAGE_ERRORS, pa.ArrowException, ValueError):
-            rel = info.path[len(root):].lstrip("/") if info.path.startswith(root) else "a file"
-            raise StorageError(f"data file {rel!r} is not valid Parquet",
+        except FileNotFoundError:
+            raise StorageError(f"data file {_rel(info, root)!r} disappeared while planning",
                                product=product) from None
+        except (pa.ArrowException, ValueError):
+            raise StorageError(f"data file {_rel(info, root)!r} is not valid Parquet",
+                               product=product) from None
+        except STORAGE_ERRORS as exc:
+            raise StorageError(f"could not read data file {_rel(info, root)!r} "
+                               f"({type(exc).__name__})", product=product) from None
 
     if fs is None or len(files) < 2:
         return [one(info) for info in files]
@@ -206,6 +211,10 @@ def _footers(product: str, files: tuple[FileInfo, ...], root: str,
     with ThreadPoolExecutor(min(_FOOTER_READERS, len(files) - 1)) as pool:
         rest = list(pool.map(lambda info: one(info, guess), files[1:]))
     return [first, *rest]
+
+
+def _rel(info: FileInfo, root: str) -> str:
+    return info.path[len(root):].lstrip("/") if info.path.startswith(root) else "a file"
 
 
 def clear_caches() -> None:

@@ -7,13 +7,13 @@ the product's other files makes that one request; without a guess it takes two).
 DuckDB, reading through fsspec, opens each file again and first reads the last 16 KB in
 one call, whatever the footer's length (``DUCKDB_FOOTER_PROBE``, measured).  Of that
 read it uses only the footer: the column chunks before it are read again, by their own
-calls, when a scan needs them — with the external file cache on or off, checked by
-``tests/connectors/test_s3.py::test_duckdb_rereads_what_its_footer_probe_spans``.  So the
-part of the probe before the footer is not fetched: it is answered with zeros, and only
-for that exact call (the first read of a fresh handle, ending at the end of the file).
+calls, when a scan needs them — with the external file cache on or off, checked on the
+installed DuckDB by ``tests/connectors/test_footer_reads.py``.  So the part of the probe
+before the footer is not fetched: it is answered with zeros, and only for that exact
+call (the first read of a fresh handle, ending at the end of the file).
 Every other read gets the store's bytes; a read that overlaps the cached footer fetches
 only the part before it.  For small files this is most of what a query fetches: the
-demo's "passengers by status" went from 2.4× to 1.0× the bytes it needs.
+demo's "passengers by status" went from 2.42× to 1.05× the bytes it needs.
 
 ``TailCachingFileSystem`` wraps a remote filesystem: reads inside a cached footer are
 served from memory, ``info`` is answered from the planned listing, everything else goes

@@ -199,3 +199,16 @@ def test_a_small_scan_on_s3_fetches_what_it_needs(tmp_path: Path, s3: FaultProxy
             needed += sum(group.column(c).total_compressed_size for c in range(4)
                           if meta.schema.column(c).name in ("region", "score"))
     assert fetched <= 1.1 * needed, (fetched, needed)
+
+
+def test_a_file_gone_after_listing_is_a_clear_error(s3: FaultProxy) -> None:
+    from connectors.errors import StorageError
+    from connectors.files import FileInfo, read_facts
+
+    fs = fsspec.filesystem("s3", skip_instance_cache=True, endpoint_url=s3.url,
+                           config_kwargs={"s3": {"addressing_style": "path"}})
+    fs.mkdir("lake")
+    listed = (FileInfo("s3://lake/crm/people/part-0.parquet", 4096, 1, "e1"),)
+    with pytest.raises(StorageError, match=r"crm\.people: data file 'part-0\.parquet' "
+                                           r"disappeared while planning"):
+        read_facts("crm.people", listed, "s3://lake/crm/people", False, fs)
