@@ -22,7 +22,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from connectors.errors import StorageError
-from connectors.filesystems import STORAGE_ERRORS
+from connectors.filesystems import STORAGE_ERRORS, ObjectChanged
 from connectors.tailcache import read_footer
 
 
@@ -196,7 +196,10 @@ def _footers(product: str, files: tuple[FileInfo, ...], root: str,
             raise StorageError("access denied reading the data", product=product) from None
         except FileNotFoundError:
             raise StorageError(f"data file {_rel(info, root)!r} disappeared while planning",
-                               product=product) from None
+                               product=product, hint="run the query again") from None
+        except ObjectChanged:
+            raise StorageError(f"data file {_rel(info, root)!r} changed while planning",
+                               product=product, hint="run the query again") from None
         except (pa.ArrowException, ValueError):
             raise StorageError(f"data file {_rel(info, root)!r} is not valid Parquet",
                                product=product) from None

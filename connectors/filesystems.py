@@ -13,6 +13,7 @@ import importlib
 from typing import Any
 
 import fsspec
+import fsspec.asyn
 
 from connectors.errors import ConfigError
 
@@ -98,3 +99,44 @@ _CACHE: dict[tuple[str, str], fsspec.AbstractFileSystem] = {}
 def clear() -> None:
     """Forget built filesystems (tests that restart an S3 endpoint use this)."""
     _CACHE.clear()
+
+
+class ObjectChanged(OSError):
+    """A remote object is no longer the version a query planned (its ETag differs)."""
+
+
+def read_range(fs: Any, path: str, start: int, end: int, etag: str = "") -> bytes:
+    """Bytes ``start:end`` of ``path``, all of them (a short answer is a storage error).
+
+    On S3, with the ETag the listing gave, only from that version of the object (a
+    conditional GET, ``If-Match``): a producer rewriting a file while a query reads it
+    would otherwise mix the planned footer with the new file's bytes — column chunks at
+    the old offsets, decoded as garbage or, worse, as plausible values.
+    """
+    if etag and _is_s3(fs):
+        data = bytes(fsspec.asyn.sync(fs.loop, _s3_range_if_match, fs, path, start, end, etag))
+    else:
+        data = bytes(fs.cat_file(path, start=start, end=end))
+    if len(data) != end - start:
+        raise OSError(f"short read of {path}: {len(data)} of {end - start} bytes")
+    return data
+
+
+def _is_s3(fs: Any) -> bool:
+    return "s3" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+
+
+async def _s3_range_if_match(fs: Any, path: str, start: int, end: int, etag: str) -> bytes:
+    bucket, key, _ = fs.split_path(path)
+    try:
+        response = await fs._call_s3("get_object", Bucket=bucket, Key=key,
+                                     Range=f"bytes={start}-{end - 1}", IfMatch=etag)
+    except OSError as exc:
+        error = getattr(exc.__cause__, "response", {}).get("Error", {})
+        if error.get("Code") == "PreconditionFailed":
+            raise ObjectChanged(f"{path} changed since it was listed") from None
+        raise
+    try:
+        return bytes(await response["Body"].read())
+    finally:
+        response["Body"].close()

@@ -31,6 +31,8 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
+from connectors.filesystems import read_range
+
 DUCKDB_FOOTER_PROBE = 16 * 1024
 """DuckDB's first read of a Parquet file: its last 16 KB (or the whole file if smaller)."""
 _MAX_ENTRIES = 4096
@@ -110,25 +112,17 @@ def read_footer(fs: Any, path: str, version: Version, guess: int | None = None) 
     if entry is not None and entry[0] == version:
         return entry[2]
     start = max(0, size - max(guess or 0, 8))
-    data = _cat(fs, path, start, size)
+    data = read_range(fs, path, start, size, version[2])
     footer = int.from_bytes(data[-8:-4], "little") + 8 if len(data) >= 8 else 0
     if data[-4:] != b"PAR1" or footer > size:
         return data
     if footer > len(data):
-        data = _cat(fs, path, size - footer, start) + data
+        data = read_range(fs, path, size - footer, start, version[2]) + data
         start = size - footer
     with _LOCK:
         if len(_TAILS) >= _MAX_ENTRIES:
             _TAILS.clear()
         _TAILS[path] = (version, start, data)
-    return data
-
-
-def _cat(fs: Any, path: str, start: int, end: int) -> bytes:
-    """Bytes ``start:end`` of ``path``, all of them: a short answer is a storage error."""
-    data = bytes(fs.cat_file(path, start=start, end=end))
-    if len(data) != end - start:
-        raise OSError(f"short read of {path}: {len(data)} of {end - start} bytes")
     return data
 
 
@@ -186,11 +180,12 @@ class _TailFile(io.RawIOBase):
 
     def _fetch(self, start: int, end: int) -> bytes:
         if self._version is None:  # not a planned file: no caching
-            return _cat(self._fs, self._path, start, end)
+            return read_range(self._fs, self._path, start, end)
         key = (self._path, self._version, start, end)
         data = RANGES.get(key)
         if data is None:
-            data = _cat(self._fs, self._path, start, end)
+            # Only from the version planned: its footer is what DuckDB decodes with.
+            data = read_range(self._fs, self._path, start, end, self._version[2])
             RANGES.put(key, data)
         return data
 

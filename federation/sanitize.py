@@ -10,14 +10,24 @@ from __future__ import annotations
 import duckdb
 
 from connectors.errors import DuckmeshError, QueryFailed, QueryTimeout, StorageError
+from connectors.files import strip_scheme
 from federation.plan import GovernedQuery
 
 
 def _product_in(message: str, query: GovernedQuery) -> str | None:
     for fqn, scan in query.scans.items():
-        if scan.location.directory.rstrip("/") in message:
+        directory = scan.location.directory.rstrip("/")
+        if directory in message or strip_scheme(directory) in message:
             return fqn
     return None
+
+
+def _data_of(message: str, query: GovernedQuery) -> tuple[str | None, str]:
+    """The product whose data an error is about (if known), and words for it."""
+    product = _product_in(message, query)
+    if product is None and len(query.scans) == 1:
+        product = next(iter(query.scans))
+    return product, f"the data of {product}" if product else "a product's data"
 
 
 def sanitize(exc: BaseException, query: GovernedQuery, timeout: float) -> DuckmeshError:
@@ -33,10 +43,14 @@ def sanitize(exc: BaseException, query: GovernedQuery, timeout: float) -> Duckme
         return QueryFailed("a value could not be converted to the requested type (the value "
                            "is not shown)", hint="use TRY_CAST to get NULL instead")
     if isinstance(exc, duckdb.IOException | duckdb.HTTPException | duckdb.PermissionException):
-        product = _product_in(message, query)
-        if product is None and len(query.scans) == 1:
-            product = next(iter(query.scans))
-        what = f"the data of {product}" if product else "a product's data"
+        product, what = _data_of(message, query)
+        return StorageError(f"could not read {what}", product=product)
+    if type(exc) is duckdb.Error and message.startswith("Traceback (most recent call last)"):
+        # What a registered (remote) filesystem raised, wrapped by DuckDB: storage.
+        product, what = _data_of(message, query)
+        if "ObjectChanged:" in message:
+            return StorageError(f"{what} changed while the query ran", product=product,
+                                hint="run it again")
         return StorageError(f"could not read {what}", product=product)
     if isinstance(exc, duckdb.InvalidInputException):
         product = _product_in(message, query)

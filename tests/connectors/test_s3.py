@@ -374,3 +374,77 @@ def test_a_same_size_rewrite_within_a_second_is_read_anew(s3_mesh: Path, s3: Fau
     second = publish("BBBBBBBBBB@example.org")
     assert second["size"] == first["size"] and second["ETag"] != first["ETag"]
     assert mesh.sql(sql, user="root").arrow().to_pylist() == [{"email": "BBBBBBBBBB@example.org"}]
+
+
+@pytest.mark.parametrize("same_layout", [False, True])
+def test_an_object_rewritten_while_a_query_runs_is_an_error_not_a_mix(
+        tmp_path: Path, s3: FaultProxy, same_layout: bool) -> None:
+    """Planning read the footer of one version; DuckDB must not decode another's bytes.
+
+    With ``same_layout`` the new file has the same size and offsets (fixed-width, no
+    compression): without a conditional read DuckDB returns the new values silently,
+    under a stamp and contract check made for the old ones.
+    """
+    clear_caches()
+    suite = TestS3Parquet()
+    root = tmp_path / "mesh"
+    server = suite.publish(root, people_table().drop_columns(["email"]), s3)
+    governance(root, {"s3": {"endpoint_url": s3.url, "path_style": True}})
+    data = contract("crm", "people", [c for c in COLUMNS if c["name"] != "email"])
+    data["servers"] = [server]
+    write_yaml(root / "domains/crm/people.odcs.yaml", data)
+    fs = filesystems.filesystem("s3", StorageSettings(s3=S3Settings(endpoint_url=s3.url,
+                                                                    path_style=True)))
+    files = sorted(fs.glob("lake/crm/people/*.parquet"))
+    options: dict[str, Any] = {"compression": "none", "use_dictionary": False,
+                               "write_statistics": False}
+    for name in files:  # a fixed-width layout both times
+        table = pq.read_table(fs.open(name, "rb"))
+        with fs.open(name, "wb") as handle:
+            pq.write_table(table, handle, **options)
+    mesh = Mesh.open(root)
+    sql = "SELECT sum(score) AS s FROM crm.people"
+    result = mesh.sql(sql, user="root")  # planned: listed, footers read
+    sizes = [fs.size(name) for name in files]
+    for name in files:  # the producer republishes every file
+        table = pq.read_table(fs.open(name, "rb"))
+        if same_layout:
+            table = table.set_column(table.column_names.index("score"), "score",
+                                     pa.array([1.0] * table.num_rows))
+            with fs.open(name, "wb") as handle:
+                pq.write_table(table, handle, **options)
+        else:
+            with fs.open(name, "wb") as handle:
+                pq.write_table(table.slice(0, 10), handle)
+    assert ([fs.size(name) for name in files] == sizes) is same_layout
+    with pytest.raises(StorageError, match=r"^the data of crm\.people changed "
+                                           r"while the query ran \(run it again\)"):
+        result.arrow()
+    again = mesh.sql(sql, user="root").arrow().to_pylist()  # a new plan: the new files
+    assert again[0]["s"] == (ROWS * 1.0 if same_layout else
+                             sum(float(i % 97) for i in range(ROWS) if i % 1000 < 10))
+
+
+def test_an_object_rewritten_between_listing_and_footer(s3_mesh: Path, s3: FaultProxy) -> None:
+    from connectors.files import list_remote, read_facts
+
+    clear_caches()
+    fs = filesystems.filesystem("s3", StorageSettings(s3=S3Settings(endpoint_url=s3.url,
+                                                                    path_style=True)))
+    listed = list_remote(fs, "s3", "lake/crm/people", glob=False)
+    with fs.open(listed[0].path.removeprefix("s3://"), "wb") as handle:
+        pq.write_table(people_table().slice(0, 10), handle)
+    with pytest.raises(StorageError, match=r"data file 'part-0\.parquet' changed while "
+                                           r"planning \(run the query again\)"):
+        read_facts("crm.people", listed, "s3://lake/crm/people", False, fs)
+
+
+def test_storage_failing_after_planning_names_the_product(s3_mesh: Path, s3: FaultProxy) -> None:
+    """Errors raised inside DuckDB's reads (through the registered filesystem) reach the
+    user as one line naming the product, never DuckDB's wrapped Python traceback."""
+    clear_caches()
+    result = Mesh.open(s3_mesh).sql("SELECT sum(score) AS s FROM crm.people", user="root")
+    s3.faults.deny = True
+    with pytest.raises(StorageError) as caught:
+        result.arrow()
+    assert str(caught.value) == "could not read the data of crm.people"
