@@ -56,6 +56,10 @@ class AuditLog:
             raise ConfigError("audit.readers must be a list of roles", field="audit.readers")
         return cls(AuditStore.at(path, root, storage), tuple(readers))
 
+    def ensure_seed(self) -> None:
+        """Make sure meta.audit has a data file, even before the first record."""
+        ensure_seed(self.store)
+
     def write(self, record: dict[str, Any]) -> str:
         """Append ``record`` atomically; returns its name."""
         ensure_seed(self.store)

@@ -16,13 +16,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.errors import ConfigError, DuckmeshError
+from connectors.errors import ConfigError, DuckmeshError, StorageError, UsageError
 from federation.audit import AuditLog, outcome_of
 from federation.audit import record as audit_record
 from federation.budget import check_budget, estimate_bytes
 from federation.enforce import enforce_contracts
 from federation.execute import Execution, ProgressCallback
 from federation.governance import Governance
+from federation.meta import FQN as META_AUDIT
 from federation.meta import with_meta
 from federation.openlineage import LineageEmitter
 from federation.pipeline import govern
@@ -102,8 +103,16 @@ class Mesh:
         planned: GovernedQuery | None = None
         estimate = 0
         try:
+            self.audit.ensure_seed()  # meta.audit is plannable before the first record
             planned = govern(sql, ctx)
-            warnings = enforce_contracts(planned)
+            notes: list[str] = []
+            if META_AUDIT in planned.scans:
+                # meta.audit shows every record up to now: a reader it is granted to
+                # compacts the records written since the last compaction, then re-plans
+                # to list the new file.
+                notes = self._compact_audit()
+                planned = govern(sql, ctx)
+            warnings = notes + enforce_contracts(planned)
             estimate = estimate_bytes(planned)
             check_budget(estimate, self.governance, ctx.principal)
             stamp = build_stamp(planned, who)
@@ -132,6 +141,14 @@ class Mesh:
             return Execution(query, self.settings.engine, self.root, progress, done).reader()
 
         return Result(query, opener, stamp=stamp, warnings=warnings)
+
+    def _compact_audit(self) -> list[str]:
+        """Compact the audit log for a meta.audit query; what it could not do, as warnings."""
+        try:
+            self.audit.compact()
+        except (UsageError, StorageError) as exc:
+            return [f"{META_AUDIT}: records since the last compaction are not shown ({exc})"]
+        return []
 
     def search(self, text: str) -> list[Match]:
         """Products whose names, descriptions, tags or columns match ``text``, best first."""

@@ -1,7 +1,8 @@
 """``meta.audit``: the audit log as a data product, governed like every other.
 
 duckmesh adds the product to every mesh's catalog.  Its data is the compacted audit
-log (``duckmesh audit compact``); its only grant is to the roles of ``audit.readers`` in
+log (``duckmesh audit --compact``; a reader's query of it compacts first, see
+``Mesh.sql``); its only grant is to the roles of ``audit.readers`` in
 duckmesh.yaml (default admin), so everyone else is denied by default.  The domain name
 ``meta`` is reserved: a mesh cannot define it.
 """

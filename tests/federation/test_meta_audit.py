@@ -99,11 +99,42 @@ def test_meta_audit_is_a_governed_product_for_audit_readers_only(demo_copy: Path
 
 
 def test_meta_audit_has_data_from_the_first_record_on(demo_copy: Path) -> None:
-    mesh = Mesh.open(demo_copy)
+    mesh = Mesh.open(demo_copy)  # a log with no records yet
+    assert mesh.sql("SELECT count(*) AS n FROM meta.audit", user="adam").arrow() \
+        .column("n").to_pylist() == [0]
     mesh.sql("SELECT origin FROM flights.schedule LIMIT 1", user="ana").arrow()
+    rows = mesh.sql("SELECT user, sql FROM meta.audit ORDER BY timestamp", user="adam")
+    # The records written since the last compaction are compacted for the reader first.
+    assert [r["user"] for r in rows.arrow().to_pylist()] == ["adam", "ana"]
+    [pending] = mesh.audit.store.names("records", ".json")  # this query's own record
+    assert json.loads(mesh.audit.store.read(f"records/{pending}"))["sql"].startswith(
+        "SELECT user, sql FROM meta.audit")
+    assert rows.warnings == []
     assert mesh.audit.store.exists(f"{COMPACTED}/{SEED}")
-    rows = mesh.sql("SELECT count(*) AS n FROM meta.audit", user="adam").arrow()
-    assert rows.column("n").to_pylist() == [0]  # not compacted yet
+
+
+def test_only_a_reader_of_meta_audit_triggers_compaction(demo_copy: Path) -> None:
+    mesh = Mesh.open(demo_copy)
+    run_three(mesh)
+    with pytest.raises(AccessDenied):
+        mesh.sql("SELECT count(*) FROM meta.audit", user="ana")
+    assert len(mesh.audit.store.names("records", ".json")) == 4  # untouched, + the denial
+    mesh.sql("SELECT count(*) FROM customers.profiles", user="adam").arrow()
+    assert len(mesh.audit.store.names("records", ".json")) == 5  # other products: no
+
+
+def test_meta_audit_while_a_compaction_runs_says_what_it_misses(demo_copy: Path) -> None:
+    mesh = Mesh.open(demo_copy)
+    run_three(mesh)
+    store = mesh.audit.store
+    assert store.create(LOCK, json.dumps({"since": dt.datetime.now(dt.UTC).isoformat()})
+                        .encode())
+    result = mesh.sql("SELECT count(*) AS n FROM meta.audit", user="adam")
+    assert result.arrow().column("n").to_pylist() == [0]
+    [warning] = result.warnings
+    assert warning.startswith("meta.audit: records since the last compaction are not shown "
+                              "(another audit compaction is running (since ")
+    assert "try again when it has finished" in result.warnings[0]
 
 
 def test_the_readers_setting_decides_who_reads_meta_audit(demo_copy: Path) -> None:
