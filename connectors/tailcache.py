@@ -76,7 +76,7 @@ class RangeCache:
             return data
 
     def put(self, key: tuple[str, Version, int, int], data: bytes) -> None:
-        if len(data) > self.max_bytes // 4:
+        if len(data) > self.max_bytes // 4 or not data:
             return  # one huge range would evict everything else
         with self._lock:
             if key in self._entries:
@@ -92,9 +92,17 @@ class RangeCache:
             self._entries.clear()
             self._size = 0
 
+    def resize(self, max_bytes: int) -> None:
+        """Hold at most ``max_bytes`` from now on (0: nothing), dropping the oldest."""
+        with self._lock:
+            self.max_bytes = max_bytes
+            while self._size > max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._size -= len(dropped)
+
 
 RANGES = RangeCache(256 * 1024 * 1024)
-"""Process-wide; 256 MiB of remote ranges at most."""
+"""Process-wide; sized by the ``storage.cache`` setting of the mesh opened last."""
 
 
 def read_footer(fs: Any, path: str, version: Version, guess: int | None = None) -> bytes:

@@ -20,6 +20,7 @@ from sqlglot.errors import ParseError
 
 from products.catalog import domain_dirs
 from products.config import pydantic_error
+from products.sizes import parse_size
 from products.yamlio import YamlDocument, load_yaml
 
 MaskMethod = Literal["hash", "redact", "null", "partial", "year"]
@@ -78,9 +79,6 @@ class Rule(_Strict):
         return f"policies.yaml rule {index + 1} ({self.classification}: {what}{unless})"
 
 
-_SIZE = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-         "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
-
 
 class Budget(_Strict):
     """The most one query by these roles may scan, e.g. ``{roles: [analyst], max_bytes: 1MB}``."""
@@ -90,14 +88,7 @@ class Budget(_Strict):
 
     def limit(self) -> int:
         """``max_bytes`` in bytes (``1MB`` = 10^6, ``1MiB`` = 2^20)."""
-        if isinstance(self.max_bytes, int):
-            return self.max_bytes
-        text = self.max_bytes.strip().upper().replace(" ", "")
-        number = text.rstrip("KMGTIB")
-        unit = text[len(number):] or "B"
-        if unit not in _SIZE or not number:
-            raise ValueError(f"max_bytes {self.max_bytes!r}: use e.g. 500MB or 2GiB")
-        return int(float(number) * _SIZE[unit])
+        return parse_size(self.max_bytes, "max_bytes")
 
     def model_post_init(self, _context: object) -> None:
         self.limit()

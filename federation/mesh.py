@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.errors import ConfigError, DuckmeshError, StorageError, UsageError
+from connectors.tailcache import RANGES
 from federation.audit import AuditLog, outcome_of
 from federation.audit import record as audit_record
 from federation.budget import check_budget, estimate_bytes
@@ -73,6 +74,7 @@ class Mesh:
         """Load the mesh at :meth:`locate` ``(path)``: settings, catalog, governance."""
         root = cls.locate(path)
         settings = load_settings(root)
+        RANGES.resize(settings.storage.cache_bytes)
         events = None
         if settings.lineage.openlineage is not None:
             events = LineageEmitter(settings.lineage.openlineage, root, settings.name)

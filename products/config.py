@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from connectors.errors import ConfigError
+from products.sizes import parse_size
 from products.yamlio import YamlDocument, load_yaml
 
 MESH_FILE = "duckmesh.yaml"
@@ -46,9 +47,23 @@ class S3Settings(_Strict):
 
 
 class StorageSettings(_Strict):
-    """Storage options per URI scheme."""
+    """Storage options per URI scheme, and the in-memory cache of remote reads."""
 
     s3: S3Settings = S3Settings()
+    cache: int | str = Field(
+        default="256MiB", description="byte ranges read from remote files, kept in memory "
+        "for the next query, per process (e.g. 1GiB; 0 turns it off)")
+
+    @property
+    def cache_bytes(self) -> int:
+        """``cache`` in bytes."""
+        return parse_size(self.cache, "storage.cache")
+
+    @field_validator("cache")
+    @classmethod
+    def _size(cls, value: int | str) -> int | str:
+        parse_size(value, "size")
+        return value
 
 
 class OpenLineageSettings(_Strict):
@@ -88,6 +103,8 @@ def pydantic_error(doc: YamlDocument, exc: ValidationError,
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown field"
+    elif first["type"] == "value_error":
+        message = message.removeprefix("Value error, ")  # our own message: say it plainly
     return doc.error(loc, message)
 
 

@@ -448,3 +448,22 @@ def test_storage_failing_after_planning_names_the_product(s3_mesh: Path, s3: Fau
     with pytest.raises(StorageError) as caught:
         result.arrow()
     assert str(caught.value) == "could not read the data of crm.people"
+
+
+def test_storage_cache_zero_reads_ranges_again(s3_mesh: Path, s3: FaultProxy) -> None:
+    settings = yaml.safe_load((s3_mesh / "duckmesh.yaml").read_text())
+    settings["storage"]["cache"] = 0
+    (s3_mesh / "duckmesh.yaml").write_text(yaml.safe_dump(settings))
+    sql = "SELECT region, avg(score) AS s FROM crm.people GROUP BY ALL ORDER BY region"
+    clear_caches()
+    try:
+        mesh = Mesh.open(s3_mesh)
+        first = mesh.sql(sql, user="root").arrow()
+        s3.faults.requests.clear()
+        assert mesh.sql(sql, user="root").arrow() == first
+        chunk_reads = [r for r in s3.faults.requests if ".parquet" in r and "bytes=" in r]
+        assert len(chunk_reads) >= 3, s3.faults.requests  # column chunks fetched again
+    finally:
+        from connectors.tailcache import RANGES
+
+        RANGES.resize(256 * 2**20)  # the process-wide default, for the tests after this

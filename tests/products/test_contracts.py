@@ -129,3 +129,16 @@ def test_demo_is_deterministic_and_secret_is_not(tmp_path: Path) -> None:
     policies = yaml.safe_load((a / "governance/policies.yaml").read_text())
     assert [r["classification"] for r in policies["rules"]] == ["pci", "pii", "restricted"]
 
+
+
+def test_storage_cache_size(tmp_path: Path) -> None:
+    write_yaml(tmp_path / "duckmesh.yaml", {"name": "m", "storage": {"cache": "1GiB"}})
+    assert load_settings(tmp_path).storage.cache_bytes == 2**30
+    write_yaml(tmp_path / "duckmesh.yaml", {"name": "m", "storage": {"cache": 0}})
+    assert load_settings(tmp_path).storage.cache_bytes == 0
+    for bad in ("lots", "-1MB", -5, "1PB"):
+        write_yaml(tmp_path / "duckmesh.yaml", {"name": "m", "storage": {"cache": bad}})
+        with pytest.raises(ConfigError) as info:
+            load_settings(tmp_path)
+        assert ("storage" in str(info.value) and "e.g. 500MB or 2GiB" in str(info.value)) \
+            or "negative" in str(info.value), str(info.value)
