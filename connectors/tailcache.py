@@ -146,8 +146,20 @@ class _TailFile(io.RawIOBase):
         super().__init__()
         self._fs, self._path, self._size, self._tail = fs, path, size, tail
         self._version = version
-        self._pos = 0
+        # DuckDB's threads share one handle: each seeks, then reads, and other threads
+        # seek the handle while a read waits on the network (measured).  A position per
+        # thread keeps each read where its own thread put it.
+        self._where = threading.local()
         self._fresh = True
+        self._fresh_lock = threading.Lock()
+
+    @property
+    def _pos(self) -> int:
+        return getattr(self._where, "pos", 0)
+
+    @_pos.setter
+    def _pos(self, value: int) -> None:
+        self._where.pos = value
 
     def readable(self) -> bool:
         return True
@@ -168,8 +180,9 @@ class _TailFile(io.RawIOBase):
         end = self._size if size is None or size < 0 else min(self._size, pos + size)
         if end <= pos:
             return b""
-        probe = self._fresh and end == self._size and pos == max(0, end - DUCKDB_FOOTER_PROBE)
-        self._fresh = False
+        with self._fresh_lock:
+            first, self._fresh = self._fresh, False
+        probe = first and end == self._size and pos == max(0, end - DUCKDB_FOOTER_PROBE)
         if self._tail is not None and end > self._tail[0]:
             tail_start, tail = self._tail
             cached = tail[max(0, pos - tail_start):end - tail_start]

@@ -212,3 +212,34 @@ def test_a_file_gone_after_listing_is_a_clear_error(s3: FaultProxy) -> None:
     with pytest.raises(StorageError, match=r"crm\.people: data file 'part-0\.parquet' "
                                            r"disappeared while planning"):
         read_facts("crm.people", listed, "s3://lake/crm/people", False, fs)
+
+
+def test_threads_sharing_a_handle_each_read_where_they_seeked(
+        published: tuple[CountingMemoryFileSystem, bytes]) -> None:
+    """DuckDB's threads share a handle; one seeking must not move another's read."""
+    import threading
+
+    fs, data = published
+    view = TailCachingFileSystem(fs, {PATH: version(data)})
+    handle = view.open(f"memory://{PATH}", "rb")
+    seeked, other_seeked = threading.Event(), threading.Event()
+    got: dict[str, bytes] = {}
+
+    def first() -> None:
+        handle.seek(100)
+        seeked.set()
+        other_seeked.wait(5)  # the other thread moves "the" position now
+        got["first"] = handle.read(50)
+
+    def second() -> None:
+        seeked.wait(5)
+        handle.seek(5000)
+        other_seeked.set()
+        got["second"] = handle.read(50)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert got == {"first": data[100:150], "second": data[5000:5050]}
