@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,38 +117,102 @@ def compacted_ids(store: AuditStore) -> set[str]:
 
 
 LOCK = "locks/compact.json"
-STALE_LOCK = dt.timedelta(hours=1)
-"""A compaction lock older than this was left by a compactor that died: it is broken."""
+HEARTBEAT = dt.timedelta(seconds=30)
+"""How often a running compaction renews its lock."""
+STALE_LOCK = dt.timedelta(minutes=5)
+"""A lock not renewed for this long was left by a compactor that died: it is broken."""
+
+
+class _Lease:
+    """The compaction lock held by this process, renewed from a thread while it runs.
+
+    Renewal (``beat`` in the lock file) lets a compaction of a large backlog run for hours
+    while a crashed one is taken over within minutes.  Before it writes or removes
+    anything the compaction checks the lock still holds its token: a compactor paused for
+    longer than ``STALE_LOCK`` (and so taken over) stops instead of racing the new one.
+    """
+
+    def __init__(self, store: AuditStore) -> None:
+        self.store = store
+        self.token = uuid.uuid4().hex
+        self.since = dt.datetime.now(dt.UTC)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="duckmesh-audit-lock",
+                                        daemon=True)
+
+    def body(self) -> bytes:
+        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                           "token": self.token, "since": self.since.isoformat(),
+                           "beat": dt.datetime.now(dt.UTC).isoformat()}).encode()
+
+    def holder(self) -> dict[str, Any] | None:
+        """The lock's content, None when it is being written or removed right now."""
+        try:
+            held = json.loads(self.store.read(LOCK))
+        except (StorageError, ValueError):
+            return None
+        return held if isinstance(held, dict) else None
+
+    def check(self) -> None:
+        """Raise unless this process still holds the lock."""
+        held = self.holder()
+        if held is None or held.get("token") != self.token:
+            raise UsageError("the audit compaction lost its lock to another compactor "
+                             "(this one was paused too long); nothing more was written",
+                             hint="run it again")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(HEARTBEAT.total_seconds()):
+            held = self.holder()
+            if held is None or held.get("token") != self.token:
+                return  # taken over: check() stops the compaction at its next step
+            with contextlib.suppress(StorageError):
+                self.store.put(LOCK, self.body())
+
+
+def _last_beat(held: dict[str, Any] | None, now: dt.datetime) -> dt.datetime:
+    if held is None:
+        return now  # being written or removed right now: treat as held
+    try:
+        return dt.datetime.fromisoformat(held.get("beat") or held["since"])
+    except (ValueError, KeyError, TypeError):
+        return now
 
 
 @contextlib.contextmanager
-def _lock(store: AuditStore) -> Iterator[None]:
+def _lock(store: AuditStore) -> Iterator[_Lease]:
     # An exclusive create in the store itself (O_EXCL locally, a conditional PUT on S3),
     # so compactions on different machines sharing one log run one at a time too.
-    now = dt.datetime.now(dt.UTC)
-    owner = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                        "since": now.isoformat()}).encode()
-    if not store.create(LOCK, owner):
-        try:
-            held = json.loads(store.read(LOCK))
-            since = dt.datetime.fromisoformat(held["since"])
-        except (StorageError, ValueError, KeyError, TypeError):
-            since = now  # being written or removed right now: treat as held
-        if now - since < STALE_LOCK:
-            raise UsageError(f"another audit compaction is running (since {since:%H:%M:%S} "
-                             "UTC)", hint="try again when it has finished")
+    lease = _Lease(store)
+    if not store.create(LOCK, lease.body()):
+        now = dt.datetime.now(dt.UTC)
+        beat = _last_beat(lease.holder(), now)
+        if now - beat < STALE_LOCK:
+            raise UsageError(f"another audit compaction is running (alive at "
+                             f"{beat:%H:%M:%S} UTC)", hint="try again when it has finished")
         store.delete(LOCK)
-        if not store.create(LOCK, owner):
+        if not store.create(LOCK, lease.body()):
             raise UsageError("another audit compaction has just started")
+    lease.start()
     try:
-        yield
+        yield lease
     finally:
-        store.delete(LOCK)
+        lease.stop()
+        held = lease.holder()
+        if held is not None and held.get("token") == lease.token:
+            store.delete(LOCK)
 
 
 def compact(store: AuditStore) -> Compaction:
     """Move every complete record file into one Parquet file."""
-    with _lock(store):
+    with _lock(store) as lease:
         done = compacted_ids(store)
         rows, consumed = [], []
         for name in store.names(RECORDS, ".json"):
@@ -166,7 +231,9 @@ def compact(store: AuditStore) -> Compaction:
             first = min(r["timestamp"] for r in rows).strftime("%Y%m%dT%H%M%S")
             target = f"{COMPACTED}/{first}-{uuid.uuid4().hex}.parquet"
             table = pa.Table.from_pylist(rows, schema=SCHEMA).sort_by("timestamp")
+            lease.check()
             store.put_parquet(target, table)
+        lease.check()
         for name in consumed:
             store.delete(f"{RECORDS}/{name}")
         return Compaction(len(rows), store.uri(target) if target else None, len(consumed))

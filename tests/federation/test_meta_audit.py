@@ -133,7 +133,7 @@ def test_meta_audit_while_a_compaction_runs_says_what_it_misses(demo_copy: Path)
     assert result.arrow().column("n").to_pylist() == [0]
     [warning] = result.warnings
     assert warning.startswith("meta.audit: records since the last compaction are not shown "
-                              "(another audit compaction is running (since ")
+                              "(another audit compaction is running (alive at ")
     assert "try again when it has finished" in result.warnings[0]
 
 
@@ -239,3 +239,37 @@ def test_an_unwritable_audit_log_stops_queries(s3_audit: Path, s3: FaultProxy) -
     result = CliRunner().invoke(cli, ["--mesh", str(s3_audit), "query", "-u", "ana",
                                       "SELECT origin FROM flights.schedule LIMIT 1"])
     assert result.exit_code == 0
+
+
+def test_a_running_compaction_renews_its_lock(demo_copy: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from federation import audit_compact
+
+    monkeypatch.setattr(audit_compact, "HEARTBEAT", dt.timedelta(milliseconds=50))
+    store = Mesh.open(demo_copy).audit.store
+    with audit_compact._lock(store) as lease:
+        first = json.loads(store.read(LOCK))
+        time.sleep(0.5)
+        renewed = json.loads(store.read(LOCK))
+        assert renewed["token"] == first["token"] == lease.token
+        assert renewed["beat"] > first["beat"]
+        lease.check()  # still ours
+    assert not store.exists(LOCK)
+
+
+def test_a_compactor_taken_over_stops_and_leaves_the_new_lock(demo_copy: Path) -> None:
+    from federation import audit_compact
+
+    mesh = Mesh.open(demo_copy)
+    run_three(mesh)
+    store = mesh.audit.store
+    other = json.dumps({"token": "someone-else",
+                        "beat": dt.datetime.now(dt.UTC).isoformat()}).encode()
+    with pytest.raises(UsageError, match="lost its lock"), audit_compact._lock(store) as lease:
+        store.put(LOCK, other)  # paused past STALE_LOCK; another compactor took over
+        lease.check()
+    assert store.read(LOCK) == other  # the new holder's lock is left alone
+    assert len(store.names("records", ".json")) == 3 and \
+        store.names(COMPACTED, ".parquet") == [SEED]
