@@ -35,13 +35,14 @@ from connectors.filesystems import read_range
 
 DUCKDB_FOOTER_PROBE = 16 * 1024
 """DuckDB's first read of a Parquet file: its last 16 KB (or the whole file if smaller)."""
-_MAX_ENTRIES = 4096
+_MAX_ENTRIES = 16384
+"""Footers kept (least recently planned dropped first): a few KB each."""
 
 Version = tuple[int, int, str]
 """(size, mtime_ns, etag): one version of a file (connectors.files.FileInfo.version)."""
 
 # path → (version, tail start offset, tail bytes)
-_TAILS: dict[str, tuple[Version, int, bytes]] = {}
+_TAILS: OrderedDict[str, tuple[Version, int, bytes]] = OrderedDict()
 _LOCK = threading.Lock()
 
 
@@ -117,6 +118,8 @@ def read_footer(fs: Any, path: str, version: Version, guess: int | None = None) 
     size = version[0]
     with _LOCK:
         entry = _TAILS.get(path)
+        if entry is not None:
+            _TAILS.move_to_end(path)
     if entry is not None and entry[0] == version:
         return entry[2]
     start = max(0, size - max(guess or 0, 8))
@@ -128,9 +131,10 @@ def read_footer(fs: Any, path: str, version: Version, guess: int | None = None) 
         data = read_range(fs, path, size - footer, start, version[2]) + data
         start = size - footer
     with _LOCK:
-        if len(_TAILS) >= _MAX_ENTRIES:
-            _TAILS.clear()
         _TAILS[path] = (version, start, data)
+        _TAILS.move_to_end(path)
+        while len(_TAILS) > _MAX_ENTRIES:
+            _TAILS.popitem(last=False)
     return data
 
 

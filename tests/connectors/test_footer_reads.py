@@ -243,3 +243,25 @@ def test_threads_sharing_a_handle_each_read_where_they_seeked(
     for thread in threads:
         thread.join(10)
     assert got == {"first": data[100:150], "second": data[5000:5050]}
+
+
+def test_footers_kept_are_the_most_recently_used(
+        published: tuple[CountingMemoryFileSystem, bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors import tailcache
+
+    fs, data = published
+    monkeypatch.setattr(tailcache, "_MAX_ENTRIES", 2)
+    paths = [f"/lake/events/copy-{i}.parquet" for i in range(3)]
+    for path in paths:
+        fs.pipe_file(path, data)
+    read_footer(fs, paths[0], version(data))
+    read_footer(fs, paths[1], version(data))
+    read_footer(fs, paths[0], version(data))  # used again: now the most recent
+    read_footer(fs, paths[2], version(data))  # one too many: paths[1] goes
+    fs.reads.clear()
+    read_footer(fs, paths[0], version(data))
+    read_footer(fs, paths[2], version(data))
+    assert fs.reads == []
+    read_footer(fs, paths[1], version(data))
+    assert len(fs.reads) == 2  # read again: trailer, then footer
