@@ -48,7 +48,7 @@ FUNCTIONS = _classes("""
     Monthname TsOrDsToDate TimeToUnix
     RowNumber Rank DenseRank PercentRank CumeDist Ntile Lag Lead FirstValue LastValue
     NthValue
-    JSONExtract JSONExtractScalar
+    JSONExtract JSONExtractScalar JSONType JSONKeys
 """)
 
 # DuckDB functions sqlglot keeps as Anonymous; compared in lower case.

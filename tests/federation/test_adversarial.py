@@ -61,6 +61,12 @@ ATTACKS = [
     Attack("json on a denied column",
            "SELECT json_extract_string(card_number, '$') FROM payments.transactions", DENY),
     Attack("json wildcard path", "SELECT email->'$[*]' FROM customers.profiles", REJECT),
+    Attack("json_keys on a masked column", "SELECT json_keys(email) FROM customers.profiles",
+           "error-clean"),
+    Attack("json_type on a denied column",
+           "SELECT json_type(card_number) FROM payments.transactions", DENY),
+    Attack("json_keys on a denied column in WHERE", "SELECT count(*) FROM payments.transactions "
+           "WHERE len(json_keys(card_number)) > 0", DENY),
     # -- query() and query_table()
     Attack("query()", "SELECT * FROM query('SELECT * FROM read_parquet(''x'')')", REJECT),
     Attack("query_table()", "SELECT * FROM query_table('duckdb_settings')", REJECT),
