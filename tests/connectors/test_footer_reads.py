@@ -265,3 +265,27 @@ def test_footers_kept_are_the_most_recently_used(
     assert fs.reads == []
     read_footer(fs, paths[1], version(data))
     assert len(fs.reads) == 2  # read again: trailer, then footer
+
+
+def test_a_footer_larger_than_duckdbs_probe() -> None:
+    """Wide tables with many row groups have footers past 16 KB: still read exactly once."""
+    clear_caches()
+    fs = CountingMemoryFileSystem()
+    fs.store.clear()
+    wide = pa.table({f"c{i}": pa.array(range(2_000), pa.int64()) for i in range(60)})
+    buffer = io.BytesIO()
+    pq.write_table(wide, buffer, row_group_size=100)
+    data = buffer.getvalue()
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    assert footer > DUCKDB_FOOTER_PROBE
+    fs.pipe_file(PATH, data)
+    read_footer(fs, PATH, version(data), guess=DUCKDB_FOOTER_PROBE)
+    assert len(fs.reads) == 2  # the guess, then the rest of the footer
+    fs.reads.clear()
+    con = duckdb.connect()
+    con.execute("SET enable_external_file_cache = false")
+    con.register_filesystem(TailCachingFileSystem(fs, {PATH: version(data)}))
+    got = con.sql(f"SELECT sum(c0), sum(c59) FROM read_parquet('memory://{PATH}')").fetchall()
+    assert got == [(sum(range(2_000)), sum(range(2_000)))]
+    assert all(end <= len(data) - footer for _, end in fs.reads)  # no footer byte again
+    con.close()
