@@ -141,6 +141,8 @@ class DomainGovernance:
     file: DomainFile
     doc: YamlDocument
     row_filters: tuple[exp.Expr | None, ...]
+    source: str | None = None
+    """Where grants of a built-in domain are configured instead of its domain.yaml."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from federation.audit import AuditLog
 from federation.audit_compact import SCHEMA
 from federation.governance import DomainFile, DomainGovernance, Governance, Grant
 from products.catalog import Catalog
+from products.config import MESH_FILE
 from products.contract import Product, product_from_document
 from products.yamlio import YamlDocument
 
@@ -61,7 +62,8 @@ def contract(audit: AuditLog) -> dict[str, Any]:
         "name": FQN, "version": "1.0.0", "status": "active", "domain": DOMAIN,
         "dataProduct": PRODUCT, "tags": ["audit", "governance"],
         "description": {"purpose": "Every query run through duckmesh: who read what, under "
-                                   "which decisions, with what outcome (compacted records)."},
+                                   "which decisions, with what outcome (records not yet compacted "
+                                   "are compacted when a reader queries it)."},
         "team": {"name": "duckmesh"},
         "servers": [{"server": "local", "type": "local", "format": "parquet",
                      "path": audit.compacted_uri} if audit.store.is_local else
@@ -87,7 +89,8 @@ def with_meta(root: Path, catalog: Catalog, governance: Governance,
     domain = DomainGovernance(
         DOMAIN, DomainFile(owner="duckmesh", description="duckmesh's own products",
                            grants=[grant]),
-        YamlDocument(root / "<built-in>" / "meta" / "domain.yaml", {}, {}), (None,))
+        YamlDocument(root / "<built-in>" / "meta" / "domain.yaml", {}, {}), (None,),
+        source=f"{MESH_FILE} audit.readers")
     return (Catalog(catalog.root, products),
             Governance(governance.principals, governance.policies,
                        {**governance.domains, DOMAIN: domain}))

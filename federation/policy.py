@@ -111,11 +111,13 @@ def evaluate(governance: Governance, principal: Principal, product: Product) -> 
             who += " (not listed in governance/principals.yaml)"
         elif principal.roles:
             who += f" (roles: {', '.join(principal.roles)})"
+        where = domain.source if domain and domain.source else \
+            f"domains/{product.domain}/domain.yaml"
         raise AccessDenied(f"{who} has no grant to read {product.fqn}", product=product.fqn,
-                           hint=f"grants live in domains/{product.domain}/domain.yaml")
+                           hint=f"grants live in {where}")
     assert domain is not None
     grant = grants[index]
-    grant_name = f"domains/{product.domain}/domain.yaml grant {index + 1}"
+    grant_name = domain.source or f"domains/{product.domain}/domain.yaml grant {index + 1}"
     deny = {c.lower() for c in grant.deny_columns}
     masks = {c.lower(): m for c, m in grant.mask_columns.items()}
     decisions = []

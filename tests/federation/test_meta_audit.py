@@ -273,3 +273,15 @@ def test_a_compactor_taken_over_stops_and_leaves_the_new_lock(demo_copy: Path) -
     assert store.read(LOCK) == other  # the new holder's lock is left alone
     assert len(store.names("records", ".json")) == 3 and \
         store.names(COMPACTED, ".parquet") == [SEED]
+
+
+def test_meta_audit_decisions_and_denials_name_audit_readers(demo_copy: Path) -> None:
+    """meta.audit's grant is the audit.readers setting: say so, not a domain.yaml that
+    does not exist."""
+    denied = dm(demo_copy, "query", "-u", "ana", "SELECT count(*) FROM meta.audit")
+    assert denied.exit_code == 3
+    assert "(grants live in duckmesh.yaml audit.readers)" in denied.stderr
+    explained = json.loads(dm(demo_copy, "explain", "-u", "adam", "--format", "json",
+                              "SELECT count(*) FROM meta.audit").stdout)
+    grant = next(d for d in explained["decisions"] if d["action"] == "grant")
+    assert grant["reason"] == "duckmesh.yaml audit.readers"
