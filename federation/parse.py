@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
@@ -10,6 +12,20 @@ from connectors.errors import QueryRejected
 
 MAX_SQL_LENGTH = 1_000_000
 _POSITIONS = frozenset({"line", "col", "start", "end"})
+
+
+class _CommandFallbackFilter(logging.Filter):
+    """Drops sqlglot's warning that it parsed text as a generic command (EXPLAIN, CALL…).
+
+    duckmesh rejects those itself in one line; the warning would print a second line to
+    stderr, quoting the caller's SQL.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Falling back to parsing as a 'Command'" not in record.getMessage()
+
+
+logging.getLogger("sqlglot").addFilter(_CommandFallbackFilter())
 
 
 def parse(sql: str) -> exp.Expr:

@@ -211,3 +211,25 @@ def test_demo_writes_a_mesh_and_refuses_a_non_empty_folder(tmp_path: Path) -> No
 def test_demo_rejects_bad_scale(tmp_path: Path) -> None:
     assert dm("demo", str(tmp_path / "x"), "--scale", "0").exit_code == 1
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(("sql", "code"), [
+    ("EXPLAIN SELECT * FROM customers.profiles", 1),
+    ("CALL pragma_version()", 1),
+    ("SELECT FROM WHERE (", 1),
+    ("SELECT card_number FROM payments.transactions", 3),
+    ("SELECT * FROM nowhere.nothing", 1),
+])
+def test_a_refused_query_prints_exactly_one_line(demo_root: Path, sql: str, code: int) -> None:
+    """In a real process (no test harness capturing logs): nothing but our one line,
+    e.g. no warning from sqlglot quoting the SQL back."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "federation.cli", "--mesh", str(demo_root),
+                           "query", "--user", "ana", sql], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == code
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("duckmesh: error: "), proc.stderr
