@@ -7,6 +7,8 @@ failure.  Errors are one line on stderr; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import contextlib
+import gc
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -44,6 +46,16 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _reader_went_away() -> None:
+    """stdout's reader closed it (``duckmesh query … | head``): stop quietly, exit 141 as
+    a Unix tool stopped by SIGPIPE does.  Unfinished results are closed first, so the
+    query's connection is released and its audit record written."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would fail again
+    gc.collect()
+    sys.exit(141)
+
+
 class DuckmeshGroup(click.Group):
     """A click group that turns every error into one line and a documented exit code."""
 
@@ -58,6 +70,8 @@ class DuckmeshGroup(click.Group):
             raise
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            _reader_went_away()
         except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
             # Unknown errors may quote data: show the class only, unless --debug.
             if ctx.meta.get("duckmesh.debug"):

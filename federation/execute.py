@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from connectors.errors import QueryFailed
 from connectors.files import strip_scheme
 from connectors.tailcache import TailCachingFileSystem
 from federation.plan import GovernedQuery
@@ -163,6 +164,10 @@ class Execution:
         except (duckdb.Error, pa.ArrowException) as exc:
             error = self._sanitized(exc)
             raise error from None
+        except GeneratorExit:
+            # Closed before its end: the caller stopped reading (`| head`, a break).
+            error = QueryFailed("the result was not read to the end: its reader stopped")
+            raise
         except BaseException as exc:
             error = exc
             raise

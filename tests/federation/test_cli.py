@@ -233,3 +233,26 @@ def test_a_refused_query_prints_exactly_one_line(demo_root: Path, sql: str, code
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("duckmesh: error: "), proc.stderr
+
+
+def test_a_reader_that_stops_early_is_not_an_error(demo_copy: Path) -> None:
+    """`duckmesh query … | head -1`: exit 141 like a Unix tool, nothing on stderr, and
+    the audit record says the result was not read to the end."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "federation.cli", "--mesh", str(demo_copy),
+                             "query", "--user", "adam", "--format", "csv",
+                             "SELECT * FROM bookings.reservations"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b'"booking_id"')
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 141
+    with proc.stderr:
+        assert proc.stderr.read() == b""
+    records = json.loads(CliRunner().invoke(cli, ["--mesh", str(demo_copy), "audit",
+                                                  "--format", "json"],
+                                            env={"DUCKMESH_USER": "adam"}).stdout)
+    assert records[-1]["outcome"] == "failed"
+    assert records[-1]["error"] == "the result was not read to the end: its reader stopped"
