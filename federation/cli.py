@@ -85,9 +85,12 @@ class DuckmeshGroup(click.Group):
             rv = super().main(*args, **kwargs)
         except click.exceptions.Abort:
             _fail("aborted", 1)
+        except click.UsageError as exc:
+            # One line like every other error, pointing at the command's help.
+            command = exc.ctx.command_path if exc.ctx is not None else "duckmesh"
+            _fail(f"{exc.format_message()} (see `{command} --help`)", 1)
         except click.ClickException as exc:
-            exc.show()
-            sys.exit(1)
+            _fail(exc.format_message(), 1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -256,3 +256,20 @@ def test_a_reader_that_stops_early_is_not_an_error(demo_copy: Path) -> None:
                                             env={"DUCKMESH_USER": "adam"}).stdout)
     assert records[-1]["outcome"] == "failed"
     assert records[-1]["error"] == "the result was not read to the end: its reader stopped"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["query", "--user", "ana", "--out", "x.csv", "SELECT 1"],
+     "duckmesh: error: No such option '--out'. (Did you mean one of: '--format', '--output'?) "
+     "(see `duckmesh query --help`)"),
+    (["query"], "duckmesh: error: Missing argument 'SQL'. (see `duckmesh query --help`)"),
+    (["nosuch"], "duckmesh: error: No such command 'nosuch'. (see `duckmesh --help`)"),
+])
+def test_usage_errors_are_one_line_too(demo_root: Path, args: list[str], message: str) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "federation.cli", "--mesh", str(demo_root),
+                           *args], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == message + "\n"
