@@ -76,7 +76,9 @@ def check_product(mesh: Mesh, product: Product) -> list[Finding]:
         plan = plan_product(product, mesh.root, mesh.settings.storage)
         facts = plan.facts
     except DuckmeshError as exc:
-        return [Finding(product.fqn, "data", "error", f"cannot read the data: {exc}")]
+        # The finding names the product already: the error's own text, without it.
+        text = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        return [Finding(product.fqn, "data", "error", f"cannot read the data: {text}")]
     findings.extend(column_findings(product, facts))
     findings.extend(extra_columns(product, facts))
     fresh = freshness_finding(product, facts)

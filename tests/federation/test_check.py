@@ -208,3 +208,15 @@ def test_value_ranges(demo_copy: Path) -> None:
     assert findings["quality.passengers_in_range"].status == "passed"
     assert findings["quality.at_most_three"].status == "failed"
     assert findings["quality.at_most_three"].observed > 0
+
+
+def test_unreadable_data_is_one_finding_naming_the_product_once(demo_copy: Path) -> None:
+    import shutil
+
+    shutil.rmtree(demo_copy / "data/flights/schedule")
+    result = dm(demo_copy, "check", "flights.schedule", "--format", "json")
+    assert result.exit_code == 4
+    [finding] = json.loads(result.stdout)
+    assert finding["product"] == "flights.schedule" and finding["status"] == "error"
+    assert finding["message"] == "cannot read the data: data not found at " \
+                                 "'data/flights/schedule'"
