@@ -98,7 +98,7 @@ def _snapshot(table: Any, product: str, as_of: str | int | None) -> Any:
     if as_of is None:
         return table.current_snapshot()
     text = str(as_of)
-    if text.isdigit() and len(text) > 13:  # a snapshot id, not epoch milliseconds
+    if text.isdigit():  # a snapshot id
         snapshot = table.snapshot_by_id(int(text))
         if snapshot is None:
             raise UsageError(f"{product} has no snapshot {text}", product=product)

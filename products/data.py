@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from connectors.errors import UsageError
 from connectors.filesystems import filesystem
 from connectors.iceberg import plan_iceberg
 from connectors.scan import ScanPlan, plan_scan
@@ -34,6 +35,12 @@ def plan_product(product: Product, root: Path, storage: Any = None, *,
                         format="parquet", hive_partitioning=False, filesystem=fs,
                         snapshot_id=plan.snapshot_id, total_files=plan.total_files,
                         fallback=plan.fallback, fallback_reason=plan.fallback_reason)
+    if as_of is not None:
+        # Files keep no history: reading them "as of" a past time would silently mix
+        # today's data into a result asked for at another time.
+        raise UsageError(f"--as-of reads Iceberg products at a snapshot; {product.fqn} is "
+                         f"{server.format} files, which keep no history", product=product.fqn,
+                         hint="leave it out of an --as-of query")
     return plan_scan(product.fqn, server.location, server.format, root=root,
                      partitioned=any(c.partitioned for c in product.columns), storage=storage,
                      columns=tuple((c.name, c.type) for c in product.columns

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 from pyiceberg.catalog.sql import SqlCatalog
 
@@ -17,7 +19,7 @@ from connectors.errors import StorageError
 from federation import Mesh
 from federation.cli import cli
 from tests.connectors.test_s3 import COLUMNS, governance
-from tests.helpers import contract, write_yaml
+from tests.helpers import col, contract, write_yaml
 
 SERVER = {"server": "lake", "type": "iceberg", "catalog": "mesh",
           "catalogUrl": "sqlite:///iceberg/catalog.db", "namespace": "crm",
@@ -125,6 +127,31 @@ def test_snapshot_pinning_and_as_of(ice: tuple[Path, Any]) -> None:
     bad = dm(root, "query", "-u", "root", "--as-of", "1999-01-01T00:00:00",
              "SELECT count(*) FROM crm.people")
     assert bad.exit_code == 1 and "no snapshot at or before" in bad.stderr
+    unknown = dm(root, "query", "-u", "root", "--as-of", "12345", "SELECT count(*) FROM crm.people")
+    assert unknown.exit_code == 1
+    assert unknown.stderr == "duckmesh: error: crm.people has no snapshot 12345\n"
+
+
+def test_as_of_on_files_that_keep_no_history_is_refused(ice: tuple[Path, Any]) -> None:
+    """A past-time query must not silently read today's data from plain files."""
+    root, _ = ice
+    (root / "data/crm/visits").mkdir(parents=True)
+    pq.write_table(pa.table({"id": pa.array([1, 2], pa.int64())}),
+                   root / "data/crm/visits/part-0.parquet")
+    write_yaml(root / "domains/crm/visits.odcs.yaml",
+               contract("crm", "visits", [col("id", "BIGINT")]))
+    domain = yaml.safe_load((root / "domains/crm/domain.yaml").read_text())
+    domain["grants"][0]["products"] = ["*"]
+    write_yaml(root / "domains/crm/domain.yaml", domain)
+    now = dt.datetime.now(dt.UTC).isoformat()
+    for sql in ("SELECT count(*) FROM crm.visits",
+                "SELECT count(*) FROM crm.people p JOIN crm.visits v ON p.id = v.id"):
+        result = dm(root, "query", "-u", "root", "--as-of", now, sql)
+        assert result.exit_code == 1 and result.stdout == ""
+        assert result.stderr == ("duckmesh: error: --as-of reads Iceberg products at a "
+                                 "snapshot; crm.visits is parquet files, which keep no "
+                                 "history (leave it out of an --as-of query)\n")
+    assert dm(root, "query", "-u", "root", "SELECT count(*) FROM crm.visits").exit_code == 0
 
 
 def test_schema_evolution_maps_by_field_id(ice: tuple[Path, Any]) -> None:
