@@ -8,10 +8,11 @@ configuration locked.  A timer interrupts a query that runs past the limit.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,22 @@ from products.config import EngineSettings
 ProgressCallback = Callable[[float], None]
 DoneCallback = Callable[[int | None, BaseException | None], None]
 """Called once when a query ends: rows streamed (None if it never started), error."""
+
+
+_UNFINISHED: weakref.WeakSet[Generator[pa.RecordBatch, None, None]] = weakref.WeakSet()
+"""Result streams not yet read to the end (entries go when a stream is collected)."""
+
+
+@atexit.register
+def _close_unfinished() -> None:
+    """Close the results a program never read to the end before the interpreter goes.
+
+    Their connections are released (DuckDB's bindings otherwise print a report of objects
+    still alive at exit) and their audit records written ("not read to the end").
+    """
+    for stream in list(_UNFINISHED):
+        with contextlib.suppress(Exception):
+            stream.close()
 
 
 def connect(query: GovernedQuery, engine: EngineSettings, root: Path, *,
@@ -150,12 +167,13 @@ class Execution:
             self._report(None, exc)
             raise
         stream = self._stream(raw)
+        _UNFINISHED.add(stream)
         # A stream closed or dropped before its first batch never runs its ``finally``;
         # this closes the connection when the stream goes away, whatever happened.
         weakref.finalize(stream, self.close)
         return pa.RecordBatchReader.from_batches(raw.schema, stream)
 
-    def _stream(self, raw: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    def _stream(self, raw: pa.RecordBatchReader) -> Generator[pa.RecordBatch, None, None]:
         error: BaseException | None = None
         try:
             for batch in raw:

@@ -114,3 +114,30 @@ def test_progress_callback_receives_percentages(mesh: Mesh) -> None:
              progress=seen.append).arrow()
     assert all(0 <= p <= 100 for p in seen)
 
+
+
+SCRIPT = """
+import sys
+from federation import Mesh
+reader = Mesh.open(sys.argv[1]).sql("SELECT booking_id FROM bookings.reservations",
+                                    user="ana").reader()
+print(reader.read_next_batch().num_rows)
+"""
+
+
+def test_a_program_leaving_a_result_unread_exits_cleanly(demo_copy: Path,
+                                                          tmp_path: Path) -> None:
+    """A script that stops reading a result and ends: no report from DuckDB's bindings of
+    objects alive at exit, and the audit record says the result was not read to the end."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(demo_copy)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0 and int(proc.stdout) > 0
+    assert proc.stderr == ""
+    records = sorted((demo_copy / ".duckmesh/audit/records").glob("*.json"))
+    last = json.loads(records[-1].read_text())
+    assert last["sql"].startswith("SELECT booking_id") and last["outcome"] == "failed"
+    assert last["error"] == "the result was not read to the end: its reader stopped"
