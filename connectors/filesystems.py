@@ -71,8 +71,11 @@ def filesystem(scheme: str, storage: Any = None) -> fsspec.AbstractFileSystem:
     """The filesystem for ``scheme`` (``s3``, ``gs``, ``az``, ``memory``, …)."""
     scheme = "s3" if scheme == "s3a" else scheme
     options: dict[str, Any] = {}
+    if_match = False  # conditional reads: S3 only (others have no version check here yet)
     if scheme == "s3":
-        options = s3_options(getattr(storage, "s3", None))
+        s3 = getattr(storage, "s3", None)
+        options = s3_options(s3)
+        if_match = bool(getattr(s3, "conditional_reads", True))
     if scheme in _OPTIONAL:
         module, extra = _OPTIONAL[scheme]
         try:
@@ -80,7 +83,7 @@ def filesystem(scheme: str, storage: Any = None) -> fsspec.AbstractFileSystem:
         except ImportError:
             raise ConfigError(f"{scheme}:// needs the {module} package",
                               hint=f"pip install 'duckmesh[{extra}]'") from None
-    key = (scheme, repr(sorted(options.items())))
+    key = (scheme, repr(sorted(options.items())), if_match)
     if key not in _CACHE:
         fs = fsspec.filesystem("memory") if scheme == "memory" else \
             fsspec.filesystem(scheme, skip_instance_cache=True, **options)
@@ -88,12 +91,13 @@ def filesystem(scheme: str, storage: Any = None) -> fsspec.AbstractFileSystem:
             # s3fs retries around botocore, which already retries max_attempts times with
             # backoff: nested, a stalled endpoint took minutes instead of seconds.
             fs.retries = 1
+        fs.duckmesh_if_match = if_match
         _CACHE[key] = fs
     return _CACHE[key]
 
 
 # One filesystem per scheme and options: s3fs clients are costly to build.
-_CACHE: dict[tuple[str, str], fsspec.AbstractFileSystem] = {}
+_CACHE: dict[tuple[str, str, bool], fsspec.AbstractFileSystem] = {}
 
 
 def clear() -> None:
@@ -109,21 +113,18 @@ def read_range(fs: Any, path: str, start: int, end: int, etag: str = "") -> byte
     """Bytes ``start:end`` of ``path``, all of them (a short answer is a storage error).
 
     On S3, with the ETag the listing gave, only from that version of the object (a
-    conditional GET, ``If-Match``): a producer rewriting a file while a query reads it
-    would otherwise mix the planned footer with the new file's bytes — column chunks at
-    the old offsets, decoded as garbage or, worse, as plausible values.
+    conditional GET, ``If-Match``; ``storage.s3.conditional_reads`` turns it off): a
+    producer rewriting a file while a query reads it would otherwise mix the planned
+    footer with the new file's bytes — column chunks at the old offsets, decoded as
+    garbage or, worse, as plausible values.
     """
-    if etag and _is_s3(fs):
+    if etag and getattr(fs, "duckmesh_if_match", False):
         data = bytes(fsspec.asyn.sync(fs.loop, _s3_range_if_match, fs, path, start, end, etag))
     else:
         data = bytes(fs.cat_file(path, start=start, end=end))
     if len(data) != end - start:
         raise OSError(f"short read of {path}: {len(data)} of {end - start} bytes")
     return data
-
-
-def _is_s3(fs: Any) -> bool:
-    return "s3" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
 
 
 async def _s3_range_if_match(fs: Any, path: str, start: int, end: int, etag: str) -> bytes:

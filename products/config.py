@@ -44,6 +44,9 @@ class S3Settings(_Strict):
     max_attempts: int = Field(default=5, ge=1, description="tries per request (5xx, throttling)")
     connect_timeout: float = Field(default=5.0, gt=0, description="seconds")
     read_timeout: float = Field(default=30.0, gt=0, description="seconds")
+    conditional_reads: bool = Field(
+        default=True, description="read only the object version listed (If-Match on the "
+        "ETag); turn off for a store that rejects conditional GETs")
 
 
 class StorageSettings(_Strict):

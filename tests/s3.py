@@ -36,6 +36,8 @@ class Faults:
     deny: bool = False
     """Answer every request 403 AccessDenied."""
     served_bytes: int = 0
+    conditional: int = 0
+    """Requests that carried an If-Match header."""
     requests: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,6 +62,7 @@ class FaultProxy(LoopbackServer):
                 with faults.lock:
                     byte_range = self.headers.get("Range", "")
                     faults.requests.append(f"{self.command} {self.path} {byte_range}")
+                    faults.conditional += "If-Match" in self.headers
                     throttle = faults.throttle > 0
                     if throttle:
                         faults.throttle -= 1

@@ -467,3 +467,20 @@ def test_storage_cache_zero_reads_ranges_again(s3_mesh: Path, s3: FaultProxy) ->
         from connectors.tailcache import RANGES
 
         RANGES.resize(256 * 2**20)  # the process-wide default, for the tests after this
+
+
+def test_conditional_reads_can_be_turned_off(s3_mesh: Path, s3: FaultProxy) -> None:
+    """For a store that rejects conditional GETs: storage.s3.conditional_reads: false."""
+    sql = "SELECT sum(score) AS s FROM crm.people"
+    clear_caches()
+    s3.faults.conditional = 0
+    Mesh.open(s3_mesh).sql(sql, user="root").arrow()
+    assert s3.faults.conditional > 0  # the default: every ranged read is pinned
+    settings = yaml.safe_load((s3_mesh / "duckmesh.yaml").read_text())
+    settings["storage"]["s3"]["conditional_reads"] = False
+    (s3_mesh / "duckmesh.yaml").write_text(yaml.safe_dump(settings))
+    clear_caches()
+    s3.faults.conditional = 0
+    rows = Mesh.open(s3_mesh).sql(sql, user="root").arrow().to_pylist()
+    assert rows == [{"s": float(sum(i % 97 for i in range(ROWS)))}]
+    assert s3.faults.conditional == 0
