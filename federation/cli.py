@@ -27,6 +27,7 @@ from federation.output import (
     FORMATS,
     atomic_file,
     dumps,
+    preview,
     print_rows,
     render_table,
     stdout_console,
@@ -170,11 +171,12 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
         for warning in result.warnings:
             click.echo(f"duckmesh: warning: {warning}", err=True)
         if fmt == "table":
-            result.arrow()  # run under the progress bar; print once it is gone
+            # Run under the progress bar, keeping only the rows shown; print once it is gone.
+            shown, total = preview(result.reader(), max_rows)
         else:
             _emit(result, fmt, output, stamp)
     if fmt == "table":
-        render_table(result.arrow(), max_rows)
+        render_table(shown, max_rows, total=total)
 
 
 @cli.command()

@@ -153,10 +153,32 @@ def print_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str,
     stdout_console().print(view)
 
 
-def render_table(table: pa.Table, max_rows: int, console: Console | None = None) -> None:
-    """Print up to ``max_rows`` rows as a table; a note on stderr says what was left out."""
+def preview(reader: pa.RecordBatchReader, max_rows: int) -> tuple[pa.Table, int]:
+    """The first ``max_rows`` rows of a stream and how many rows it had in all.
+
+    The rest is counted as it streams by and never held: a terminal preview of a large
+    result costs the rows it shows in memory, not the whole result.
+    """
+    kept: list[pa.RecordBatch] = []
+    held = total = 0
+    for batch in reader:
+        total += batch.num_rows
+        if held < max_rows:
+            part = batch.slice(0, max_rows - held)
+            kept.append(part)
+            held += part.num_rows
+    return pa.Table.from_batches(kept, schema=reader.schema), total
+
+
+def render_table(table: pa.Table, max_rows: int, console: Console | None = None,
+                 total: int | None = None) -> None:
+    """Print up to ``max_rows`` rows as a table; a note on stderr says what was left out.
+
+    ``total``: the result's row count when ``table`` holds only its first rows.
+    """
     console = console or stdout_console()
     shown = table.slice(0, max_rows)
+    count = table.num_rows if total is None else total
     view = Table(show_lines=False, header_style="bold")
     for field in table.schema:
         numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type) or \
@@ -165,8 +187,8 @@ def render_table(table: pa.Table, max_rows: int, console: Console | None = None)
     for row in shown.to_pylist():
         view.add_row(*(_cell(v) for v in row.values()))
     console.print(view)
-    if table.num_rows > max_rows:
-        Console(stderr=True).print(f"({max_rows} of {table.num_rows} rows shown; use "
+    if count > max_rows:
+        Console(stderr=True).print(f"({max_rows} of {count} rows shown; use "
                                    "--max-rows, or --format csv/json/parquet for all)")
     else:
-        Console(stderr=True).print(f"({table.num_rows} row{'s' * (table.num_rows != 1)})")
+        Console(stderr=True).print(f"({count} row{'s' * (count != 1)})")

@@ -273,3 +273,29 @@ def test_usage_errors_are_one_line_too(demo_root: Path, args: list[str], message
                            *args], capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr == message + "\n"
+
+
+def test_table_preview_keeps_only_the_rows_shown() -> None:
+    import pyarrow as pa
+
+    from federation.output import preview
+
+    batches = [pa.record_batch({"n": list(range(i * 10, i * 10 + 10))}) for i in range(5)]
+    reader = pa.RecordBatchReader.from_batches(batches[0].schema, iter(batches))
+    shown, total = preview(reader, 15)
+    assert total == 50 and shown.column("n").to_pylist() == list(range(15))
+    empty = pa.RecordBatchReader.from_batches(batches[0].schema, iter([]))
+    shown, total = preview(empty, 5)
+    assert total == 0 and shown.num_rows == 0 and shown.schema == batches[0].schema
+
+
+def test_table_output_counts_every_row(demo_root: Path) -> None:
+    result = CliRunner().invoke(cli, ["--mesh", str(demo_root), "query", "-u", "adam",
+                                      "--max-rows", "2", "SELECT * FROM flights.schedule"])
+    assert result.exit_code == 0
+    assert "(2 of " in result.stderr and " rows shown;" in result.stderr
+    total = int(result.stderr.split("(2 of ")[1].split()[0])
+    check = CliRunner().invoke(cli, ["--mesh", str(demo_root), "query", "-u", "adam",
+                                     "--format", "json", "SELECT count(*) AS n FROM "
+                                     "flights.schedule"])
+    assert json.loads(check.stdout) == [{"n": total}]
