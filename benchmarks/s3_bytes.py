@@ -26,6 +26,7 @@ import argparse
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -69,10 +70,28 @@ def needed_bytes(fs: object, files: list[str], columns: list[str]) -> int:
     return total
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", type=float, default=0.2)
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class Row:
+    """One query's figures (bytes are response bytes the proxy served)."""
+
+    name: str
+    needed: int
+    duckmesh: int
+    requests: int
+    again: int
+    raw_tuned: int
+    raw_requests: int
+    raw_default: int
+    trace: tuple[str, ...]
+
+    @property
+    def ratio(self) -> float:
+        """duckmesh's bytes fetched over bytes needed: the target is ≤ 1.1."""
+        return self.duckmesh / self.needed
+
+
+def measure(scale: float) -> list[Row]:
+    """Write the demo at ``scale`` to a fresh moto S3 endpoint and measure every query."""
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                       AWS_DEFAULT_REGION="us-east-1")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -80,22 +99,19 @@ def main() -> None:
     host, port = server.get_host_and_port()
     requests.post(f"http://{host}:{port}/moto-api/reset", timeout=10)
     proxy = FaultProxy(host, port)
+    rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            root = write_demo(Path(tmp) / "mesh", args.scale, "s3://bench/mesh", proxy.url)
+            root = write_demo(Path(tmp) / "mesh", scale, "s3://bench/mesh", proxy.url)
             mesh = Mesh.open(root)
             fs = filesystems.filesystem("s3", mesh.settings.storage)
             default_fs = filesystems.fsspec.filesystem(
                 "s3", skip_instance_cache=True, endpoint_url=proxy.url,
                 config_kwargs={"s3": {"addressing_style": "path"}})
-            print(f"demo scale {args.scale} on S3 (moto via counting proxy)\n")
             none_fs = filesystems.fsspec.filesystem(
                 "s3", skip_instance_cache=True, endpoint_url=proxy.url,
                 default_cache_type="none",
                 config_kwargs={"s3": {"addressing_style": "path"}})
-            print(f"{'query':22} {'needed':>10} {'duckmesh':>10} {'ratio':>6} {'reqs':>5} "
-                  f"{'again':>8} {'raw none':>10} {'ratio':>6} {'reqs':>5} "
-                  f"{'raw default':>12} {'ratio':>6}")
             for name, (product, columns, sql) in QUERIES.items():
                 clear_caches()  # a cold process: no footer read yet
                 proxy.faults.requests.clear()
@@ -103,8 +119,7 @@ def main() -> None:
                 result = mesh.sql(sql, user="adam")  # plans: lists files, reads footers
                 result.arrow()
                 ours = proxy.faults.served_bytes
-                our_trace = list(proxy.faults.requests)
-                our_requests = len(our_trace)
+                our_trace = tuple(proxy.faults.requests)
                 proxy.faults.served_bytes = 0
                 mesh.sql(sql, user="adam").arrow()
                 again = proxy.faults.served_bytes
@@ -123,15 +138,30 @@ def main() -> None:
                     raws.append(proxy.faults.served_bytes)
                     raw_requests = raw_requests or len(proxy.faults.requests)
                     con.close()
-                raw_none, raw = raws
-                if os.environ.get("S3_BYTES_TRACE"):
-                    print("\n".join(our_trace))
-                print(f"{name:22} {need:>10,} {ours:>10,} {ours / need:>6.2f} "
-                      f"{our_requests:>5} {again:>8,} {raw_none:>10,} {raw_none / need:>6.2f} "
-                      f"{raw_requests:>5} {raw:>12,} {raw / need:>6.2f}")
+                rows.append(Row(name, need, ours, len(our_trace), again, raws[0],
+                                raw_requests, raws[1], our_trace))
     finally:
         proxy.stop()
         server.stop()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=0.2)
+    args = parser.parse_args()
+    print(f"demo scale {args.scale} on S3 (moto via counting proxy)\n")
+    print(f"{'query':22} {'needed':>10} {'duckmesh':>10} {'ratio':>6} {'reqs':>5} "
+          f"{'again':>8} {'raw none':>10} {'ratio':>6} {'reqs':>5} "
+          f"{'raw default':>12} {'ratio':>6}")
+    for row in measure(args.scale):
+        if os.environ.get("S3_BYTES_TRACE"):
+            print("\n".join(row.trace))
+        need = row.needed
+        print(f"{row.name:22} {need:>10,} {row.duckmesh:>10,} {row.ratio:>6.2f} "
+              f"{row.requests:>5} {row.again:>8,} {row.raw_tuned:>10,} "
+              f"{row.raw_tuned / need:>6.2f} {row.raw_requests:>5} {row.raw_default:>12,} "
+              f"{row.raw_default / need:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -4,13 +4,16 @@ Planning reads every planned file's Parquet footer (contract enforcement, facts)
 reads it exactly: the footer and its 8-byte trailer, no more (a guess of its length from
 the product's other files makes that one request; without a guess it takes two).
 
-DuckDB, reading through fsspec, opens each file again and first reads the last 16 KB in
-one call, whatever the footer's length (``DUCKDB_FOOTER_PROBE``, measured).  Of that
-read it uses only the footer: the column chunks before it are read again, by their own
-calls, when a scan needs them — with the external file cache on or off, checked on the
-installed DuckDB by ``tests/connectors/test_footer_reads.py``.  So the part of the probe
-before the footer is not fetched: it is answered with zeros, and only for that exact
-call (the first read of a fresh handle, ending at the end of the file).
+DuckDB, reading through fsspec, opens each file again and first reads its end in one
+call, whatever the footer's length: the last 16 KB, more for large files (measured: the
+file size / 1024 rounded up to a power of two, at least ``DUCKDB_FOOTER_PROBE``; 32 KB
+for a 17 MB file, 256 KB for 216 MB). Of that read it uses only the footer: the column
+chunks before it are read again, by their own calls, when a scan needs them — with the
+external file cache on or off, checked on the installed DuckDB by
+``tests/connectors/test_footer_reads.py``. So the part of the probe before the footer is
+not fetched: it is answered with zeros, and only for that call — the first read of a
+fresh handle that ends at the end of the file (no read of column data can end there: the
+footer follows the data), whatever its length.
 Every other read gets the store's bytes; a read that overlaps the cached footer fetches
 only the part before it.  For small files this is most of what a query fetches: the
 demo's "passengers by status" went from 2.42× to 1.05× the bytes it needs.
@@ -34,7 +37,8 @@ from fsspec import AbstractFileSystem
 from connectors.filesystems import read_range
 
 DUCKDB_FOOTER_PROBE = 16 * 1024
-"""DuckDB's first read of a Parquet file: its last 16 KB (or the whole file if smaller)."""
+"""The least DuckDB reads of a Parquet file's end to find its footer (more for large
+files, the whole file if smaller)."""
 _MAX_ENTRIES = 16384
 """Footers kept (least recently planned dropped first): a few KB each."""
 
@@ -186,7 +190,7 @@ class _TailFile(io.RawIOBase):
             return b""
         with self._fresh_lock:
             first, self._fresh = self._fresh, False
-        probe = first and end == self._size and pos == max(0, end - DUCKDB_FOOTER_PROBE)
+        probe = first and end == self._size  # DuckDB's footer probe, whatever its size
         if self._tail is not None and end > self._tail[0]:
             tail_start, tail = self._tail
             cached = tail[max(0, pos - tail_start):end - tail_start]

@@ -107,31 +107,32 @@ def test_footer_is_read_exactly(published: tuple[CountingMemoryFileSystem, bytes
     assert fs.reads == [(size - footer // 2, size), (size - footer, size - footer // 2)]
 
 
+@pytest.mark.parametrize("length", [DUCKDB_FOOTER_PROBE, 2 * DUCKDB_FOOTER_PROBE, None])
 def test_only_duckdbs_probe_is_answered_without_fetching(
-        published: tuple[CountingMemoryFileSystem, bytes]) -> None:
+        published: tuple[CountingMemoryFileSystem, bytes], length: int | None) -> None:
+    """The probe is the first read of a fresh handle ending at the end of the file, of
+    whatever length (DuckDB reads more of large files; all of a small one: None)."""
     fs, data = published
     size = len(data)
     footer = int.from_bytes(data[-8:-4], "little") + 8
+    length = length or size
     read_footer(fs, PATH, version(data))
     view = TailCachingFileSystem(fs, {PATH: version(data)})
     fs.reads.clear()
     with view.open(f"memory://{PATH}", "rb") as handle:
-        handle.seek(size - DUCKDB_FOOTER_PROBE)
-        probe = handle.read(DUCKDB_FOOTER_PROBE)
+        handle.seek(size - length)
+        probe = handle.read(length)
         assert probe[-footer:] == data[-footer:]
-        assert probe[:-footer] == bytes(DUCKDB_FOOTER_PROBE - footer)  # never fetched
+        assert probe[:-footer] == bytes(length - footer)  # never fetched
         assert fs.reads == []
         # The same range again on that handle is no probe: the store's bytes.
-        handle.seek(size - DUCKDB_FOOTER_PROBE)
-        assert handle.read(DUCKDB_FOOTER_PROBE) == data[-DUCKDB_FOOTER_PROBE:]
-        assert fs.reads == [(size - DUCKDB_FOOTER_PROBE, size - footer)]  # only the part
-    for start, length in [(size - DUCKDB_FOOTER_PROBE - 1, DUCKDB_FOOTER_PROBE + 1),
-                          (size - 100, 100), (size - footer - 10, 20)]:
+        handle.seek(size - length)
+        assert handle.read(length) == data[-length:]
+        assert fs.reads == [(size - length, size - footer)]  # only the part before
+    for start, n in [(size - footer - 10, 20), (0, 100), (size - 100, 100)]:
         with view.open(f"memory://{PATH}", "rb") as handle:  # first reads of other shapes
             handle.seek(start)
-            assert handle.read(length) == data[start:start + length]
-    with view.open(f"memory://{PATH}", "rb") as handle:
-        assert handle.read() == data  # a whole read is no probe either
+            assert handle.read(n) == data[start:start + n]
 
 
 def test_a_file_smaller_than_the_probe(tmp_path: Path) -> None:
@@ -288,4 +289,36 @@ def test_a_footer_larger_than_duckdbs_probe() -> None:
     got = con.sql(f"SELECT sum(c0), sum(c59) FROM read_parquet('memory://{PATH}')").fetchall()
     assert got == [(sum(range(2_000)), sum(range(2_000)))]
     assert all(end <= len(data) - footer for _, end in fs.reads)  # no footer byte again
+    con.close()
+
+
+@pytest.mark.parametrize("file_cache", [False, True])
+def test_a_large_files_larger_probe_is_reread_too(file_cache: bool) -> None:
+    """DuckDB probes 32 KB of a 17+ MB file: the chunks inside still decode right."""
+    import numpy as np
+
+    clear_caches()
+    fs = CountingMemoryFileSystem()
+    fs.store.clear()
+    rows = 2_300_000
+    values = np.random.default_rng(7).integers(0, 2**62, rows)
+    table = pa.table({"id": pa.array(range(rows), pa.int64()), "v": values})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="none", row_group_size=1_148_000)
+    data = buffer.getvalue()
+    meta = pq.read_metadata(io.BytesIO(data))
+    last = meta.row_group(meta.num_row_groups - 1).column(1)
+    assert len(data) > 17_000_000 and last.data_page_offset + last.total_compressed_size > \
+        len(data) - 2 * DUCKDB_FOOTER_PROBE  # data inside the 32 KB probe
+    fs.pipe_file(PATH, data)
+    read_footer(fs, PATH, version(data))
+    fs.reads.clear()
+    con = duckdb.connect()
+    con.execute(f"SET enable_external_file_cache = {str(file_cache).lower()}")
+    con.register_filesystem(TailCachingFileSystem(fs, {PATH: version(data)}))
+    source = f"read_parquet('memory://{PATH}')"
+    got = con.sql(f"SELECT v FROM {source} WHERE id >= {rows - 5} ORDER BY id").fetchall()
+    assert [v for (v,) in got] == values[-5:].tolist()
+    assert con.sql(f"SELECT sum(v::HUGEINT) FROM {source}").fetchall() == \
+        [(sum(int(v) for v in values),)]
     con.close()
