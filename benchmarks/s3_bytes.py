@@ -37,7 +37,7 @@ from moto.server import ThreadedMotoServer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors import filesystems
-from connectors.files import clear_caches
+from connectors.footers import clear_caches
 from federation import Mesh
 from products.demo import write_demo
 from tests.s3 import FaultProxy

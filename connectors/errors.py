@@ -1,9 +1,11 @@
-"""The one exception hierarchy of duckmesh.
+"""The root of duckmesh's one exception hierarchy, and the errors storage raises.
 
-It lives in ``connectors`` because that is the bottom layer: ``products`` and
+The root lives in ``connectors`` because that is the bottom layer: ``products`` and
 ``federation`` import it, never the other way round.  Every error carries the
 structured facts a user needs (file, field, line, product, column) and renders
-them as one line; the CLI maps each class to a documented exit code.
+them as one line; the CLI maps each class to a documented exit code.  Errors only
+the query path raises (rejected, denied, contract, engine) live in
+``federation.errors``, which also re-exports these.
 """
 
 from __future__ import annotations
@@ -54,29 +56,5 @@ class UsageError(DuckmeshError, ValueError):
     """The caller asked for something that does not exist or makes no sense."""
 
 
-class QueryRejected(DuckmeshError, ValueError):
-    """The SQL uses a statement, function, table or clause the governed path does not allow."""
-
-
-class AccessDenied(DuckmeshError, PermissionError):
-    """Governance forbids what the query asks for (exit code 3)."""
-
-    exit_code: ClassVar[int] = 3
-
-
-class ContractError(DuckmeshError):
-    """Data does not match its contract, or a quality rule failed (exit code 4)."""
-
-    exit_code: ClassVar[int] = 4
-
-
 class StorageError(DuckmeshError, OSError):
     """A product's data could not be read from storage."""
-
-
-class QueryFailed(DuckmeshError, RuntimeError):
-    """The engine failed to run a governed query; the message is sanitized."""
-
-
-class QueryTimeout(QueryFailed, TimeoutError):
-    """The query ran past the configured time limit and was interrupted."""

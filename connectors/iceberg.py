@@ -18,8 +18,8 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.errors import ConfigError, StorageError, UsageError
-from connectors.files import FileInfo
 from connectors.filesystems import STORAGE_ERRORS
+from connectors.listing import FileInfo
 
 STORAGE_OR_VALUE_ERRORS: tuple[type[BaseException], ...] = (*STORAGE_ERRORS, ValueError)
 

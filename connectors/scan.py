@@ -1,31 +1,24 @@
 """Scan plans: what files a product query reads, and the DuckDB scan that reads them.
 
-A plan is made before any byte is read (pyiceberg's ``plan_files`` is the model): it
-lists the files with their sizes and modification times, and the executor reads exactly
-that list.  So the stamp a result carries names what was really read, and a file written
-after planning is not half-read.
+A plan is made before any data is read (pyiceberg's ``plan_files`` is the model): it
+lists the files with their sizes and modification times and reads their footers, and the
+executor reads exactly that list.  So the stamp a result carries names what was really
+read, and a file written after planning is not half-read.  A plan is plain data: no
+property of it does I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
 
 from connectors.errors import StorageError
-from connectors.files import (
-    DataFacts,
-    FileInfo,
-    list_local,
-    list_remote,
-    read_facts,
-    table_facts,
-    text_facts,
-)
 from connectors.filesystems import STORAGE_ERRORS, filesystem
+from connectors.footers import DataFacts, read_facts, table_facts, text_facts
+from connectors.listing import FileInfo, list_local, list_remote
 from connectors.storage import Location, resolve_location
 
 SCAN_MARK = "duckmesh_scan"
@@ -42,6 +35,9 @@ class ScanPlan:
     files: tuple[FileInfo, ...]
     format: str
     hive_partitioning: bool
+    facts: DataFacts
+    """Schema, rows, null counts and column sizes from the planned files' footers, read
+    once at planning: contract enforcement and the cost estimate both use them."""
     filesystem: Any = field(default=None, compare=False, repr=False)
     """The fsspec filesystem DuckDB reads remote files through (None: local disk)."""
     snapshot_id: int | None = None
@@ -63,17 +59,6 @@ class ScanPlan:
     def allowed_directories(self) -> tuple[str, ...]:
         """Directories the sandbox must open for this scan (with a trailing slash)."""
         return (self.location.directory,)
-
-    @cached_property
-    def facts(self) -> DataFacts:
-        """Schema, rows and null counts from the planned files' footers (computed once:
-        contract enforcement and the cost estimate both need them)."""
-        if self.fallback is not None:
-            return table_facts(self.fallback, self.files)
-        if self.format in TEXT_READERS:
-            return text_facts(self.files, self.format, self.columns, self.filesystem)
-        return read_facts(self.product, self.files, self.location.directory,
-                          self.hive_partitioning, self.filesystem)
 
     def to_expression(self) -> exp.Table:
         """``read_parquet([...files], hive_partitioning = ...)`` as a FROM item."""
@@ -142,8 +127,21 @@ def plan_scan(product: str, location_text: str, fmt: str, *, root: Path,
                                f"({type(exc).__name__})", product=product) from None
     if not files:
         raise StorageError(f"no data files found at {location_text!r}", product=product)
+    facts = scan_facts(product, files, fmt, location.directory, partitioned, fs, columns)
     return ScanPlan(product=product, location=location, files=files, format=fmt,
-                    hive_partitioning=partitioned, filesystem=fs, columns=columns)
+                    hive_partitioning=partitioned, facts=facts, filesystem=fs, columns=columns)
+
+
+def scan_facts(product: str, files: tuple[FileInfo, ...], fmt: str, directory: str,
+               hive: bool, fs: Any = None, columns: tuple[tuple[str, str], ...] = (),
+               fallback: Any = None) -> DataFacts:
+    """What the planned ``files`` say about their data (footers; for text formats, the
+    header of the first file; for a pyiceberg fallback, the table in memory)."""
+    if fallback is not None:
+        return table_facts(fallback, files)
+    if fmt in TEXT_READERS:
+        return text_facts(files, fmt, columns, fs)
+    return read_facts(product, files, directory, hive, fs)
 
 
 def _list_local(product: str, location: Location, text: str,

@@ -43,7 +43,7 @@ _MAX_ENTRIES = 16384
 """Footers kept (least recently planned dropped first): a few KB each."""
 
 Version = tuple[int, int, str]
-"""(size, mtime_ns, etag): one version of a file (connectors.files.FileInfo.version)."""
+"""(size, mtime_ns, etag): one version of a file (connectors.listing.FileInfo.version)."""
 
 # path → (version, tail start offset, tail bytes)
 _TAILS: OrderedDict[str, tuple[Version, int, bytes]] = OrderedDict()

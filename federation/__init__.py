@@ -1,6 +1,6 @@
 """Governed SQL across a data mesh: parse, resolve, authorize, rewrite, execute."""
 
-from connectors.errors import (
+from federation.errors import (
     AccessDenied,
     ConfigError,
     ContractError,

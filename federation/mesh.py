@@ -16,21 +16,18 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.errors import ConfigError, DuckmeshError, StorageError, UsageError
 from connectors.tailcache import RANGES
-from federation.audit import AuditLog, outcome_of
-from federation.audit import record as audit_record
-from federation.budget import check_budget, estimate_bytes
-from federation.enforce import enforce_contracts
-from federation.execute import Execution, ProgressCallback
-from federation.governance import Governance
-from federation.meta import FQN as META_AUDIT
-from federation.meta import with_meta
-from federation.openlineage import LineageEmitter
-from federation.pipeline import govern
-from federation.plan import Context, GovernedQuery
+from federation.audit.log import AuditLog, outcome_of
+from federation.audit.log import record as audit_record
+from federation.audit.meta import FQN as META_AUDIT
+from federation.audit.meta import with_meta
+from federation.audit.openlineage import LineageEmitter
+from federation.engines.duckdb import Execution, ProgressCallback
+from federation.errors import ConfigError, DuckmeshError, StorageError, UsageError
+from federation.governance.model import Governance
+from federation.pipeline import DECIDE, GUARDS, PLAN, govern, run
+from federation.pipeline.query import Context, GovernedQuery
 from federation.result import Result
-from federation.stamp import build_stamp
 from products.catalog import Catalog
 from products.config import MESH_FILE, MeshSettings, find_mesh_root, load_settings, mask_secret
 from products.discovery import Match, describe, search
@@ -98,59 +95,68 @@ class Mesh:
             progress: ProgressCallback | None = None, as_of: str | None = None,
             purpose: str | None = None) -> Result:
         """Govern ``sql`` for ``user`` and check the contracts of what it reads, now; run it
-        when the result is first read.  ``purpose`` is recorded in the audit log."""
+        when the result is first read.  ``purpose`` is recorded in the audit log.
+
+        The stages (:mod:`federation.pipeline`): decide what the caller may read, refresh
+        ``meta.audit`` if the query reads it, plan and seal, guard; every outcome audited.
+        """
         ctx = self.context(user, as_of)
-        who, roles = ctx.principal.name, ctx.principal.roles
         started = dt.datetime.now(dt.UTC)
         planned: GovernedQuery | None = None
-        estimate = 0
         try:
             self.audit.ensure_seed()  # meta.audit is plannable before the first record
-            planned = govern(sql, ctx)
-            notes: list[str] = []
-            if META_AUDIT in planned.scans:
-                # meta.audit shows every record up to now: a reader it is granted to
-                # compacts the records written since the last compaction, then re-plans
-                # to list the new file.
-                notes = self._compact_audit()
-                planned = govern(sql, ctx)
-            warnings = notes + enforce_contracts(planned)
-            estimate = estimate_bytes(planned)
-            check_budget(estimate, self.governance, ctx.principal)
-            stamp = build_stamp(planned, who)
+            decided = govern(sql, ctx, DECIDE)
+            notes = self._refresh_meta(decided)
+            planned = run(decided, ctx, PLAN)
+            for guard in GUARDS:  # one at a time: a refusal is audited with the estimate
+                planned = guard(planned, ctx)
         except DuckmeshError as exc:
             # Refused before running: denied, rejected or broken input — audited all the same.
-            self.audit.write(audit_record(planned, sql=sql, user=who, roles=roles,
-                                          started=started, outcome=outcome_of(exc), error=exc,
-                                          scanned=estimate, purpose=purpose))
+            self.audit.write(audit_record(planned, sql=sql, user=ctx.principal.name,
+                                          roles=ctx.principal.roles, started=started,
+                                          outcome=outcome_of(exc), error=exc,
+                                          scanned=planned.scan_bytes if planned else 0,
+                                          purpose=purpose))
             raise
-        query = planned
-        events = self.lineage_events
-        run: list[str] = []
+        return self._result(planned, ctx, started, notes, progress, purpose)
 
-        def done(rows: int | None, error: BaseException | None) -> None:
-            outcome = "ok" if error is None else outcome_of(error)
-            self.audit.write(audit_record(query, sql=sql, user=who, roles=roles,
-                                          started=started, outcome=outcome, rows=rows,
-                                          error=error, scanned=estimate, purpose=purpose))
-            if events is not None and run:
-                events.finish(run[-1], query, user=who, purpose=purpose, rows=rows,
-                              error=error)
-
-        def opener() -> pa.RecordBatchReader:
-            if events is not None:
-                run.append(events.start(query, user=who, purpose=purpose))
-            return Execution(query, self.settings.engine, self.root, progress, done).reader()
-
-        return Result(query, opener, stamp=stamp, warnings=warnings)
-
-    def _compact_audit(self) -> list[str]:
-        """Compact the audit log for a meta.audit query; what it could not do, as warnings."""
+    def _refresh_meta(self, query: GovernedQuery) -> list[str]:
+        """meta.audit shows every record up to now: a reader it is granted to (the grant is
+        decided) compacts the records written since the last compaction before its scan is
+        planned.  What could not be done comes back as warnings."""
+        if META_AUDIT not in query.access:
+            return []
         try:
             self.audit.compact()
         except (UsageError, StorageError) as exc:
             return [f"{META_AUDIT}: records since the last compaction are not shown ({exc})"]
         return []
+
+    def _result(self, query: GovernedQuery, ctx: Context, started: dt.datetime,
+                notes: list[str], progress: ProgressCallback | None,
+                purpose: str | None) -> Result:
+        """The lazy result of a guarded query: it runs, and is audited, when first read."""
+        who, roles = ctx.principal.name, ctx.principal.roles
+        events = self.lineage_events
+        run_ids: list[str] = []
+
+        def done(rows: int | None, error: BaseException | None) -> None:
+            outcome = "ok" if error is None else outcome_of(error)
+            self.audit.write(audit_record(query, sql=query.sql, user=who, roles=roles,
+                                          started=started, outcome=outcome, rows=rows,
+                                          error=error, scanned=query.scan_bytes,
+                                          purpose=purpose))
+            if events is not None and run_ids:
+                events.finish(run_ids[-1], query, user=who, purpose=purpose, rows=rows,
+                              error=error)
+
+        def opener() -> pa.RecordBatchReader:
+            if events is not None:
+                run_ids.append(events.start(query, user=who, purpose=purpose))
+            return Execution(query, self.settings.engine, self.root, progress, done).reader()
+
+        return Result(query, opener, stamp=query.stamp or {},
+                      warnings=notes + list(query.warnings))
 
     def search(self, text: str) -> list[Match]:
         """Products whose names, descriptions, tags or columns match ``text``, best first."""

@@ -26,9 +26,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from connectors.errors import DuckmeshError
+from federation.errors import DuckmeshError
 from federation.mesh import Mesh, default_user
-from federation.plan import Decision
+from federation.pipeline.query import Decision
 from federation.result import Result
 
 _QUIET_ACTIONS = frozenset({"allow", "grant"})

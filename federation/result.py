@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from federation.plan import Decision, GovernedQuery
+from federation.pipeline.query import Decision, GovernedQuery
 
 if TYPE_CHECKING:
     import pandas
@@ -75,7 +75,7 @@ class Result:
         try:
             import polars
         except ImportError:
-            from connectors.errors import UsageError
+            from federation.errors import UsageError
             raise UsageError("polars is not installed", hint="pip install polars") from None
         frame = polars.from_arrow(self.arrow())
         assert isinstance(frame, polars.DataFrame)
@@ -83,7 +83,7 @@ class Result:
 
     def lineage(self) -> list[Any]:
         """For each output column: source product columns, transformation, classification."""
-        from federation.lineage import lineage
+        from federation.audit.lineage import lineage
 
         return lineage(self.query)
 

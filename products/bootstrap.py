@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from connectors.errors import ConfigError, UsageError
-from connectors.files import ColumnFacts
+from connectors.footers import ColumnFacts
 from connectors.scan import plan_scan
 from products.contract import product_from_document, schema_errors
 from products.yamlio import parse_yaml

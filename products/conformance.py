@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from connectors.files import DataFacts, normalize_type
+from connectors.footers import DataFacts
+from connectors.types import normalize_type
 from products.contract import Column, Product
 
 Status = Literal["passed", "failed", "warning", "error", "skipped"]

@@ -11,7 +11,7 @@ from connectors.errors import DuckmeshError
 from products.catalog import Catalog
 from products.conformance import freshness_finding, freshness_limit, human
 from products.contract import Product
-from products.data import plan_product
+from products.locate import plan_product
 
 # Weights: an exact name beats everything, then names, then the words around them.
 W_EXACT_NAME = 1000

@@ -29,8 +29,8 @@ import pyarrow as pa
 from sqlglot import exp
 
 from benchmarks.tpch.mesh import ADMIN, ANALYST, raw_views
-from connectors.errors import AccessDenied
 from federation import Mesh
+from federation.errors import AccessDenied
 
 QUERIES = Path(__file__).parent / "queries"
 FLOAT_TOLERANCE = 1e-9

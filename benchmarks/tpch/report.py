@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from benchmarks.tpch.harness import Report
-from federation.output import atomic_file
+from connectors.writers import atomic_file
 
 
 def _ms(value: float | None) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from federation.output import atomic_file
+from connectors.writers import atomic_file
 
 STATE_DIR = ".duckmesh/reports"
 

@@ -21,10 +21,10 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from connectors.errors import ConfigError, StorageError, UsageError
 from connectors.filesystems import STORAGE_ERRORS, filesystem
 from connectors.storage import resolve_location
-from federation.output import atomic_file, write_stream
+from connectors.writers import atomic_file, write_stream
+from federation.errors import ConfigError, StorageError, UsageError
 from federation.reports.spec import ReportSpec
 from federation.result import Result
 from products.config import StorageSettings

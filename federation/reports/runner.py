@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.errors import DuckmeshError
+from federation.errors import DuckmeshError
 from federation.mesh import Mesh
 from federation.reports.history import History
 from federation.reports.publish import destination, publish

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from connectors.errors import ConfigError, UsageError
+from federation.errors import ConfigError, UsageError
 from products.config import pydantic_error
 from products.yamlio import load_yaml
 

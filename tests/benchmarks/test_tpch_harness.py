@@ -13,8 +13,8 @@ from benchmarks.tpch import report
 from benchmarks.tpch.__main__ import main
 from benchmarks.tpch.harness import load_queries, run_benchmark, same_result
 from benchmarks.tpch.mesh import RESIDENCY_NATIONS, build
-from connectors.errors import AccessDenied
 from federation import Mesh
+from federation.errors import AccessDenied
 
 SF = 0.01
 

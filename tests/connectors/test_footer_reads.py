@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
-from connectors.files import clear_caches
+from connectors.footers import clear_caches
 from connectors.tailcache import DUCKDB_FOOTER_PROBE, TailCachingFileSystem, read_footer
 from federation import Mesh
 from tests.s3 import FaultProxy
@@ -204,7 +204,8 @@ def test_a_small_scan_on_s3_fetches_what_it_needs(tmp_path: Path, s3: FaultProxy
 
 def test_a_file_gone_after_listing_is_a_clear_error(s3: FaultProxy) -> None:
     from connectors.errors import StorageError
-    from connectors.files import FileInfo, read_facts
+    from connectors.footers import read_facts
+    from connectors.listing import FileInfo
 
     fs = fsspec.filesystem("s3", skip_instance_cache=True, endpoint_url=s3.url,
                            config_kwargs={"s3": {"addressing_style": "path"}})

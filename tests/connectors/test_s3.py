@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from connectors import filesystems
 from connectors.errors import StorageError
-from connectors.files import clear_caches
+from connectors.footers import clear_caches
 from federation import Mesh
 from federation.cli import cli
 from products.config import S3Settings, StorageSettings
@@ -282,7 +282,7 @@ def test_stalled_endpoint_times_out(s3_mesh: Path, s3: FaultProxy) -> None:
 
 
 def test_sandbox_allows_only_the_products_prefix(s3_mesh: Path, s3: FaultProxy) -> None:
-    from federation.execute import connect
+    from federation.engines.duckdb import connect
 
     fs = filesystems.filesystem("s3", StorageSettings(s3=S3Settings(endpoint_url=s3.url,
                                                                     path_style=True)))
@@ -426,7 +426,8 @@ def test_an_object_rewritten_while_a_query_runs_is_an_error_not_a_mix(
 
 
 def test_an_object_rewritten_between_listing_and_footer(s3_mesh: Path, s3: FaultProxy) -> None:
-    from connectors.files import list_remote, read_facts
+    from connectors.footers import read_facts
+    from connectors.listing import list_remote
 
     clear_caches()
     fs = filesystems.filesystem("s3", StorageSettings(s3=S3Settings(endpoint_url=s3.url,

@@ -1,0 +1,126 @@
+"""Writing data out: Arrow streams as CSV, JSON or Parquet, and files replaced atomically.
+
+CSV, JSON and Parquet stream record batches, so a large result never has to fit in
+memory; a file appears under its name only when it is complete.  Every writer of the
+project (CLI output, reports, the audit store, contracts drafted by ``init``) goes
+through :func:`atomic_file`.  Terminal rendering (rich tables) is the CLI's
+(``federation.cli.render``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from connectors.errors import UsageError
+
+STREAM_FORMATS = ("csv", "json", "parquet")
+"""Formats :func:`write_stream` writes."""
+
+
+def json_default(value: Any) -> Any:
+    """JSON encoding for the Python values Arrow produces."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps(value: Any) -> str:
+    """JSON text of ``value`` with duckmesh's encoding of dates, decimals and bytes."""
+    return json.dumps(value, default=json_default, ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """Write to a temporary file beside ``path``; rename into place only on success.
+
+    The data is synced before the rename, so a crash never leaves a renamed but empty or
+    partial file; a write that fails leaves nothing (a killed process: only a hidden
+    ``.<name>.….partial`` beside it).
+    """
+    path = path.resolve()
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory")
+    if not path.parent.is_dir():
+        raise UsageError(f"folder {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_json(reader: pa.RecordBatchReader, out: IO[bytes],
+                stamp: dict[str, Any] | None = None) -> int:
+    rows = 0
+    if stamp is not None:
+        out.write(b'{"stamp": ' + dumps(stamp).encode() + b',\n"rows": ')
+    out.write(b"[")
+    for batch in reader:
+        for row in batch.to_pylist():
+            out.write((b",\n" if rows else b"\n") + dumps(row).encode())
+            rows += 1
+    out.write(b"\n]" if rows else b"]")
+    out.write(b"}\n" if stamp is not None else b"\n")
+    return rows
+
+
+def _write_csv(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
+    rows = 0
+    with pacsv.CSVWriter(out, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def _write_parquet(reader: pa.RecordBatchReader, out: IO[bytes],
+                   metadata: dict[str, str] | None) -> int:
+    schema = reader.schema
+    if metadata:
+        schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
+    rows = 0
+    with pq.ParquetWriter(out, schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def write_stream(reader: pa.RecordBatchReader, fmt: str, out: IO[bytes],
+                 metadata: dict[str, str] | None = None, *,
+                 stamp: dict[str, Any] | None = None) -> int:
+    """Write every batch of ``reader`` to ``out`` in ``fmt``; the number of rows written.
+
+    ``metadata`` goes into Parquet file metadata; ``stamp`` wraps JSON output as
+    ``{"stamp": …, "rows": […]}``.
+    """
+    if fmt == "json":
+        return _write_json(reader, out, stamp)
+    if fmt == "csv":
+        return _write_csv(reader, out)
+    if fmt == "parquet":
+        return _write_parquet(reader, out, metadata)
+    raise UsageError(f"format {fmt!r} cannot be streamed")

@@ -1,0 +1,173 @@
+"""The audit log: one record per query — succeeded, denied, rejected or failed.
+
+Each record is one JSON file, created whole or not at all (federation.audit_store):
+writers in many processes never interleave and a writer killed mid-write leaves only a
+``.partial`` file that readers ignore, so there is never a torn record.  The log lives in
+the mesh (``audit.path`` in duckmesh.yaml, default ``.duckmesh/audit``) or on object
+storage (``s3://bucket/prefix``); ``compact`` gathers records into Parquet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from federation.audit.compact import (
+    COMPACTED,
+    RECORDS,
+    Compaction,
+    compact,
+    compacted_rows,
+    ensure_seed,
+    from_row,
+)
+from federation.audit.store import AuditStore
+from federation.errors import AccessDenied, ConfigError, DuckmeshError, StorageError
+from federation.pipeline.query import GovernedQuery
+from federation.result import to_jsonable
+
+DEFAULT_PATH = ".duckmesh/audit"
+DEFAULT_READERS = ("admin",)
+
+
+@dataclass(frozen=True)
+class AuditLog:
+    """The audit log of one mesh."""
+
+    store: AuditStore
+    readers: tuple[str, ...] = DEFAULT_READERS
+
+    @classmethod
+    def for_mesh(cls, root: Path, settings: dict[str, Any],
+                 storage: Any = None) -> AuditLog:
+        """From duckmesh.yaml ``audit: {path: …, readers: [roles]}``; ``path`` is a folder
+        (relative to the mesh) or an object-store URI (``s3://bucket/audit``)."""
+        path = str(settings.get("path") or DEFAULT_PATH)
+        readers = settings.get("readers") or list(DEFAULT_READERS)
+        if not isinstance(readers, list) or not all(isinstance(r, str) for r in readers):
+            raise ConfigError("audit.readers must be a list of roles", field="audit.readers")
+        return cls(AuditStore.at(path, root, storage), tuple(readers))
+
+    def ensure_seed(self) -> None:
+        """Make sure meta.audit has a data file, even before the first record."""
+        ensure_seed(self.store)
+
+    def write(self, record: dict[str, Any]) -> str:
+        """Append ``record`` atomically; returns its name."""
+        ensure_seed(self.store)
+        stamp = record["timestamp"].replace(":", "").replace("-", "")
+        name = f"{stamp}-{uuid.uuid4().hex}.json"
+        self.store.put(f"{RECORDS}/{name}",
+                       json.dumps(record, default=str, ensure_ascii=False).encode())
+        return name
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every complete record, compacted or not, oldest first."""
+        rows = list(compacted_rows(self.store))
+        done = {r["record_id"] for r in rows}
+        out = [from_row(r) for r in rows]
+        for name in self.store.names(RECORDS, ".json"):
+            if name.removesuffix(".json") in done:
+                continue  # compacted; its file is about to be removed
+            try:
+                out.append(json.loads(self.store.read(f"{RECORDS}/{name}")))
+            except (StorageError, ValueError):
+                continue  # removed by a compaction since listing, or unreadable
+        out.sort(key=lambda r: dt.datetime.fromisoformat(r["timestamp"]))
+        yield from out
+
+    def compact(self) -> Compaction:
+        """Gather record files into Parquet (what ``meta.audit`` reads)."""
+        return compact(self.store)
+
+    @property
+    def compacted_uri(self) -> str:
+        """Where compacted Parquet files go: the data of ``meta.audit``."""
+        return self.store.uri(COMPACTED)
+
+    def check_reader(self, user: str, roles: tuple[str, ...]) -> None:
+        """Only the configured roles read the audit log (default: admin)."""
+        if not set(roles) & set(self.readers):
+            raise AccessDenied(f"user {user!r} may not read the audit log (needs one of the "
+                               f"roles {', '.join(self.readers)})")
+
+
+def record(query: GovernedQuery | None, *, sql: str, user: str, roles: tuple[str, ...],
+           started: dt.datetime, outcome: str, rows: int | None = None,
+           error: BaseException | None = None, scanned: int = 0,
+           purpose: str | None = None) -> dict[str, Any]:
+    """The audit record of one query; ``purpose`` says why it ran (``report:NAME``, …)."""
+    ended = dt.datetime.now(dt.UTC)
+    governed = query.governed_sql if query is not None and query.scans else None
+    return {
+        "timestamp": started.isoformat(),
+        "user": user,
+        "roles": list(roles),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "sql": sql,
+        "purpose": purpose,
+        "governed_sql_sha256": hashlib.sha256(governed.encode()).hexdigest()
+        if governed else None,
+        "products": list(query.products) if query else _denied_products(error),
+        "columns": {k: list(v) for k, v in query.columns_read.items()} if query else
+        _denied_columns(error),
+        "decisions": [to_jsonable(d) for d in query.decisions] if query and query.scans
+        else [],
+        "rows": rows,
+        "bytes_scanned": scanned,
+        "duration_ms": round((ended - started).total_seconds() * 1000, 3),
+        "outcome": outcome,
+        "error_class": type(error).__name__ if error is not None else None,
+        "error": str(error) if isinstance(error, DuckmeshError) else None,
+        "denied": {"product": error.product, "column": error.column}
+        if isinstance(error, AccessDenied) else None,
+    }
+
+
+def costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Scanned bytes and queries per day, domain, product and user (executed queries).
+
+    A query reading several products counts its estimate once per product, split
+    evenly: the estimate is per query, not per product.
+    """
+    totals: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for rec in records:
+        if rec.get("outcome") != "ok" or not rec.get("products"):
+            continue
+        share = (rec.get("bytes_scanned") or 0) / len(rec["products"])
+        for product in rec["products"]:
+            key = (rec["timestamp"][:10], product.split(".")[0], product, rec["user"])
+            row = totals.setdefault(key, {"day": key[0], "domain": key[1], "product": key[2],
+                                          "user": key[3], "queries": 0, "bytes_scanned": 0})
+            row["queries"] += 1
+            row["bytes_scanned"] += round(share)
+    return [totals[k] for k in sorted(totals)]
+
+
+def _denied_products(error: BaseException | None) -> list[str]:
+    product = getattr(error, "product", None)
+    return [product] if isinstance(error, DuckmeshError) and product else []
+
+
+def _denied_columns(error: BaseException | None) -> dict[str, list[str]]:
+    product, column = getattr(error, "product", None), getattr(error, "column", None)
+    return {product: [column]} if isinstance(error, DuckmeshError) and product and column else {}
+
+
+def outcome_of(error: BaseException) -> str:
+    """``denied`` (exit 3), ``rejected`` (bad SQL or input) or ``failed``."""
+    if isinstance(error, AccessDenied):
+        return "denied"
+    if isinstance(error, DuckmeshError) and error.exit_code == 1 and \
+            type(error).__name__ in ("QueryRejected", "UsageError"):
+        return "rejected"
+    return "failed"

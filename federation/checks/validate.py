@@ -1,0 +1,197 @@
+"""``duckmesh validate``: every mesh file checked, every problem reported (not just the first).
+
+Each problem names file, line and field.  Beyond each file's own shape, cross-file
+references are checked: grants name existing products and columns, row filters use only
+the product's columns, masks fit the column type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlglot import exp
+
+from federation.errors import ConfigError, DuckmeshError, QueryRejected
+from federation.governance.masks import is_temporal
+from federation.governance.model import Governance
+from federation.pipeline.allowlist import check_node
+from federation.reports.spec import load_report, report_names, report_sql
+from products.catalog import check_name, contract_paths
+from products.config import load_settings, mask_secret
+from products.contract import CONTRACT_SUFFIX, Product, product_from_document, schema_errors
+from products.diff import bump_ok, contract_from_text, diff_products, git_contracts
+from products.yamlio import load_yaml
+
+T = TypeVar("T")
+
+
+def _collect(errors: list[DuckmeshError], load: Callable[[], T]) -> T | None:
+    try:
+        return load()
+    except DuckmeshError as exc:
+        errors.append(exc)
+        return None
+
+
+def _contracts(root: Path, errors: list[DuckmeshError]) -> tuple[dict[str, Product], set[str]]:
+    """The products that load, and the names of those whose contract is broken."""
+    products: dict[str, Product] = {}
+    broken: set[str] = set()
+    for path in contract_paths(root):
+        broken.add(f"{path.parent.name}.{path.name[: -len(CONTRACT_SUFFIX)]}")
+        try:
+            doc = load_yaml(path)
+        except DuckmeshError as exc:
+            errors.append(exc)
+            continue
+        problems = schema_errors(doc)
+        if problems:
+            errors.extend(problems)
+            continue
+        domain = path.parent.name
+        name = path.name[: -len(CONTRACT_SUFFIX)]
+        try:
+            check_name("domain", domain, path.parent)
+            check_name("product", name, path)
+        except DuckmeshError as exc:
+            errors.append(exc)
+            continue
+        try:
+            product = product_from_document(doc, domain, name)
+        except DuckmeshError as exc:
+            errors.append(exc)
+            continue
+        products[product.fqn] = product
+        broken.discard(product.fqn)
+    return products, broken
+
+
+def _grants(governance: Governance, products: dict[str, Product], broken: set[str],
+            errors: list[DuckmeshError]) -> None:
+    users = governance.principals.users
+    for domain, gov in governance.domains.items():
+        for i, grant in enumerate(gov.file.grants):
+            loc: list[str | int] = ["grants", i]
+            named = [p for p in grant.products if p != "*"]
+            targets = []
+            for j, name in enumerate(named):
+                product = products.get(f"{domain}.{name.lower()}")
+                if product is None and f"{domain}.{name.lower()}" in broken:
+                    continue  # its contract error is already reported
+                if product is None:
+                    errors.append(gov.doc.error([*loc, "products", j],
+                                                f"no product {domain}.{name}"))
+                else:
+                    targets.append(product)
+            if "*" in grant.products:
+                targets = [p for p in products.values() if p.domain == domain]
+            for product in targets:
+                for col in grant.deny_columns:
+                    if product.column(col) is None:
+                        errors.append(gov.doc.error([*loc, "deny_columns"],
+                                                    f"{product.fqn} has no column {col!r}"))
+                for col, method in grant.mask_columns.items():
+                    column = product.column(col)
+                    if column is None:
+                        errors.append(gov.doc.error([*loc, "mask_columns", col],
+                                                    f"{product.fqn} has no column {col!r}"))
+                    elif method == "year" and not is_temporal(column):
+                        errors.append(gov.doc.error(
+                            [*loc, "mask_columns", col],
+                            f"mask 'year' needs a DATE or TIMESTAMP column; {col} is "
+                            f"{column.type}"))
+                row_filter = gov.row_filters[i]
+                if row_filter is None:
+                    continue
+                for column_ref in row_filter.find_all(exp.Column):
+                    if product.column(column_ref.name) is None:
+                        errors.append(gov.doc.error(
+                            [*loc, "row_filter"],
+                            f"{product.fqn} has no column {column_ref.name!r}"))
+            row_filter = gov.row_filters[i]
+            if row_filter is not None:
+                try:
+                    for node in row_filter.walk():
+                        if not isinstance(node, exp.Placeholder):
+                            check_node(node)
+                except QueryRejected as exc:
+                    errors.append(gov.doc.error([*loc, "row_filter"], exc.message))
+                for placeholder in row_filter.find_all(exp.Placeholder):
+                    for user, spec in users.items():
+                        if set(spec.roles) & set(grant.roles) and \
+                                placeholder.name not in spec.attributes:
+                            errors.append(gov.doc.error(
+                                [*loc, "row_filter"],
+                                f"user {user!r} has a role of this grant but no attribute "
+                                f"{placeholder.name!r}; their queries would be denied"))
+
+
+def breaking_since(root: Path, rev: str, products: dict[str, Product]) -> list[DuckmeshError]:
+    """Contracts changed since git revision ``rev`` in a breaking way without a major bump."""
+    errors: list[DuckmeshError] = []
+    for rel, text in git_contracts(root, rev).items():
+        path = root / rel
+        domain, name = path.parent.name, path.name[: -len(CONTRACT_SUFFIX)]
+        try:
+            old = contract_from_text(text, f"{rev}:{rel}", domain, name)
+        except DuckmeshError:
+            continue  # broken at that revision: nothing to compare with
+        new = products.get(old.fqn)
+        if new is None and path.exists():
+            continue  # broken now: its own error is already reported
+        changes = diff_products(old, new)
+        if bump_ok(old, new, changes):
+            continue
+        breaking = "; ".join(f"{c.kind}: {c.detail}" for c in changes if c.breaking)
+        if new is None:
+            errors.append(ConfigError(f"product {old.fqn} was removed since {rev} (breaking)",
+                                      file=str(path)))
+        else:
+            errors.append(ConfigError(
+                f"breaking change since {rev} needs a major version bump "
+                f"({old.version} → {new.version}): {breaking}", file=str(path), field="version"))
+    return errors
+
+
+def validate_mesh(root: Path, against: str | None = None) -> tuple[list[DuckmeshError], int]:
+    """All problems of the mesh at ``root`` and the number of products checked; with
+    ``against``, also breaking contract changes since that git revision."""
+    errors: list[DuckmeshError] = []
+    settings = _collect(errors, lambda: load_settings(root))
+    if settings is not None:
+        _collect(errors, lambda: mask_secret(root, settings))
+    products, broken = _contracts(root, errors)
+    if against is not None:
+        errors.extend(breaking_since(root, against, products))
+    governance = _collect(errors, lambda: Governance.load(root))
+    if governance is not None:
+        _grants(governance, products, broken, errors)
+        for index, rule in enumerate(governance.policies.rules):
+            if rule.action == "mask" and rule.method == "year":
+                for product in products.values():
+                    for column in product.columns:
+                        if column.classification == rule.classification and \
+                                not is_temporal(column):
+                            errors.append(ConfigError(
+                                f"rule {index + 1} masks {rule.classification} with 'year' "
+                                f"but {product.fqn}.{column.name} is {column.type} (it will "
+                                "be nulled)", file=str(root / "governance/policies.yaml"),
+                                field=f"rules[{index}].method"))
+    _reports(root, governance, errors)
+    return errors, len(products)
+
+
+def _reports(root: Path, governance: Governance | None,
+             errors: list[DuckmeshError]) -> None:
+    """Every report parses, and runs as a principal the mesh knows."""
+    for name in report_names(root):
+        spec = _collect(errors, lambda name=name: load_report(root, name))  # type: ignore[misc]
+        if spec is None:
+            continue
+        _collect(errors, lambda spec=spec: report_sql(root, spec))  # type: ignore[misc]
+        if governance is not None and spec.run_as not in governance.principals.users:
+            errors.append(ConfigError(f"report runs as unknown user {spec.run_as!r}",
+                                      file=str(root / "reports" / f"{name}.yaml"),
+                                      field="run_as"))

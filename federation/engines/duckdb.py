@@ -1,0 +1,210 @@
+"""Step 7: execute a governed query in a fresh, sandboxed DuckDB connection.
+
+Hardening, in the order DuckDB accepts it (see shared/FACTS.md): no extension install
+or autoload, no Python replacement scans, no temp directory unless spilling is
+configured; then exactly the products' directories allowed, external access off,
+configuration locked.  A timer interrupts a query that runs past the limit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+import weakref
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from connectors.listing import strip_scheme
+from connectors.tailcache import TailCachingFileSystem
+from federation.engines.sanitize import sanitize
+from federation.errors import QueryFailed
+from federation.pipeline.query import GovernedQuery
+from products.config import EngineSettings
+
+ProgressCallback = Callable[[float], None]
+DoneCallback = Callable[[int | None, BaseException | None], None]
+"""Called once when a query ends: rows streamed (None if it never started), error."""
+
+
+_UNFINISHED: weakref.WeakSet[Generator[pa.RecordBatch, None, None]] = weakref.WeakSet()
+"""Result streams not yet read to the end (entries go when a stream is collected)."""
+
+
+@atexit.register
+def _close_unfinished() -> None:
+    """Close the results a program never read to the end before the interpreter goes.
+
+    Their connections are released (DuckDB's bindings otherwise print a report of objects
+    still alive at exit) and their audit records written ("not read to the end").
+    """
+    for stream in list(_UNFINISHED):
+        with contextlib.suppress(Exception):
+            stream.close()
+
+
+def connect(query: GovernedQuery, engine: EngineSettings, root: Path, *,
+            progress: bool = False) -> duckdb.DuckDBPyConnection:
+    """A new connection that can read exactly the directories of ``query``'s products.
+
+    ``progress`` turns DuckDB's progress tracking on (for :meth:`query_progress`).
+    """
+    config: dict[str, Any] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "python_enable_replacements": False,
+        "temp_directory": "",
+    }
+    if engine.threads:
+        config["threads"] = engine.threads
+    if engine.memory_limit:
+        config["memory_limit"] = engine.memory_limit
+    allowed = sorted({d for scan in query.scans.values() for d in scan.allowed_directories})
+    if engine.spill_directory:
+        spill = Path(engine.spill_directory)
+        spill = spill if spill.is_absolute() else root / spill
+        spill.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(spill)
+        allowed.append(str(spill).rstrip("/") + "/")
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        # Remote products are read by DuckDB's own Parquet reader through fsspec.
+        # Remote files are read by DuckDB's own Parquet reader through fsspec, via a view
+        # that reuses the footers planning already fetched (connectors.tailcache).
+        remote: dict[int, tuple[Any, dict[str, tuple[int, int, str]]]] = {}
+        for scan in query.scans.values():
+            if scan.filesystem is not None:
+                _, files = remote.setdefault(id(scan.filesystem), (scan.filesystem, {}))
+                files.update({strip_scheme(f.path): f.version for f in scan.files})
+        for fs, files in remote.values():
+            con.register_filesystem(TailCachingFileSystem(fs, files))
+        for scan in query.scans.values():
+            if scan.fallback is not None:
+                con.register(scan.fallback_name, scan.fallback)
+        if remote:
+            # Measured (benchmarks/s3_bytes.py): the external file cache fetched whole small
+            # files, several times, for a scan needing a few column chunks; and with a
+            # fresh connection per query it never serves a second query anyway.
+            con.execute("SET enable_external_file_cache = false")
+        _progress_settings(con, progress)
+        con.execute("SET allowed_directories = $dirs", {"dirs": allowed})
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _progress_settings(con: duckdb.DuckDBPyConnection, progress: bool) -> None:
+    """Never let DuckDB draw a progress bar (it would write into our output); track
+    progress only when asked for."""
+    try:
+        con.execute("SET enable_progress_bar_print = false")
+        con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+    except duckdb.InvalidInputException:
+        # Under Jupyter without ipywidgets, DuckDB refuses any progress-bar setting; it
+        # draws nothing there either, and progress callbacks are a terminal feature.
+        pass
+
+
+class Execution:
+    """One running governed query: a stream of Arrow record batches, then closed."""
+
+    def __init__(self, query: GovernedQuery, engine: EngineSettings, root: Path,
+                 progress: ProgressCallback | None = None,
+                 on_done: DoneCallback | None = None) -> None:
+        self.query = query
+        self._on_done = on_done
+        self._rows = 0
+        self._reported = False
+        self.timeout = engine.timeout_seconds
+        self._timed_out = threading.Event()
+        self._done = threading.Event()
+        self.con = connect(query, engine, root, progress=progress is not None)
+        self._timer = threading.Timer(self.timeout, self._interrupt)
+        self._timer.daemon = True
+        self._progress_thread: threading.Thread | None = None
+        if progress is not None:
+            self._progress_thread = threading.Thread(
+                target=self._poll_progress, args=(progress,), daemon=True)
+
+    def _interrupt(self) -> None:
+        self._timed_out.set()
+        with contextlib.suppress(duckdb.Error):
+            self.con.interrupt()
+
+    def _poll_progress(self, callback: ProgressCallback) -> None:
+        while not self._done.wait(0.2):
+            with contextlib.suppress(duckdb.Error):
+                value = self.con.query_progress()
+                if value >= 0:
+                    callback(float(value))
+
+    def reader(self, rows_per_batch: int = 100_000) -> pa.RecordBatchReader:
+        """Start the query; its result as a stream of Arrow batches, errors sanitized.
+
+        The connection closes when the stream is exhausted, fails or is closed.
+        """
+        self._timer.start()
+        if self._progress_thread is not None:
+            self._progress_thread.start()
+        try:
+            params = self.query.params or None
+            relation = self.con.sql(self.query.governed_sql, params=params)
+            raw = relation.to_arrow_reader(rows_per_batch)
+        except duckdb.Error as exc:
+            error = self._sanitized(exc)
+            self.close()
+            self._report(None, error)
+            raise error from None
+        except BaseException as exc:
+            self.close()
+            self._report(None, exc)
+            raise
+        stream = self._stream(raw)
+        _UNFINISHED.add(stream)
+        # A stream closed or dropped before its first batch never runs its ``finally``;
+        # this closes the connection when the stream goes away, whatever happened.
+        weakref.finalize(stream, self.close)
+        return pa.RecordBatchReader.from_batches(raw.schema, stream)
+
+    def _stream(self, raw: pa.RecordBatchReader) -> Generator[pa.RecordBatch, None, None]:
+        error: BaseException | None = None
+        try:
+            for batch in raw:
+                self._rows += batch.num_rows
+                yield batch
+        except (duckdb.Error, pa.ArrowException) as exc:
+            error = self._sanitized(exc)
+            raise error from None
+        except GeneratorExit:
+            # Closed before its end: the caller stopped reading (`| head`, a break).
+            error = QueryFailed("the result was not read to the end: its reader stopped")
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.close()
+            self._report(self._rows, error)
+
+    def _report(self, rows: int | None, error: BaseException | None) -> None:
+        if self._on_done is not None and not self._reported:
+            self._reported = True
+            self._on_done(rows, error)
+
+    def _sanitized(self, exc: BaseException) -> Exception:
+        if self._timed_out.is_set():
+            exc = duckdb.InterruptException("interrupted")
+        return sanitize(exc, self.query, self.timeout)
+
+    def close(self) -> None:
+        """Stop the timer and progress poller and close the connection (idempotent)."""
+        self._done.set()
+        self._timer.cancel()
+        self.con.close()

@@ -1,0 +1,45 @@
+"""Every error duckmesh raises, and the exit code each one maps to.
+
+One root, :class:`DuckmeshError`, with structured fields (file, field, line, product,
+column, hint).  The root and the errors the lower layers raise (configuration, usage,
+storage) are defined in :mod:`connectors.errors` and re-exported here; the errors only
+the query path raises are defined here.
+
+Exit codes (the CLI's contract, see README.md): 0 ok; 1 usage, input, configuration,
+storage or engine error; 3 access denied; 4 contract or quality failure.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from connectors.errors import ConfigError, DuckmeshError, StorageError, UsageError
+
+__all__ = [
+    "AccessDenied", "ConfigError", "ContractError", "DuckmeshError", "QueryFailed",
+    "QueryRejected", "QueryTimeout", "StorageError", "UsageError",
+]
+
+
+class QueryRejected(DuckmeshError, ValueError):
+    """The SQL uses a statement, function, table or clause the governed path does not allow."""
+
+
+class AccessDenied(DuckmeshError, PermissionError):
+    """Governance forbids what the query asks for (exit code 3)."""
+
+    exit_code: ClassVar[int] = 3
+
+
+class ContractError(DuckmeshError):
+    """Data does not match its contract, or a quality rule failed (exit code 4)."""
+
+    exit_code: ClassVar[int] = 4
+
+
+class QueryFailed(DuckmeshError, RuntimeError):
+    """The engine failed to run a governed query; the message is sanitized."""
+
+
+class QueryTimeout(QueryFailed, TimeoutError):
+    """The query ran past the configured time limit and was interrupted."""

@@ -1,0 +1,146 @@
+"""Evaluate governance for one principal and one product: grant, row filter, columns.
+
+Pure policy, no SQL: given who asks and which product, decide what they may see.
+
+- Default deny: the first grant of the product's domain that names the product and
+  one of the caller's roles applies (grants are ordered, like firewall rules).
+- Global rules keyed on classification apply whatever the grant says; a domain can
+  only restrict further (deny a column, or mask it more strictly).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlglot import exp
+
+from federation.errors import AccessDenied
+from federation.governance.model import Governance, Principal, stricter
+from products.contract import Column, Product
+
+Action = Literal["allow", "mask", "deny"]
+
+
+@dataclass(frozen=True)
+class ColumnAccess:
+    """What the caller gets of one column, and which rule decided it."""
+
+    column: Column
+    action: Action
+    method: str | None
+    reason: str
+
+    @property
+    def visible(self) -> bool:
+        """True if the column appears (raw or masked) in the secured relation."""
+        return self.action != "deny"
+
+
+@dataclass(frozen=True)
+class ProductAccess:
+    """The caller's access to one product."""
+
+    product: Product
+    grant: str
+    row_filter: exp.Expr | None
+    row_filter_reason: str | None
+    columns: tuple[ColumnAccess, ...]
+
+    def column(self, name: str) -> ColumnAccess | None:
+        """The decision for column ``name`` (case-insensitive)."""
+        wanted = name.lower()
+        return next((c for c in self.columns if c.column.name.lower() == wanted), None)
+
+    @property
+    def visible_columns(self) -> list[str]:
+        """Names of the columns the caller sees, in contract order."""
+        return [c.column.name for c in self.columns if c.visible]
+
+
+def bind_attributes(expression: exp.Expr, principal: Principal,
+                    product: str) -> exp.Expr:
+    """Replace ``:name`` placeholders with the principal's attributes as literals."""
+
+    def bind(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Placeholder):
+            return node
+        name = str(node.name)
+        if name not in principal.attributes:
+            raise AccessDenied(
+                f"user {principal.name!r} has no attribute {name!r}, which the row filter "
+                f"of {product} needs", product=product)
+        value = principal.attributes[name]
+        if isinstance(value, bool):
+            return exp.Boolean(this=value)
+        if isinstance(value, int | float):
+            return exp.Literal.number(value)
+        return exp.Literal.string(str(value))
+
+    return expression.copy().transform(bind)
+
+
+def _global_decision(governance: Governance, principal: Principal,
+                     column: Column) -> tuple[Action, str | None, str] | None:
+    if column.classification is None:
+        return None
+    decision: tuple[Action, str | None, str] | None = None
+    roles = set(principal.roles)
+    for index, rule in enumerate(governance.policies.rules):
+        if rule.classification != column.classification or roles & set(rule.unless_roles):
+            continue
+        reason = rule.describe(index)
+        if rule.action == "deny":
+            return ("deny", None, reason)
+        assert rule.method is not None
+        if decision is None or stricter(rule.method, decision[1] or rule.method) == rule.method:
+            decision = ("mask", rule.method, reason)
+    return decision
+
+
+def evaluate(governance: Governance, principal: Principal, product: Product) -> ProductAccess:
+    """The caller's access to ``product``; AccessDenied if no grant lets them read it."""
+    domain = governance.domains.get(product.domain)
+    grants = domain.file.grants if domain else []
+    roles = set(principal.roles)
+    index = next((i for i, g in enumerate(grants)
+                  if g.covers(product.name) and roles & set(g.roles)), None)
+    if index is None:
+        who = f"user {principal.name!r}"
+        if not principal.known:
+            who += " (not listed in governance/principals.yaml)"
+        elif principal.roles:
+            who += f" (roles: {', '.join(principal.roles)})"
+        where = domain.source if domain and domain.source else \
+            f"domains/{product.domain}/domain.yaml"
+        raise AccessDenied(f"{who} has no grant to read {product.fqn}", product=product.fqn,
+                           hint=f"grants live in {where}")
+    assert domain is not None
+    grant = grants[index]
+    grant_name = domain.source or f"domains/{product.domain}/domain.yaml grant {index + 1}"
+    deny = {c.lower() for c in grant.deny_columns}
+    masks = {c.lower(): m for c, m in grant.mask_columns.items()}
+    decisions = []
+    for column in product.columns:
+        action: Action = "allow"
+        method: str | None = None
+        reason = grant_name
+        ruled = _global_decision(governance, principal, column)
+        if ruled is not None:
+            action, method, reason = ruled
+        key = column.name.lower()
+        if action != "deny" and key in deny:
+            action, method, reason = "deny", None, f"{grant_name} (deny_columns)"
+        elif action != "deny" and key in masks:
+            domain_method = masks[key]
+            if method is None or stricter(domain_method, method) == domain_method != method:
+                action, method = "mask", domain_method
+                reason = f"{grant_name} (mask_columns)"
+        decisions.append(ColumnAccess(column, action, method, reason))
+    row_filter = None
+    filter_reason = None
+    template = domain.row_filters[index]
+    if template is not None:
+        row_filter = bind_attributes(template, principal, product.fqn)
+        filter_reason = f"{grant_name} (row_filter: {grant.row_filter})"
+    return ProductAccess(product, grant_name, row_filter, filter_reason, tuple(decisions))

@@ -1,0 +1,66 @@
+"""SQL in, governed query out: the stages, in order, as lists.
+
+Each stage is a function ``(GovernedQuery, Context) -> GovernedQuery`` in its own module
+(sqlglot's optimizer ``RULES`` are the model), tested on its own with golden SQL
+fixtures in ``tests/fixtures/golden/<stage>.sql``::
+
+    parse                     SQL text -> one sqlglot tree (the entry, not a step)
+    DECIDE  allowlist         every node on the allow-list, or refused
+            resolve           domain.product names -> products of the catalog
+            authorize         per-column decisions, masks and row filters; stars expanded
+    PLAN    scans             files listed, Iceberg snapshots planned, footers read (the
+                              only stage that does I/O)
+            rewrite           each product reference -> its secured relation (pure)
+            seal              the final tree re-checked: nothing but our scans reads data
+    GUARDS  contracts         the data still matches the contracts of the columns read
+            estimate, budget  bytes the query will scan; the caller's budget
+            stamp             contract versions and exact files: what the result read
+
+:class:`~federation.mesh.Mesh` composes them (and audits the outcome); an engine
+(:mod:`federation.engines`) runs the sealed, guarded query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from federation.pipeline.allowlist import allowlist
+from federation.pipeline.authorize import authorize
+from federation.pipeline.budget import budget, estimate
+from federation.pipeline.contracts import contracts
+from federation.pipeline.parse import parse
+from federation.pipeline.query import Context, GovernedQuery
+from federation.pipeline.resolve import resolve
+from federation.pipeline.rewrite import rewrite
+from federation.pipeline.scans import scans
+from federation.pipeline.seal import seal
+from federation.pipeline.stamp import stamp
+
+Step = Callable[[GovernedQuery, Context], GovernedQuery]
+
+DECIDE: tuple[Step, ...] = (allowlist, resolve, authorize)
+"""What the caller may read: pure, no I/O."""
+PLAN: tuple[Step, ...] = (scans, rewrite, seal)
+"""What will be read, and the SQL that reads only that."""
+STEPS: tuple[Step, ...] = DECIDE + PLAN
+"""Every step from a parsed query to the sealed governed query, in order."""
+GUARDS: tuple[Step, ...] = (contracts, estimate, budget, stamp)
+"""Checks on the sealed query before it runs; they read the scan plans' facts."""
+
+__all__ = [
+    "DECIDE", "GUARDS", "PLAN", "STEPS", "Context", "GovernedQuery", "Step", "allowlist",
+    "authorize", "budget", "contracts", "estimate", "govern", "parse", "resolve", "rewrite",
+    "run", "scans", "seal", "stamp",
+]
+
+
+def run(query: GovernedQuery, ctx: Context, steps: tuple[Step, ...]) -> GovernedQuery:
+    """``query`` through ``steps``, in order."""
+    for step in steps:
+        query = step(query, ctx)
+    return query
+
+
+def govern(sql: str, ctx: Context, steps: tuple[Step, ...] = STEPS) -> GovernedQuery:
+    """Parse ``sql`` and run it through ``steps`` (default: every step, up to sealed)."""
+    return run(GovernedQuery(sql=sql, expression=parse(sql)), ctx, steps)

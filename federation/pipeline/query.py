@@ -1,0 +1,99 @@
+"""The values that flow through the pipeline: what a step reads, what it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from connectors.scan import ScanPlan
+from federation.governance.access import ProductAccess
+from federation.governance.model import Governance, Principal
+from products.catalog import Catalog
+from products.config import StorageSettings
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every step may consult; steps never change it."""
+
+    root: Path
+    catalog: Catalog
+    governance: Governance
+    principal: Principal
+    mask_key: bytes | None = field(default=None, repr=False)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    """Storage options per URI scheme (duckmesh.yaml ``storage``)."""
+    as_of: str | None = None
+    """Iceberg snapshot id or timestamp to read (``--as-of``); None: pinned or current."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One policy decision, as ``explain`` and the audit log show it."""
+
+    product: str
+    column: str | None
+    action: str
+    """``allow``, ``mask:<method>``, ``deny`` (for unreferenced denied columns: hidden)
+    or ``row_filter``."""
+    reason: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class GovernedQuery:
+    """A query on its way through the pipeline; each step returns a new one."""
+
+    sql: str
+    expression: exp.Expr
+    products: tuple[str, ...] = ()
+    access: dict[str, ProductAccess] = field(default_factory=dict)
+    columns_read: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    scans: dict[str, ScanPlan] = field(default_factory=dict)
+    params: dict[str, bytes] = field(default_factory=dict, repr=False)
+    qualified: exp.Expr | None = field(default=None, repr=False, compare=False)
+    """The authorized tree before the rewrite (product references still named): lineage."""
+    warnings: tuple[str, ...] = ()
+    """What the guards found worth saying but not refusing (a stale product, …)."""
+    scan_bytes: int = 0
+    """Bytes the query will read from storage, estimated from its scan plans (guards)."""
+    stamp: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    """Contract versions and exact files read (the ``stamp`` guard)."""
+
+    @cached_property
+    def governed_sql(self) -> str:
+        """The SQL that runs; holds parameter names, never the mask key itself."""
+        return self.expression.sql(dialect="duckdb")
+
+    @property
+    def decisions(self) -> list[Decision]:
+        """Every decision that shapes the result, product by product."""
+        out: list[Decision] = []
+        for fqn in self.products:
+            access = self.access.get(fqn)
+            if access is None:
+                continue
+            read = {c.lower() for c in self.columns_read.get(fqn, ())}
+            out.append(Decision(fqn, None, "grant", access.grant))
+            for col in access.columns:
+                if col.action == "allow" and col.column.name.lower() not in read:
+                    continue
+                action = f"mask:{col.method}" if col.action == "mask" else col.action
+                if col.action == "deny":
+                    action = "hidden"
+                out.append(Decision(fqn, col.column.name, action, col.reason))
+            if access.row_filter is not None:
+                out.append(Decision(fqn, None, "row_filter", access.row_filter_reason or "",
+                                    access.row_filter.sql(dialect="duckdb")))
+            scan = self.scans.get(fqn)
+            if scan is not None and scan.snapshot_id is not None:
+                how = f"iceberg snapshot {scan.snapshot_id}"
+                if scan.fallback_reason:
+                    how += f", read by pyiceberg ({scan.fallback_reason})"
+                out.append(Decision(fqn, None, "scan", how,
+                                    f"{len(scan.files)} of {scan.total_files} files planned"))
+        return out

@@ -1,0 +1,106 @@
+"""Step 6: rewrite.  Every product reference becomes a secured relation.
+
+``customers.profiles AS c`` becomes::
+
+    (SELECT <visible columns, masked where ruled> FROM read_parquet([...]) AS duckmesh_src
+     WHERE <row filter bound to the caller>) AS c
+
+The alias is kept, so the rest of the query is untouched.  Denied columns are not in
+the relation at all, masks and row filters are applied below anything the caller wrote,
+and CASTs the caller wrote become TRY_CASTs so a failed conversion cannot raise an
+error about a row the caller is not allowed to see.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlglot import exp
+
+from connectors.scan import ScanPlan
+from federation.errors import AccessDenied, ConfigError, QueryRejected
+from federation.governance.access import ProductAccess
+from federation.governance.masks import hmac_params, mask_expression
+from federation.pipeline.query import Context, GovernedQuery
+from federation.pipeline.resolve import product_name
+
+SOURCE_ALIAS = "duckmesh_src"
+
+
+def _qualify_filter(expression: exp.Expr) -> exp.Expr:
+    def qualify_column(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column):
+            return exp.column(node.name, table=SOURCE_ALIAS)
+        return node
+
+    return expression.copy().transform(qualify_column)
+
+
+def secured_relation(access: ProductAccess, scan: ScanPlan, alias: str,
+                     columns: tuple[str, ...]) -> exp.Subquery:
+    """The subquery that stands in for one product reference.
+
+    It projects only ``columns`` (what the query reads; stars are already expanded), so
+    a column the authorize step did not see cannot be read at all.  A query that reads
+    no column (``count(*)``) gets the first visible one, for DuckDB to prune.
+    """
+    wanted = {c.lower() for c in columns}
+    visible = [d for d in access.columns if d.visible]
+    chosen = [d for d in visible if d.column.name.lower() in wanted] or visible[:1]
+    projections: list[exp.Expr] = []
+    for decision in chosen:
+        raw = exp.column(decision.column.name, table=SOURCE_ALIAS)
+        value: exp.Expr = raw
+        if decision.action == "mask" and decision.method:
+            value = mask_expression(decision.method, raw, decision.column)
+        projections.append(exp.alias_(value, decision.column.name, copy=False))
+    if not projections:
+        raise AccessDenied(f"no column of {access.product.fqn} is visible to the caller",
+                           product=access.product.fqn)
+    # Every node here is new, so the builders need not copy (copies dominate planning).
+    select = exp.Select(expressions=projections).from_(
+        exp.alias_(scan.to_expression(), SOURCE_ALIAS, table=True, copy=False), copy=False)
+    if access.row_filter is not None:
+        select = select.where(_qualify_filter(access.row_filter), copy=False)
+    return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def _try_casts(node: exp.Expr) -> exp.Expr:
+    if type(node) is exp.Cast:
+        return exp.TryCast(this=node.this, to=node.args["to"])
+    return node
+
+
+def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
+    """Replace every product reference with its secured relation over its planned scan.
+
+    A pure tree transform: the scan plans come from the ``scans`` step.
+    """
+    scans = query.scans
+    uses_hash = any(
+        c.method == "hash" and c.action == "mask" and c.column.name in query.columns_read[fqn]
+        for fqn, a in query.access.items() for c in a.columns)
+    params: dict[str, bytes] = {}
+    if uses_hash:
+        if ctx.mask_key is None:
+            raise ConfigError("this query needs a hash mask but the mesh has no mask secret",
+                              hint="set DUCKMESH_SECRET or secret_file in duckmesh.yaml")
+        params = hmac_params(ctx.mask_key)
+
+    def replace(node: exp.Expr) -> exp.Expr:
+        if type(node) is exp.Cast:
+            return _try_casts(node)
+        if not isinstance(node, exp.Table):
+            return node
+        fqn = product_name(node)
+        if fqn is None:
+            return node
+        if fqn not in scans or fqn not in query.access:
+            # Steps out of order: fail closed rather than leave the reference raw.
+            raise QueryRejected(f"internal: {fqn} reached the rewrite without a planned scan")
+        return secured_relation(query.access[fqn], scans[fqn], node.alias_or_name,
+                                query.columns_read.get(fqn, ()))
+
+    # One walk over a copy: CAST → TRY_CAST and product references → secured relations.
+    expression = query.expression.transform(replace)
+    return dataclasses.replace(query, expression=expression, params=params)

@@ -1,0 +1,31 @@
+"""Step 7: seal.  A last check of the invariant the rewrite promises.
+
+After the rewrite, the only things that can read data are the scans duckmesh made; every
+other table reference is a CTE.  Any parameter is one of the mask's own.  If a future
+change to an earlier step broke that, this stops the query instead of running it.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from connectors.scan import SCAN_MARK
+from federation.errors import QueryRejected
+from federation.governance.masks import IPAD_PARAM, OPAD_PARAM
+from federation.pipeline.query import Context, GovernedQuery
+
+
+def seal(query: GovernedQuery, ctx: Context) -> GovernedQuery:
+    """Raise unless every table is our scan or a CTE reference and every parameter ours."""
+    del ctx
+    for table in query.expression.find_all(exp.Table):
+        if table.meta.get(SCAN_MARK):
+            if table.meta[SCAN_MARK] not in query.scans:
+                raise QueryRejected("internal: a scan of an unplanned product")
+            continue
+        if not isinstance(table.this, exp.Identifier) or table.args.get("db") is not None:
+            raise QueryRejected("internal: an unsecured table reference survived the rewrite")
+    for placeholder in query.expression.find_all(exp.Placeholder):
+        if placeholder.name not in (IPAD_PARAM, OPAD_PARAM):
+            raise QueryRejected("internal: an unexpected parameter survived the rewrite")
+    return query
