@@ -11,7 +11,6 @@ from sqlglot.errors import ErrorLevel, ParseError, TokenError
 from federation.errors import QueryRejected
 
 MAX_SQL_LENGTH = 1_000_000
-_POSITIONS = frozenset({"line", "col", "start", "end"})
 
 
 class _CommandFallbackFilter(logging.Filter):
@@ -54,8 +53,9 @@ def parse(sql: str) -> exp.Expr:
     expression = real[0]
     for node in expression.walk():
         node.comments = None
-        # Source positions (line, col, start, end) are never used after parsing, and every
-        # copy of the tree deep-copies them: dropping them made copies 3x faster.
-        if node._meta is not None and node._meta.keys() <= _POSITIONS:
-            node._meta = None
+        # Node metadata is ours alone: the pipeline marks its own scans and output names
+        # in it, and sqlglot fills it from the caller's text too (positions, and any
+        # ``/* sqlglot.meta key=value */`` comment) — a caller could forge a scan mark.
+        # Dropping it also makes tree copies 3x faster (positions are deep-copied).
+        node._meta = None
     return expression

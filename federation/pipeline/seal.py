@@ -1,8 +1,9 @@
 """Step 7: seal.  A last check of the invariant the rewrite promises.
 
 After the rewrite, the only things that can read data are the scans duckmesh made; every
-other table reference is a CTE.  Any parameter is one of the mask's own.  If a future
-change to an earlier step broke that, this stops the query instead of running it.
+other table reference names a CTE defined around it (so DuckDB cannot take it for a file
+path or a catalog table).  Any parameter is one of the mask's own.  If a future change to
+an earlier step broke that, this stops the query instead of running it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,25 @@ from federation.governance.masks import IPAD_PARAM, OPAD_PARAM
 from federation.pipeline.query import Context, GovernedQuery
 
 
+def _ctes_in_reach(table: exp.Table) -> set[str]:
+    """Names of the CTEs a table reference can see: those of every WITH around it."""
+    names: set[str] = set()
+    node: exp.Expr | None = table.parent
+    while node is not None:
+        with_ = node.args.get("with_") or node.args.get("with")
+        if isinstance(with_, exp.With):
+            names.update(cte.alias.lower() for cte in with_.expressions)
+        node = node.parent
+    return names
+
+
+def _is_cte_reference(table: exp.Table) -> bool:
+    if not isinstance(table.this, exp.Identifier) or table.args.get("db") is not None \
+            or table.args.get("catalog") is not None:
+        return False
+    return table.name.lower() in _ctes_in_reach(table)
+
+
 def seal(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Raise unless every table is our scan or a CTE reference and every parameter ours."""
     del ctx
@@ -23,7 +43,7 @@ def seal(query: GovernedQuery, ctx: Context) -> GovernedQuery:
             if table.meta[SCAN_MARK] not in query.scans:
                 raise QueryRejected("internal: a scan of an unplanned product")
             continue
-        if not isinstance(table.this, exp.Identifier) or table.args.get("db") is not None:
+        if not _is_cte_reference(table):
             raise QueryRejected("internal: an unsecured table reference survived the rewrite")
     for placeholder in query.expression.find_all(exp.Placeholder):
         if placeholder.name not in (IPAD_PARAM, OPAD_PARAM):
