@@ -23,7 +23,7 @@ import pytest
 
 from federation import Mesh
 from federation.errors import DuckmeshError
-from federation.pipeline import STEPS, allowlist
+from federation.pipeline import DECIDE, STEPS, allowlist, run, scans, seal
 from federation.pipeline.allowlist import check
 from federation.pipeline.authorize import authorize
 from federation.pipeline.parse import parse
@@ -87,8 +87,50 @@ def _rewrite(mesh: Mesh, case: Case) -> str:
     return query.expression.sql(dialect="duckdb", pretty=True).replace(str(mesh.root), "<mesh>")
 
 
+def _parse(mesh: Mesh, case: Case) -> str:
+    return parse(case.sql).sql(dialect="duckdb", pretty=True)
+
+
+def _resolve(mesh: Mesh, case: Case) -> str:
+    ctx = mesh.context(case.directives.get("user", "adam"))
+    query = run(GovernedQuery(case.sql, parse(case.sql)), ctx, (allowlist, resolve))
+    return "products: " + (", ".join(query.products) or "(none)")
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _scans(mesh: Mesh, case: Case) -> str:
+    """Each product's plan: format, files (relative to the mesh), rows; Iceberg file names
+    and snapshot ids are random per demo, so they are replaced by placeholders."""
+    ctx = mesh.context(case.directives.get("user", "adam"), case.directives.get("as_of"))
+    query = run(GovernedQuery(case.sql, parse(case.sql)), ctx, (*DECIDE, scans))
+    lines = []
+    for fqn, plan in query.scans.items():
+        head = f"{fqn}: {plan.format}, hive_partitioning={plan.hive_partitioning}"
+        if plan.snapshot_id is not None:
+            head += f", iceberg snapshot <id>, {len(plan.files)} of {plan.total_files} files"
+        lines.append(f"{head}, {plan.facts.rows} rows")
+        for info in plan.files:
+            lines.append("  " + _UUID.sub("<uuid>", info.path.replace(str(mesh.root), "<mesh>")))
+    return "\n".join(lines) or "(no scans)"
+
+
+def _seal(mesh: Mesh, case: Case) -> str:
+    """``-- input: raw``: the parsed query is handed to seal as it is (nothing rewritten);
+    otherwise the query goes through every step and seal's verdict is the output."""
+    ctx = mesh.context(case.directives.get("user", "adam"))
+    query = GovernedQuery(case.sql, parse(case.sql))
+    if case.directives.get("input") == "raw":
+        seal(query, ctx)
+    else:
+        query = run(query, ctx, STEPS)
+    return f"OK: {len(query.scans)} planned scan(s)"
+
+
 RUNNERS: dict[str, Callable[[Mesh, Case], str]] = {
-    "allowlist": _allowlist, "authorize": _authorize, "rewrite": _rewrite,
+    "parse": _parse, "allowlist": _allowlist, "resolve": _resolve, "authorize": _authorize,
+    "scans": _scans, "rewrite": _rewrite, "seal": _seal,
 }
 CASES = [case for step in RUNNERS for case in load_cases(GOLDEN / f"{step}.sql")]
 
