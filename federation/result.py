@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from federation.pipeline.query import Decision, GovernedQuery
+from federation.pipeline.query import Decision, GovernedQuery, to_jsonable
 
 if TYPE_CHECKING:
     import pandas
     import polars
+
+__all__ = ["Result", "pretty_sql", "render_explain", "to_jsonable"]
 
 Opener = Callable[[], pa.RecordBatchReader]
 
@@ -30,7 +32,7 @@ class Result:
         self._open = opener
         self._table: pa.Table | None = None
         self.stamp: dict[str, Any] = stamp or {}
-        """Contract versions and exact files read (see federation.stamp)."""
+        """Contract versions and exact files read (see federation.pipeline.stamp)."""
         self.warnings: list[str] = warnings or []
         """Non-fatal findings, e.g. a product past its freshness SLA."""
 
@@ -109,9 +111,3 @@ def render_explain(query: GovernedQuery) -> str:
 def pretty_sql(query: GovernedQuery) -> str:
     """The governed SQL, formatted for reading."""
     return query.expression.sql(dialect="duckdb", pretty=True)
-
-
-def to_jsonable(decision: Decision) -> dict[str, Any]:
-    """A decision as a plain dict, for JSON output and the audit log."""
-    return {"product": decision.product, "column": decision.column, "action": decision.action,
-            "reason": decision.reason, "detail": decision.detail}

@@ -70,7 +70,7 @@ class StorageSettings(_Strict):
 
 
 class OpenLineageSettings(_Strict):
-    """Where OpenLineage run events go (see federation.openlineage)."""
+    """Where OpenLineage run events go (see federation.audit.openlineage)."""
 
     transport: dict[str, Any] = Field(
         description="openlineage-python transport config, e.g. {type: file, log_file_path: …}")

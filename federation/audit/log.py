@@ -1,6 +1,6 @@
 """The audit log: one record per query — succeeded, denied, rejected or failed.
 
-Each record is one JSON file, created whole or not at all (federation.audit_store):
+Each record is one JSON file, created whole or not at all (federation.audit.store):
 writers in many processes never interleave and a writer killed mid-write leaves only a
 ``.partial`` file that readers ignore, so there is never a torn record.  The log lives in
 the mesh (``audit.path`` in duckmesh.yaml, default ``.duckmesh/audit``) or on object
@@ -31,8 +31,7 @@ from federation.audit.compact import (
 )
 from federation.audit.store import AuditStore
 from federation.errors import AccessDenied, ConfigError, DuckmeshError, StorageError
-from federation.pipeline.query import GovernedQuery
-from federation.result import to_jsonable
+from federation.pipeline.query import GovernedQuery, to_jsonable
 
 DEFAULT_PATH = ".duckmesh/audit"
 DEFAULT_READERS = ("admin",)

@@ -43,7 +43,7 @@ def _remember_output_names(expression: exp.Expr, sql: str) -> None:
     """Tag unaliased result columns with the name DuckDB gives them in the caller's query.
 
     ``qualify`` names them ``_col_0``…; the caller should see ``count_star()``, exactly as
-    when the same query runs raw (see :mod:`federation.names`).
+    when the same query runs raw (see :mod:`federation.pipeline.output_names`).
     """
     select = outermost_select(expression)
     projections = select.expressions if select else []

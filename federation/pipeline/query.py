@@ -97,3 +97,9 @@ class GovernedQuery:
                 out.append(Decision(fqn, None, "scan", how,
                                     f"{len(scan.files)} of {scan.total_files} files planned"))
         return out
+
+
+def to_jsonable(decision: Decision) -> dict[str, Any]:
+    """A decision as a plain dict, for JSON output and the audit log."""
+    return {"product": decision.product, "column": decision.column, "action": decision.action,
+            "reason": decision.reason, "detail": decision.detail}
