@@ -275,6 +275,7 @@ def test_corrupt_parquet_on_s3(s3_mesh: Path, s3: FaultProxy) -> None:
     assert "crm.people" in result.stderr and "not valid Parquet" in result.stderr
 
 
+@pytest.mark.slow  # ~16 s: waits out the storage time limit
 def test_stalled_endpoint_times_out(s3_mesh: Path, s3: FaultProxy) -> None:
     s3.faults.stall_seconds = 2.5  # past read_timeout = 1 s, on every attempt
     result = query(s3_mesh)

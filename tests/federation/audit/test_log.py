@@ -84,6 +84,7 @@ def _worker(root: str, worker: int, count: int) -> None:
                  user="dana").arrow()
 
 
+@pytest.mark.slow  # ~17 s: eight processes of a hundred queries each
 def test_eight_processes_hundred_queries_each(demo_copy: Path) -> None:
     context = multiprocessing.get_context("spawn")
     procs = [context.Process(target=_worker, args=(str(demo_copy), w, 100)) for w in range(8)]
