@@ -18,7 +18,14 @@ from sqlglot.errors import ParseError
 
 from connectors.errors import ConfigError, UsageError
 from products.classification import rank
-from products.contract import Column, Product, product_from_document, schema_errors
+from products.contract import (
+    CONTRACT_SUFFIX,
+    Column,
+    Product,
+    load_contract,
+    product_from_document,
+    schema_errors,
+)
 from products.yamlio import parse_yaml
 
 Bump = Literal["none", "patch", "minor", "major"]
@@ -182,6 +189,36 @@ def contract_from_text(text: str, label: str, domain: str, name: str) -> Product
     if errors:
         raise errors[0]
     return product_from_document(doc, domain, name)
+
+
+def load_pair(old: Path, new: Path | None = None, *,
+              rev: str | None = None) -> tuple[Product | None, Product | None]:
+    """The two versions of a contract to compare: the files ``old`` and ``new``, or ``old``
+    as it was at git revision ``rev`` and as it is now.
+
+    A side that does not exist (the contract added or removed since ``rev``) is None;
+    with two files both must exist.  The domain is the name of the file's folder.
+    """
+    if (new is None) == (rev is None):
+        raise ValueError("load_pair takes either new or rev")
+    if rev is not None:
+        domain, name = _domain_and_name(old)
+        text = git_show(old, rev)
+        before = contract_from_text(text, f"{rev}:{old}", domain, name) if text else None
+        return before, load_contract(old, domain) if old.exists() else None
+    assert new is not None
+    for path in (old, new):
+        if not path.exists():
+            raise UsageError(f"{path} does not exist")
+    return (load_contract(old, _domain_and_name(old)[0]),
+            load_contract(new, _domain_and_name(new)[0]))
+
+
+def _domain_and_name(path: Path) -> tuple[str, str]:
+    # The folder names the domain, as in a mesh (domains/<domain>/<name>.odcs.yaml).
+    stem = path.name[: -len(CONTRACT_SUFFIX)] if path.name.endswith(CONTRACT_SUFFIX) \
+        else path.stem
+    return path.resolve().parent.name, stem
 
 
 def git_show(path: Path, rev: str) -> str | None:

@@ -1,10 +1,52 @@
-"""The mesh a CLI invocation works on, opened once per invocation."""
+"""Options shared by several commands, declared once and used as decorators, and the
+mesh and caller a CLI invocation works with.
+
+A command writes ``@p.user`` or ``@p.fmt(("table", "json"))`` instead of repeating
+the option, so ``--user`` means and says the same everywhere (as DESIGN.md promises).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
 import click
 
-from federation.mesh import Mesh
+from federation.mesh import Mesh, default_user
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+USER_HELP = "who is asking (default: $DUCKMESH_USER, then the OS user); roles come from " \
+            "governance/principals.yaml"
+
+user = click.option("--user", "-u", help=USER_HELP)
+"""``--user/-u NAME``: the caller; read it with :func:`caller`."""
+
+
+def fmt(choices: Sequence[str], default: str = "table",
+        help: str | None = "output format") -> Callable[[F], F]:
+    """``--format`` (passed as ``fmt``) with these ``choices``, showing its default."""
+    return click.option("--format", "fmt", type=click.Choice(choices), default=default,
+                        show_default=True, help=help)
+
+
+def output(help: str = "write to FILE (atomically) instead of stdout") -> Callable[[F], F]:
+    """``--output/-o FILE``: a file path (not a folder), as a :class:`~pathlib.Path`."""
+    return click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+                        help=help)
+
+
+def caller(name: str | None) -> str:
+    """The user a command runs as: ``--user``, else ``$DUCKMESH_USER``, else the OS user."""
+    return name or default_user()
+
+
+def mesh_root(ctx: click.Context) -> Path:
+    """The folder of the mesh named by ``--mesh`` (or found from the environment), for
+    commands that read its files without opening it."""
+    obj = ctx.find_object(dict) or {}
+    return Mesh.locate(obj.get("mesh_path"))
 
 
 def mesh_of(ctx: click.Context) -> Mesh:

@@ -1,20 +1,31 @@
 """The CLI's one output layer: every command prints through here.
 
-Rich tables for terminals, one JSON array for ``--format json``, streamed CSV / JSON /
-Parquet (written by :mod:`connectors.writers`) for results.
+Rich tables for terminals (:func:`print_table`, :func:`print_rows`, :func:`render_table`),
+one JSON document for ``--format json`` (:func:`print_json`), streamed CSV / JSON /
+Parquet results (:func:`emit`, written by :mod:`connectors.writers`), reports written to a
+file or stdout (:func:`write_text`), and the one-line messages on stderr
+(:func:`warn`, :func:`fail`, the progress bar).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
 
+import click
 import pyarrow as pa
-from rich.console import Console
+from rich.console import Console, OverflowMethod
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from connectors.writers import STREAM_FORMATS, dumps
+from connectors.writers import STREAM_FORMATS, atomic_file, dumps, write_stream
+from federation.errors import UsageError
+from federation.pipeline.stamp import STAMP_METADATA_KEY
+from federation.result import Result
 
 FORMATS = ("table", *STREAM_FORMATS)
 """Formats of ``query``: a table on the terminal, or a stream."""
@@ -28,9 +39,62 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+# -- messages on stderr -------------------------------------------------------------------
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``duckmesh: error: MESSAGE`` (one line, on stderr) and exit with ``code``."""
+    click.echo(f"duckmesh: error: {message}", err=True)
+    sys.exit(code)
+
+
+def warn(message: str) -> None:
+    """A non-fatal finding, one line on stderr; stdout stays clean for the data."""
+    click.echo(f"duckmesh: warning: {message}", err=True)
+
+
+@contextlib.contextmanager
+def progress() -> Iterator[Callable[[float], None] | None]:
+    """A progress bar on stderr while a query runs, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    columns = (TextColumn("query"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("query", total=100)
+        yield lambda pct: bar.update(task, completed=pct)
+
+
+# -- tables on stdout ---------------------------------------------------------------------
+
 def stdout_console() -> Console:
     """A console on stdout: terminal width on a terminal, unwrapped lines in a pipe."""
     return Console(width=None if sys.stdout.isatty() else 10_000)
+
+
+def print_table(rows: Iterable[Sequence[str]], columns: Sequence[str], *,
+                title: str | None = None, justify_right: Collection[int | str] = (),
+                overflow: OverflowMethod = "fold", empty: str | None = None,
+                console: Console | None = None) -> None:
+    """Print ``rows`` (cells already text; rich markup such as ``[red]…[/red]`` applies)
+    under the headers ``columns``.
+
+    ``justify_right``: the columns aligned right (counts, sizes), by name or position.
+    ``empty``: printed instead of the table when there are no rows (by default an empty
+    table is printed).
+    """
+    rows = list(rows)
+    console = console or stdout_console()
+    if not rows and empty is not None:
+        console.print(empty)
+        return
+    view = Table(title=title, header_style="bold")
+    for i, name in enumerate(columns):
+        right = i in justify_right or name in justify_right
+        view.add_column(name, justify="right" if right else "left", overflow=overflow)
+    for row in rows:
+        view.add_row(*row)
+    console.print(view)
 
 
 def print_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str,
@@ -38,14 +102,10 @@ def print_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str,
     """Listing output: ``json`` is the whole rows as one array; ``table`` shows ``columns``
     (None shown as ``empty``)."""
     if fmt == "json":
-        sys.stdout.write(dumps(rows) + "\n")
+        print_json(rows)
         return
-    view = Table(header_style="bold")
-    for name in columns:
-        view.add_column(name, overflow="fold")
-    for row in rows:
-        view.add_row(*(empty if row[k] is None else str(row[k]) for k in columns))
-    stdout_console().print(view)
+    print_table([[empty if row[k] is None else str(row[k]) for k in columns] for row in rows],
+                columns)
 
 
 def preview(reader: pa.RecordBatchReader, max_rows: int) -> tuple[pa.Table, int]:
@@ -71,19 +131,52 @@ def render_table(table: pa.Table, max_rows: int, console: Console | None = None,
 
     ``total``: the result's row count when ``table`` holds only its first rows.
     """
-    console = console or stdout_console()
     shown = table.slice(0, max_rows)
     count = table.num_rows if total is None else total
-    view = Table(show_lines=False, header_style="bold")
-    for field in table.schema:
-        numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type) or \
-            pa.types.is_decimal(field.type)
-        view.add_column(field.name, justify="right" if numeric else "left", overflow="fold")
-    for row in shown.to_pylist():
-        view.add_row(*(_cell(v) for v in row.values()))
-    console.print(view)
+    # By position: a result may repeat a column name with another type.
+    numeric = {i for i, field in enumerate(table.schema)
+               if pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+               or pa.types.is_decimal(field.type)}
+    print_table(([_cell(v) for v in row.values()] for row in shown.to_pylist()),
+                table.schema.names, justify_right=numeric, console=console)
     if count > max_rows:
         Console(stderr=True).print(f"({max_rows} of {count} rows shown; use "
                                    "--max-rows, or --format csv/json/parquet for all)")
     else:
         Console(stderr=True).print(f"({count} row{'s' * (count != 1)})")
+
+
+# -- documents and streams ----------------------------------------------------------------
+
+def print_json(value: Any) -> None:
+    """``value`` as one JSON document on stdout (duckmesh's encoding of dates, decimals)."""
+    click.echo(dumps(value))
+
+
+def write_text(text: str, output: Path | None) -> None:
+    """``text`` on stdout, or written to ``output`` atomically (all of it or nothing)."""
+    if output is None:
+        click.echo(text)
+        return
+    with atomic_file(output) as handle:
+        handle.write(text.encode())
+
+
+def emit(result: Result, fmt: str, output: Path | None, stamp: bool) -> None:
+    """Stream a query result as CSV, JSON or Parquet to ``output`` or stdout.
+
+    The stamp and the column lineage travel as file metadata; with ``stamp`` a JSON
+    result is wrapped as ``{"stamp": …, "rows": […]}``.
+    """
+    metadata = {STAMP_METADATA_KEY: dumps(result.stamp),
+                "duckmesh.lineage": dumps([c.as_dict() for c in result.lineage()])}
+    wrap = result.stamp if stamp and fmt == "json" else None
+    if output is not None:
+        with atomic_file(output) as handle:
+            rows = write_stream(result.reader(), fmt, handle, metadata, stamp=wrap)
+        click.echo(f"wrote {rows} rows to {output}", err=True)
+        return
+    if fmt == "parquet" and sys.stdout.isatty():
+        raise UsageError("parquet output needs --output FILE (or a pipe)")
+    write_stream(result.reader(), fmt, sys.stdout.buffer, metadata, stamp=wrap)
+    sys.stdout.flush()

@@ -1,4 +1,5 @@
-"""``duckmesh reports list | run NAME [--at TIME] | due``."""
+"""``duckmesh reports list | run NAME [--at TIME] | due``: scheduled reports, listed and
+run (one slot, or every slot due); each run's outcome is one line."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 
 import click
 
-from federation.cli.params import mesh_of
+from federation.cli import params as p
 from federation.cli.render import print_rows
 from federation.errors import UsageError
 from federation.reports.history import History
@@ -17,6 +18,7 @@ from federation.reports.spec import load_report, load_reports
 
 
 def _instant(text: str | None, option: str) -> dt.datetime:
+    """The time given to ``option`` (``--at``, ``--now``); now when none is given."""
     if text is None:
         return dt.datetime.now(dt.UTC)
     try:
@@ -26,6 +28,8 @@ def _instant(text: str | None, option: str) -> dt.datetime:
 
 
 def _finish(outcomes: list[RunOutcome]) -> None:
+    """One line per run; failures go to stderr and exit non-zero (the first failure's
+    code), so a scheduler notices and the next ``due`` retries them."""
     for outcome in outcomes:
         click.echo(outcome.line(), err=outcome.outcome == "failed")
     failed = [o for o in outcomes if o.outcome == "failed"]
@@ -40,12 +44,11 @@ def reports() -> None:
 
 
 @reports.command("list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@p.fmt(("table", "json"), help=None)
 @click.pass_context
 def list_cmd(ctx: click.Context, fmt: str) -> None:
     """Every report: schedule, principal, format, current slot and last success."""
-    mesh = mesh_of(ctx)
+    mesh = p.mesh_of(ctx)
     now = dt.datetime.now(dt.UTC)
     rows = []
     for spec in load_reports(mesh.root):
@@ -67,7 +70,7 @@ def list_cmd(ctx: click.Context, fmt: str) -> None:
 @click.pass_context
 def run_cmd(ctx: click.Context, name: str, at: str | None, force: bool) -> None:
     """Run report NAME for one slot (once per slot unless --force)."""
-    mesh = mesh_of(ctx)
+    mesh = p.mesh_of(ctx)
     spec = load_report(mesh.root, name)
     _finish([run_report(mesh, spec, _instant(at, "--at"), force=force)])
 
@@ -81,4 +84,4 @@ def due_cmd(ctx: click.Context, now: str | None) -> None:
     Meant to be called every minute by cron or an orchestrator; a failed slot exits
     non-zero and is retried by the next call.
     """
-    _finish(due(mesh_of(ctx), _instant(now, "--now")))
+    _finish(due(p.mesh_of(ctx), _instant(now, "--now")))

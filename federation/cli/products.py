@@ -1,0 +1,160 @@
+"""``duckmesh products list | search TEXT | show DOMAIN.PRODUCT | init DOMAIN.PRODUCT``:
+discover the mesh's data products, and draft the contract of a new one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from connectors.writers import dumps
+from federation.cli import params as p
+from federation.cli.render import (
+    print_json,
+    print_rows,
+    print_table,
+    render_table,
+    stdout_console,
+    write_text,
+)
+from federation.errors import UsageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from rich.console import Console
+
+    from federation.mesh import Mesh
+    from products.contract import Product
+
+LIST_COLUMNS = ("product", "version", "status", "owner", "columns", "description")
+
+
+@click.group()
+def products() -> None:
+    """Discover data products."""
+
+
+@products.command("list")
+@p.fmt(("table", "json"))
+@click.pass_context
+def products_list(ctx: click.Context, fmt: str) -> None:
+    """List every product of the mesh."""
+    rows = [{"product": d.fqn, "version": d.version, "status": d.status, "owner": d.owner,
+             "columns": len(d.columns), "description": d.description}
+            for d in p.mesh_of(ctx).catalog]
+    print_rows(rows, LIST_COLUMNS, fmt)
+
+
+@products.command("search")
+@click.argument("text")
+@p.fmt(("table", "json"))
+@click.pass_context
+def products_search(ctx: click.Context, text: str, fmt: str) -> None:
+    """Find products by name, domain, tag, owner, description or column."""
+    from products.discovery import search
+
+    rows: list[dict[str, Any]] = [
+        {"product": m.product.fqn, "score": m.score, "matched": list(m.reasons),
+         "description": m.product.description} for m in search(p.mesh_of(ctx).catalog, text)]
+    if fmt == "json":
+        print_json(rows)
+        return
+    if not rows:
+        click.echo(f"no product matches {text!r}", err=True)
+        return
+    print_table(([r["product"], str(r["score"]), ", ".join(r["matched"]), r["description"] or ""]
+                 for r in rows), ("product", "score", "matched", "description"))
+
+
+@products.command("show")
+@click.argument("name", metavar="DOMAIN.PRODUCT")
+@p.fmt(("table", "json"))
+@click.option("--sample", type=click.IntRange(min=1, max=10_000), default=None,
+              help="also show N sample rows, governed (masked) for --user")
+@p.user
+@click.pass_context
+def products_show(ctx: click.Context, name: str, fmt: str, sample: int | None,
+                  user: str | None) -> None:
+    """Owner, schema, SLA, quality rules and live facts of one product."""
+    from products.discovery import describe
+
+    mesh = p.mesh_of(ctx)
+    product = mesh.catalog.get(name)
+    info = describe(product, mesh.root, mesh.settings.storage)
+    rows = sample_rows(mesh, product, sample, p.caller(user)) if sample else None
+    if rows is not None:
+        info["sample"] = rows.to_pylist()
+    if fmt == "json":
+        print_json(info)
+        return
+    console = stdout_console()
+    _print_description(info, console)
+    if rows is not None and sample:
+        console.print(f"sample ({rows.num_rows} rows, governed for {p.caller(user)}):")
+        render_table(rows, sample, console)
+
+
+def sample_rows(mesh: Mesh, product: Product, count: int, user: str) -> pa.Table:
+    """The first ``count`` rows of ``product`` as ``user`` may see them (governed)."""
+    from sqlglot import exp
+
+    # Built as an expression, never as text: the names come from a contract file.
+    query = exp.select("*").from_(exp.table_(product.name, db=product.domain)).limit(count)
+    return mesh.sql(query.sql(dialect="duckdb"), user=user).arrow()
+
+
+def _print_description(info: dict[str, Any], console: Console) -> None:
+    facts = info["facts"]
+    console.print(f"[bold]{info['product']}[/bold]  v{info['version']}  ({info['status']})")
+    for key in ("description", "owner", "location", "format", "contract"):
+        console.print(f"  {key}: {info[key]}")
+    if info["tags"]:
+        console.print(f"  tags: {', '.join(map(str, info['tags']))}")
+    if "error" in facts:
+        console.print(f"  data: unavailable: {facts['error']}")
+    else:
+        fresh = facts["freshness"]
+        console.print(f"  data: {facts['rows']} rows, {facts['size_bytes']} bytes in "
+                      f"{facts['files']} files, last modified {facts['last_modified']}"
+                      + (f", {fresh['status']} (SLA {fresh['sla']})" if fresh else ""))
+    print_table(([c["name"], c["type"], "yes" if c["required"] else "",
+                  c["classification"] or "", c["description"] or ""] for c in info["columns"]),
+                ("name", "type", "required", "classification", "description"),
+                title="schema", console=console)
+    for rule in info["quality"]:
+        console.print(f"  quality: {dumps(rule)}")
+    for sla in info["sla"]:
+        console.print(f"  sla: {dumps(sla)}")
+
+
+@products.command("init")
+@click.argument("name", metavar="DOMAIN.PRODUCT")
+@click.option("--from", "source", required=True, metavar="PATH_OR_URI",
+              help="Parquet file, folder (hive partitions are found) or glob")
+@p.output(help="where to write (default: domains/DOMAIN/PRODUCT.odcs.yaml in the mesh)")
+@click.option("--force", is_flag=True, help="overwrite an existing contract")
+@click.pass_context
+def products_init(ctx: click.Context, name: str, source: str, output: Path | None,
+                  force: bool) -> None:
+    """Write a draft ODCS contract from existing Parquet data, with suggested
+    classifications for the owner to confirm."""
+    import yaml
+
+    from products.bootstrap import HEADER, check_draft, draft_contract
+
+    # With --output no mesh is needed: a draft may be written before the mesh exists.
+    root = p.mesh_root(ctx) if output is None else Path.cwd()
+    contract = draft_contract(name, source, root)
+    domain, product = contract["domain"], contract["dataProduct"]
+    target = output or root / "domains" / domain / f"{product}.odcs.yaml"
+    check_draft(contract, target, domain, product)
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists", hint="use --force to overwrite")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text(HEADER + yaml.safe_dump(contract, sort_keys=False, allow_unicode=True), target)
+    click.echo(f"wrote draft contract {target}")
+    for prop in contract["schema"][0]["properties"]:
+        reason = prop["customProperties"][1]["value"]
+        click.echo(f"  {prop['name']:<24} {prop['physicalType']:<16} "
+                   f"{prop['classification']:<11} {reason}", err=True)

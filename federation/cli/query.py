@@ -1,0 +1,123 @@
+"""``duckmesh query``, ``explain`` and ``lineage``: governed SQL run, explained, traced.
+
+Each command hands the SQL to the mesh (which governs it) and the answer to
+:mod:`federation.cli.render`; none of them touches the SQL itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from federation.cli import params as p
+from federation.cli.render import (
+    FORMATS,
+    emit,
+    preview,
+    print_json,
+    print_table,
+    progress,
+    render_table,
+    warn,
+)
+from federation.errors import UsageError
+from federation.result import pretty_sql, to_jsonable
+
+if TYPE_CHECKING:
+    from federation.audit.lineage import ColumnLineage
+    from federation.pipeline.query import GovernedQuery
+
+
+@click.command()
+@click.argument("sql")
+@p.user
+@p.fmt(FORMATS, help="output format; json is one array of row objects")
+@p.output()
+@click.option("--max-rows", type=click.IntRange(min=1), default=100, show_default=True,
+              help="rows shown by --format table")
+@click.option("--as-of", metavar="SNAPSHOT_OR_TIME",
+              help="read Iceberg products at this snapshot id or ISO timestamp (still governed)")
+@click.option("--stamp", is_flag=True,
+              help="with --format json: print {\"stamp\": …, \"rows\": […]} where the stamp "
+                   "lists the contract versions and files read (parquet output always "
+                   "carries it as file metadata 'duckmesh.stamp')")
+@click.option("--purpose", metavar="TEXT",
+              help="why you run this query; recorded in the audit log")
+@click.pass_context
+def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path | None,
+          max_rows: int, as_of: str | None, stamp: bool, purpose: str | None) -> None:
+    """Run governed SQL naming products as domain.product."""
+    mesh = p.mesh_of(ctx)
+    if fmt == "table" and output is not None:
+        raise UsageError("--output needs --format csv, json or parquet")
+    if stamp and fmt != "json":
+        raise UsageError("--stamp goes with --format json")
+    with progress() as on_progress:
+        result = mesh.sql(sql, user=p.caller(user), progress=on_progress, as_of=as_of,
+                          purpose=purpose)
+        for warning in result.warnings:
+            warn(warning)
+        if fmt == "table":
+            # Run under the progress bar, keeping only the rows shown; print once it is gone.
+            shown, total = preview(result.reader(), max_rows)
+        else:
+            emit(result, fmt, output, stamp)
+    if fmt == "table":
+        render_table(shown, max_rows, total=total)
+
+
+@click.command()
+@click.argument("sql")
+@p.user
+@p.fmt(("text", "json"), default="text", help="text, or json with governed_sql and decisions")
+@click.option("--as-of", metavar="SNAPSHOT_OR_TIME",
+              help="plan Iceberg products at this snapshot id or ISO timestamp")
+@click.pass_context
+def explain(ctx: click.Context, sql: str, user: str | None, fmt: str, as_of: str | None) -> None:
+    """Show the governed SQL and every policy decision, without running the query."""
+    governed = p.mesh_of(ctx).govern(sql, p.caller(user), as_of=as_of)
+    if fmt == "json":
+        print_json(explanation(governed, p.caller(user)))
+        return
+    rows = [[d.product, d.column or "", d.action + (f" [{d.detail}]" if d.detail else ""),
+             d.reason] for d in governed.decisions]
+    print_table(rows, ("product", "column", "decision", "rule"),
+                title=f"policy decisions for {p.caller(user)}")
+    click.echo("\n-- governed SQL\n" + pretty_sql(governed))
+
+
+def explanation(governed: GovernedQuery, user: str) -> dict[str, object]:
+    """``explain --format json``: who asked, what is read, every decision, the SQL run."""
+    return {
+        "user": user,
+        "products": list(governed.products),
+        "columns_read": governed.columns_read,
+        "decisions": [to_jsonable(d) for d in governed.decisions],
+        "governed_sql": governed.governed_sql,
+    }
+
+
+@click.command("lineage")
+@click.argument("sql")
+@p.user
+@p.fmt(("table", "json"))
+@click.pass_context
+def lineage_cmd(ctx: click.Context, sql: str, user: str | None, fmt: str) -> None:
+    """For each output column: its source product columns, the transformation, and the
+    classification it inherits (the strictest of its sources). Nothing is run."""
+    from federation.audit.lineage import lineage
+
+    columns = lineage(p.mesh_of(ctx).govern(sql, p.caller(user)))
+    if fmt == "json":
+        print_json([c.as_dict() for c in columns])
+        return
+    print_table(([c.output, c.classification or "", _sources(c), c.transformation]
+                 for c in columns), ("output", "classification", "sources", "transformation"))
+
+
+def _sources(column: ColumnLineage) -> str:
+    return ", ".join(f"{s.product}.{s.column}" + (f" ({s.classification})"
+                                                  if s.classification else "")
+                     for s in column.sources)
