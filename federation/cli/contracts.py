@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.text import Text
 
 from connectors.writers import dumps
 from federation.checks.validate import validate_mesh
@@ -69,7 +70,7 @@ def diff_cmd(old: Path, new: Path | None, rev: str | None, fmt: str) -> None:
     if fmt == "json":
         print_json(diff_report(before, after, changes, need, have, ok))
     else:
-        print_table(([c.kind, c.detail, "[red]yes[/red]" if c.breaking else "no", c.bump]
+        print_table(([c.kind, c.detail, Text("yes", style="red") if c.breaking else "no", c.bump]
                      for c in changes), ("change", "detail", "breaking", "needs"),
                     empty="no changes")
         versions = f"{before.version if before else '-'} → {after.version if after else '-'}"
@@ -117,9 +118,8 @@ def check_cmd(ctx: click.Context, names: tuple[str, ...], fmt: str, output: Path
         sys.exit(4)
 
 
-def _colored(status: str) -> str:
-    color = STATUS_COLORS.get(status, "dim")
-    return f"[{color}]{status}[/{color}]"
+def _colored(status: str) -> Text:
+    return Text(status, style=STATUS_COLORS.get(status, "dim"))
 
 
 def summary(findings: list[Finding]) -> str:

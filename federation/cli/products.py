@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.text import Text
 
 from connectors.writers import dumps
 from federation.cli import params as p
@@ -106,26 +107,30 @@ def sample_rows(mesh: Mesh, product: Product, count: int, user: str) -> pa.Table
 
 def _print_description(info: dict[str, Any], console: Console) -> None:
     facts = info["facts"]
-    console.print(f"[bold]{info['product']}[/bold]  v{info['version']}  ({info['status']})")
+    # Contract and storage text is printed as it is: a description may hold "[...]",
+    # which rich would read as markup.
+    console.print(Text.assemble((info["product"], "bold"),
+                                f"  v{info['version']}  ({info['status']})"))
     for key in ("description", "owner", "location", "format", "contract"):
-        console.print(f"  {key}: {info[key]}")
+        console.print(f"  {key}: {info[key]}", markup=False)
     if info["tags"]:
-        console.print(f"  tags: {', '.join(map(str, info['tags']))}")
+        console.print(f"  tags: {', '.join(map(str, info['tags']))}", markup=False)
     if "error" in facts:
-        console.print(f"  data: unavailable: {facts['error']}")
+        console.print(f"  data: unavailable: {facts['error']}", markup=False)
     else:
         fresh = facts["freshness"]
         console.print(f"  data: {facts['rows']} rows, {facts['size_bytes']} bytes in "
                       f"{facts['files']} files, last modified {facts['last_modified']}"
-                      + (f", {fresh['status']} (SLA {fresh['sla']})" if fresh else ""))
+                      + (f", {fresh['status']} (SLA {fresh['sla']})" if fresh else ""),
+                      markup=False)
     print_table(([c["name"], c["type"], "yes" if c["required"] else "",
                   c["classification"] or "", c["description"] or ""] for c in info["columns"]),
                 ("name", "type", "required", "classification", "description"),
                 title="schema", console=console)
     for rule in info["quality"]:
-        console.print(f"  quality: {dumps(rule)}")
+        console.print(f"  quality: {dumps(rule)}", markup=False)
     for sla in info["sla"]:
-        console.print(f"  sla: {dumps(sla)}")
+        console.print(f"  sla: {dumps(sla)}", markup=False)
 
 
 @products.command("init")

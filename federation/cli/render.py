@@ -21,6 +21,7 @@ import pyarrow as pa
 from rich.console import Console, OverflowMethod
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from connectors.writers import STREAM_FORMATS, atomic_file, dumps, write_stream
 from federation.errors import UsageError
@@ -72,12 +73,19 @@ def stdout_console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 10_000)
 
 
-def print_table(rows: Iterable[Sequence[str]], columns: Sequence[str], *,
+Cell = str | Text
+"""A table cell: plain text, shown as it is, or a styled :class:`rich.text.Text`."""
+
+
+def print_table(rows: Iterable[Sequence[Cell]], columns: Sequence[str], *,
                 title: str | None = None, justify_right: Collection[int | str] = (),
                 overflow: OverflowMethod = "fold", empty: str | None = None,
                 console: Console | None = None) -> None:
-    """Print ``rows`` (cells already text; rich markup such as ``[red]…[/red]`` applies)
-    under the headers ``columns``.
+    """Print ``rows`` under the headers ``columns``.
+
+    A ``str`` cell is printed as it is: values from data, contracts and the audit log
+    may hold ``[...]``, which rich would otherwise read as markup and restyle or drop.
+    Styling comes only from cells that are :class:`rich.text.Text` already.
 
     ``justify_right``: the columns aligned right (counts, sizes), by name or position.
     ``empty``: printed instead of the table when there are no rows (by default an empty
@@ -93,7 +101,7 @@ def print_table(rows: Iterable[Sequence[str]], columns: Sequence[str], *,
         right = i in justify_right or name in justify_right
         view.add_column(name, justify="right" if right else "left", overflow=overflow)
     for row in rows:
-        view.add_row(*row)
+        view.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in row))
     console.print(view)
 
 
@@ -137,7 +145,9 @@ def render_table(table: pa.Table, max_rows: int, console: Console | None = None,
     numeric = {i for i, field in enumerate(table.schema)
                if pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
                or pa.types.is_decimal(field.type)}
-    print_table(([_cell(v) for v in row.values()] for row in shown.to_pylist()),
+    # Column by column: rows as dicts would keep one value of a repeated name.
+    columns = [column.to_pylist() for column in shown.columns]
+    print_table(([_cell(v) for v in row] for row in zip(*columns, strict=True)),
                 table.schema.names, justify_right=numeric, console=console)
     if count > max_rows:
         Console(stderr=True).print(f"({max_rows} of {count} rows shown; use "

@@ -299,3 +299,30 @@ def test_table_output_counts_every_row(demo_root: Path) -> None:
                                      "--format", "json", "SELECT count(*) AS n FROM "
                                      "flights.schedule"])
     assert json.loads(check.stdout) == [{"n": total}]
+
+
+def test_table_output_keeps_repeated_column_names_apart(demo_root: Path) -> None:
+    result = dm("query", "-u", "adam", "SELECT 1 AS a, 'x' AS a, 2 AS a", mesh=demo_root)
+    assert result.exit_code == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if "x" in line)
+    assert [cell.strip() for cell in row.strip("│ ").split("│")] == ["1", "x", "2"]
+
+
+def test_brackets_in_data_and_contracts_are_printed_as_they_are(demo_copy: Path) -> None:
+    """Rich reads "[...]" as markup: text from data, contracts and the audit log must not
+    be restyled or dropped."""
+    import yaml
+
+    marked = "[bold]b[/bold] [red]r"
+    path = demo_copy / "domains/flights/schedule.odcs.yaml"
+    contract = yaml.safe_load(path.read_text())
+    contract["description"]["purpose"] = marked
+    path.write_text(yaml.safe_dump(contract, sort_keys=False))
+    assert marked in dm("products", "show", "flights.schedule", mesh=demo_copy).stdout
+    assert marked in dm("products", "list", mesh=demo_copy).stdout
+    data = dm("query", "-u", "adam", f"SELECT '{marked}' AS s", mesh=demo_copy)
+    assert marked in data.stdout
+    audit = CliRunner().invoke(cli, ["--mesh", str(demo_copy), "audit"],
+                               env={"DUCKMESH_USER": "adam"})
+    assert audit.exit_code == 0, audit.stderr
+    assert marked in audit.stdout
