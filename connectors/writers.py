@@ -14,7 +14,8 @@ import datetime as dt
 import decimal
 import json
 import os
-import tempfile
+import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -47,20 +48,64 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=json_default, ensure_ascii=False)
 
 
+_SEP = "~"
+"""Separates host, process id and a random part in a temporary file's name (no host
+name holds it)."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def remove_stale_partials(path: Path) -> list[Path]:
+    """Remove the ``.<name>.….partial`` files beside ``path`` that writers on this host
+    left when they were killed (their process is gone); the removed files.
+
+    Files of live writers, and of writers on other hosts (a shared folder), are kept.
+    """
+    host = socket.gethostname()
+    removed = []
+    for candidate in path.parent.glob(f".{glob_escape(path.name)}.*.partial"):
+        middle = candidate.name[len(path.name) + 2: -len(".partial")]
+        parts = middle.split(_SEP)
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        if int(parts[1]) != os.getpid() and not _alive(int(parts[1])):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[IO[bytes]]:
     """Write to a temporary file beside ``path``; rename into place only on success.
 
     The data is synced before the rename, so a crash never leaves a renamed but empty or
-    partial file; a write that fails leaves nothing (a killed process: only a hidden
-    ``.<name>.….partial`` beside it).
+    partial file; a write that fails leaves nothing.  A process killed while writing
+    leaves a hidden ``.<name>.<host>~<pid>~<random>.partial`` beside it: the next write
+    of the same file removes it (:func:`remove_stale_partials`).
     """
     path = path.resolve()
     if path.is_dir():
         raise UsageError(f"{path} is a directory")
     if not path.parent.is_dir():
         raise UsageError(f"folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    with contextlib.suppress(OSError):
+        remove_stale_partials(path)
+    middle = _SEP.join((socket.gethostname(), str(os.getpid()), uuid.uuid4().hex[:12]))
+    tmp = str(path.parent / f".{path.name}.{middle}.partial")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle

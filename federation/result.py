@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -52,14 +52,20 @@ class Result:
         return self.query.products
 
     def reader(self, rows_per_batch: int = 100_000) -> pa.RecordBatchReader:
-        """Stream the result as Arrow record batches (runs the query again each call)."""
+        """Stream the result as Arrow record batches of at most ``rows_per_batch`` rows
+        (runs the query again each call)."""
+        if rows_per_batch < 1:
+            from federation.errors import UsageError
+            raise UsageError(f"rows_per_batch must be at least 1, not {rows_per_batch}")
         if self._table is not None:
             return pa.RecordBatchReader.from_batches(
                 self._table.schema, self._table.to_batches(rows_per_batch))
-        return self._open()
+        raw = self._open()
+        return pa.RecordBatchReader.from_batches(raw.schema, _at_most(raw, rows_per_batch))
 
     def batches(self, rows_per_batch: int = 100_000) -> Iterator[pa.RecordBatch]:
-        """Iterate over Arrow record batches without holding the whole result."""
+        """Iterate over Arrow record batches of at most ``rows_per_batch`` rows, without
+        holding the whole result."""
         yield from self.reader(rows_per_batch)
 
     def arrow(self) -> pa.Table:
@@ -68,8 +74,20 @@ class Result:
             self._table = self._open().read_all()
         return self._table
 
-    def df(self) -> pandas.DataFrame:
-        """The result as a pandas DataFrame."""
+    def df(self, dtype_backend: str = "numpy") -> pandas.DataFrame:
+        """The result as a pandas DataFrame.
+
+        ``dtype_backend="pyarrow"`` keeps every column Arrow-backed (``pd.ArrowDtype``):
+        DECIMAL, DATE, TIME, nested and unsigned columns keep their types instead of
+        becoming ``object`` columns of Python values (the default, numpy, does that).
+        """
+        if dtype_backend == "pyarrow":
+            import pandas
+
+            return self.arrow().to_pandas(types_mapper=pandas.ArrowDtype)
+        if dtype_backend != "numpy":
+            from federation.errors import UsageError
+            raise UsageError(f"dtype_backend is 'numpy' or 'pyarrow', not {dtype_backend!r}")
         return self.arrow().to_pandas()
 
     def pl(self) -> polars.DataFrame:
@@ -95,6 +113,16 @@ class Result:
 
     def __repr__(self) -> str:
         return f"<Result products={list(self.products)}>"
+
+
+def _at_most(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """``batches`` cut into slices of at most ``rows`` rows (slices share the memory)."""
+    for batch in batches:
+        if batch.num_rows <= rows:
+            yield batch
+            continue
+        for start in range(0, batch.num_rows, rows):
+            yield batch.slice(start, rows)
 
 
 def render_explain(query: GovernedQuery) -> str:

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from federation.cli import params as p
 from federation.cli.render import (
     FORMATS,
     emit,
+    output_format,
     preview,
     print_json,
     print_table,
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("sql")
 @p.user
-@p.fmt(FORMATS, help="output format; json is one array of row objects")
+@p.fmt(FORMATS, help="output format; json is one array of row objects (with --output, "
+                     "the default is the file's extension: .csv, .json, .parquet)")
 @p.output()
 @click.option("--max-rows", type=click.IntRange(min=1), default=100, show_default=True,
               help="rows shown by --format table")
@@ -50,8 +53,8 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
           max_rows: int, as_of: str | None, stamp: bool, purpose: str | None) -> None:
     """Run governed SQL naming products as domain.product."""
     mesh = p.mesh_of(ctx)
-    if fmt == "table" and output is not None:
-        raise UsageError("--output needs --format csv, json or parquet")
+    given = ctx.get_parameter_source("fmt") not in (ParameterSource.DEFAULT, None)
+    fmt = output_format(fmt, output, given=given)
     if stamp and fmt != "json":
         raise UsageError("--stamp goes with --format json")
     with progress() as on_progress:

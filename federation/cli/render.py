@@ -172,6 +172,26 @@ def write_text(text: str, output: Path | None) -> None:
         handle.write(text.encode())
 
 
+OUTPUT_SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+"""File extensions that say the format of ``query --output`` when ``--format`` is not given."""
+
+
+def output_format(fmt: str, output: Path | None, *, given: bool) -> str:
+    """The format ``query`` writes: ``fmt`` when given (or without ``--output``), else the
+    one the output file's extension names (``-o x.parquet`` writes Parquet)."""
+    if output is None:
+        return fmt
+    if given:
+        if fmt == "table":
+            raise UsageError("--output needs --format csv, json or parquet")
+        return fmt
+    inferred = OUTPUT_SUFFIXES.get(output.suffix.lower())
+    if inferred is None:
+        raise UsageError(f"cannot tell the format of {output.name!r} from its extension",
+                         hint="name it .csv, .json or .parquet, or give --format")
+    return inferred
+
+
 def emit(result: Result, fmt: str, output: Path | None, stamp: bool) -> None:
     """Stream a query result as CSV, JSON or Parquet to ``output`` or stdout.
 
