@@ -48,6 +48,42 @@ def format_location(location: Sequence[str | int]) -> str:
     return out
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where installed: 5-10x faster than the pure-Python one."""
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _check_node(node: yaml.Node, path: Path, seen: set[int]) -> None:
+    """Refuse what YAML allows but a governance file must not mean: duplicate keys (the
+    last would silently win), aliases (one node in two places) and merge keys (``<<``
+    copies keys in, so a rule could change far from where it is read)."""
+    if id(node) in seen:
+        raise ConfigError("anchors and aliases (&name / *name) are not allowed in mesh "
+                          "files: write each value out", file=str(path),
+                          line=node.start_mark.line + 1)
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        keys: dict[str, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            if key.tag == _MERGE_TAG:
+                raise ConfigError("merge keys (<<) are not allowed in mesh files",
+                                  file=str(path), line=line)
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in keys:
+                    raise ConfigError(f"duplicate key {key.value!r} (first on line "
+                                      f"{keys[key.value]})", file=str(path), line=line,
+                                      field=key.value)
+                keys[key.value] = line
+            else:
+                raise ConfigError("a mapping key must be a plain value", file=str(path),
+                                  line=line)
+            _check_node(value, path, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_node(item, path, seen)
+
+
 def _index_lines(node: yaml.Node, prefix: tuple[str | int, ...],
                  lines: dict[tuple[str | int, ...], int]) -> None:
     lines[prefix] = node.start_mark.line + 1
@@ -63,8 +99,13 @@ def _index_lines(node: yaml.Node, prefix: tuple[str | int, ...],
             _index_lines(item, (*prefix, i), lines)
 
 
-def load_yaml(path: Path, *, required: bool = True) -> YamlDocument:
-    """Load a YAML file that must hold a mapping; errors name the file and line."""
+def load_yaml(path: Path, *, required: bool = True,
+              allow_empty: bool = True) -> YamlDocument:
+    """Load a YAML file that must hold a mapping; errors name the file and line.
+
+    Strict: duplicate keys, aliases and merge keys are errors.  ``allow_empty=False``: a
+    file that is empty or only whitespace or comments is an error, never "nothing".
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -73,14 +114,23 @@ def load_yaml(path: Path, *, required: bool = True) -> YamlDocument:
         raise ConfigError("file not found", file=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read file: {type(exc).__name__}", file=str(path)) from None
-    return parse_yaml(text, path)
+    return parse_yaml(text, path, allow_empty=allow_empty)
 
 
-def parse_yaml(text: str, path: Path) -> YamlDocument:
-    """Parse YAML text that must hold a mapping; ``path`` labels errors."""
+def parse_yaml(text: str, path: Path, *, allow_empty: bool = True) -> YamlDocument:
+    """Parse YAML text that must hold a mapping; ``path`` labels errors.
+
+    The text is parsed once: the node tree is checked (duplicate keys, aliases, merge
+    keys), indexed for line numbers, then turned into Python values.
+    """
+    loader = _LOADER(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            _check_node(node, path, set())
+            data = loader.construct_document(node)
+        else:
+            data = None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "invalid YAML"
@@ -88,7 +138,12 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
             f"malformed YAML: {problem}", file=str(path),
             line=mark.line + 1 if mark is not None else None,
         ) from None
+    finally:
+        loader.dispose()
     if data is None:
+        if not allow_empty:
+            raise ConfigError("the file is empty: it must declare its content (an empty "
+                              "governance file never means 'no rules')", file=str(path))
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping at the top level", file=str(path), line=1)
