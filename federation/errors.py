@@ -6,7 +6,9 @@ storage) are defined in :mod:`connectors.errors` and re-exported here; the error
 the query path raises are defined here.
 
 Exit codes (the CLI's contract, see README.md): 0 ok; 1 usage, input, configuration,
-storage or engine error; 3 access denied; 4 contract or quality failure.
+storage or engine error; 3 access denied (including a failed authentication to a
+server); 4 contract or quality failure; 5 a server is unreachable, busy or shutting
+down (retry later).
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ from connectors.errors import ConfigError, DuckmeshError, StorageError, UsageErr
 
 __all__ = [
     "AccessDenied", "ConfigError", "ContractError", "DuckmeshError", "QueryFailed",
-    "QueryRejected", "QueryTimeout", "StorageError", "UsageError",
+    "QueryRejected", "QueryTimeout", "StorageError", "UsageError", "ValidationWarning",
 ]
+
+
+class ValidationWarning(DuckmeshError):
+    """A finding of ``duckmesh validate`` that is suspicious but not wrong (an always-true
+    row filter); reported, never a refusal."""
 
 
 class QueryRejected(DuckmeshError, ValueError):
@@ -43,3 +50,22 @@ class QueryFailed(DuckmeshError, RuntimeError):
 
 class QueryTimeout(QueryFailed, TimeoutError):
     """The query ran past the configured time limit and was interrupted."""
+
+
+class QueryCancelled(QueryFailed):
+    """A running query was stopped on purpose: its client went away, it was cancelled, or
+    the server shut down."""
+
+
+class AuthenticationFailed(DuckmeshError, PermissionError):
+    """A server could not establish who is calling: no, a wrong, an expired or a revoked
+    token (exit code 3, as for a denial)."""
+
+    exit_code: ClassVar[int] = 3
+
+
+class ServerUnavailable(DuckmeshError, ConnectionError):
+    """A server is unreachable, at its limit of queries, or shutting down; the request may
+    succeed later (exit code 5)."""
+
+    exit_code: ClassVar[int] = 5

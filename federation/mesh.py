@@ -8,13 +8,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import getpass
+import math
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
+from sqlglot.errors import TokenError
+from sqlglot.tokens import Tokenizer, TokenType
 
 from connectors.tailcache import RANGES
 from federation.audit.log import AuditLog, outcome_of
@@ -24,8 +30,10 @@ from federation.audit.meta import with_meta
 from federation.audit.openlineage import LineageEmitter
 from federation.engines.duckdb import Execution, ProgressCallback
 from federation.errors import ConfigError, DuckmeshError, StorageError, UsageError
-from federation.governance.model import Governance
-from federation.pipeline import DECIDE, GUARDS, PLAN, govern, run
+from federation.governance.model import Governance, Principal
+from federation.governance.policies import suggest
+from federation.pipeline import DECIDE, GUARDS, PLAN, STEPS, run
+from federation.pipeline.parse import parse
 from federation.pipeline.query import Context, GovernedQuery
 from federation.result import Result
 from products.catalog import Catalog
@@ -79,33 +87,58 @@ class Mesh:
         catalog, governance = with_meta(root, Catalog.load(root), Governance.load(root), audit)
         return cls(root, settings, catalog, governance, audit, events)
 
-    def context(self, user: str | None = None, as_of: str | None = None) -> Context:
-        """The pipeline context for ``user`` (default: :func:`default_user`)."""
-        principal = self.governance.principal(user or default_user())
+    def context(self, user: str | Principal | None = None, as_of: str | None = None,
+                purpose: str | None = None) -> Context:
+        """The pipeline context for ``user`` (default: :func:`default_user`); a
+        :class:`Principal` is taken as it is (duckmesh's own identities, e.g. checks)."""
+        principal = user if isinstance(user, Principal) else \
+            self.governance.principal(user or default_user())
         return Context(self.root, self.catalog, self.governance, principal,
                        mask_key=mask_secret(self.root, self.settings),
-                       storage=self.settings.storage, as_of=as_of)
+                       storage=self.settings.storage, as_of=as_of, purpose=purpose)
 
-    def govern(self, sql: str, user: str | None = None, *,
-               as_of: str | None = None) -> GovernedQuery:
+    def check_purpose(self, purpose: str | None) -> None:
+        """UsageError unless ``purpose`` is None or declared in policies.yaml."""
+        declared = self.governance.policies.purpose_names
+        if purpose is None or purpose in declared:
+            return
+        raise UsageError(f"unknown purpose {purpose!r}" + suggest(purpose, declared),
+                         hint="declared purposes: " + (", ".join(declared) or "none (see "
+                                                       "governance/policies.yaml purposes)"))
+
+    def govern(self, sql: str, user: str | Principal | None = None, *,
+               as_of: str | None = None, purpose: str | None = None,
+               params: Params | None = None) -> GovernedQuery:
         """Plan ``sql`` for ``user``: rejected, denied, or the governed query."""
-        return govern(sql, self.context(user, as_of))
+        self.check_purpose(purpose)
+        return run(parse_bound(sql, params), self.context(user, as_of, purpose), STEPS)
 
-    def sql(self, sql: str, user: str | None = None, *,
+    def sql(self, sql: str, user: str | Principal | None = None, *,
             progress: ProgressCallback | None = None, as_of: str | None = None,
-            purpose: str | None = None) -> Result:
+            purpose: str | None = None, label: str | None = None,
+            params: Params | None = None,
+            on_start: Callable[[Execution], None] | None = None) -> Result:
         """Govern ``sql`` for ``user`` and check the contracts of what it reads, now; run it
-        when the result is first read.  ``purpose`` is recorded in the audit log.
+        when the result is first read.
+
+        ``purpose`` must be declared in policies.yaml: rules may release data only for
+        some purposes.  The audit records it, else ``label`` (``report:NAME``,
+        ``notebook``: what ran the query, which grants nothing).
+
+        ``params`` are bound into ``sql`` (see :func:`parse_bound`); ``on_start`` receives
+        the execution as it starts (a server interrupts it with it).
 
         The stages (:mod:`federation.pipeline`): decide what the caller may read, refresh
         ``meta.audit`` if the query reads it, plan and seal, guard; every outcome audited.
         """
-        ctx = self.context(user, as_of)
+        ctx = self.context(user, as_of, purpose)
         started = dt.datetime.now(dt.UTC)
         planned: GovernedQuery | None = None
+        purpose = purpose or label
         try:
+            self.check_purpose(ctx.purpose)
             self.audit.ensure_seed()  # meta.audit is plannable before the first record
-            decided = govern(sql, ctx, DECIDE)
+            decided = run(parse_bound(sql, params), ctx, DECIDE)
             notes = self._refresh_meta(decided)
             planned = run(decided, ctx, PLAN)
             for guard in GUARDS:  # one at a time: a refusal is audited with the estimate
@@ -118,7 +151,7 @@ class Mesh:
                                           scanned=planned.scan_bytes if planned else 0,
                                           purpose=purpose))
             raise
-        return self._result(planned, ctx, started, notes, progress, purpose)
+        return self._result(planned, ctx, started, notes, progress, purpose, on_start)
 
     def _refresh_meta(self, query: GovernedQuery) -> list[str]:
         """meta.audit shows every record up to now: a reader it is granted to (the grant is
@@ -134,7 +167,8 @@ class Mesh:
 
     def _result(self, query: GovernedQuery, ctx: Context, started: dt.datetime,
                 notes: list[str], progress: ProgressCallback | None,
-                purpose: str | None) -> Result:
+                purpose: str | None,
+                on_start: Callable[[Execution], None] | None = None) -> Result:
         """The lazy result of a guarded query: it runs, and is audited, when first read."""
         who, roles = ctx.principal.name, ctx.principal.roles
         events = self.lineage_events
@@ -153,7 +187,10 @@ class Mesh:
         def opener() -> pa.RecordBatchReader:
             if events is not None:
                 run_ids.append(events.start(query, user=who, purpose=purpose))
-            return Execution(query, self.settings.engine, self.root, progress, done).reader()
+            execution = Execution(query, self.settings.engine, self.root, progress, done)
+            if on_start is not None:
+                on_start(execution)
+            return execution.reader()
 
         return Result(query, opener, stamp=query.stamp or {},
                       warnings=notes + list(query.warnings))
@@ -169,3 +206,82 @@ class Mesh:
     def explain(self, sql: str, user: str | None = None) -> str:
         """The governed SQL and every policy decision for ``user``."""
         return self.sql(sql, user).explain()
+
+
+Params = Mapping[str, Any] | Sequence[Any]
+"""Values for a query's parameters: by name (``$name``, or ``$1`` as ``"1"``) or by
+position (``?`` or ``$1``, ``$2``…)."""
+
+
+def parse_bound(sql: str, params: Params | None = None) -> GovernedQuery:
+    """``sql`` parsed, with ``params`` bound into the tree as typed literals.
+
+    The bound tree then goes through every stage like any other query: a value can only
+    ever be a literal (never SQL), and a query whose parameters and values do not match
+    is refused.  The audit records the SQL as the caller wrote it.
+    """
+    if not params:
+        return GovernedQuery(sql=sql, expression=parse(sql))
+    if isinstance(params, str | bytes):
+        raise UsageError("query parameters must be a mapping or a sequence of values")
+    if isinstance(params, Mapping):
+        values = {str(k).removeprefix("$"): v for k, v in params.items()}
+        text = sql
+    else:
+        values = {str(i + 1): v for i, v in enumerate(params)}
+        text = _number_positional(sql)
+    expression = parse(text)
+    found = {str(node.name) for node in expression.find_all(exp.Placeholder)}
+    if missing := sorted(found - values.keys()):
+        raise UsageError(f"no value for the query parameter ${missing[0]}")
+    if extra := sorted(values.keys() - found):
+        raise UsageError(f"the query has no parameter ${extra[0]}")
+
+    def bind(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Placeholder):
+            return _literal(str(node.name), values[str(node.name)])
+        return node
+
+    return GovernedQuery(sql=sql, expression=expression.transform(bind))
+
+
+def _number_positional(sql: str) -> str:
+    """``?`` placeholders numbered ``$1``, ``$2``… in the order they are written."""
+    try:
+        tokens = Tokenizer(dialect="duckdb").tokenize(sql)
+    except TokenError:
+        return sql  # parse() reports it
+    marks = [t for t in tokens if t.token_type == TokenType.PLACEHOLDER and t.text == "?"]
+    if marks and len(marks) != sum(t.token_type in (TokenType.PLACEHOLDER, TokenType.PARAMETER)
+                                   for t in tokens):
+        raise UsageError("a query may not mix ? with $ parameters")
+    for number, token in reversed(list(enumerate(marks, start=1))):
+        sql = sql[:token.start] + f"${number}" + sql[token.end + 1:]
+    return sql
+
+
+def _literal(name: str, value: Any) -> exp.Expr:
+    """A parameter value as a typed literal: what DuckDB would have bound."""
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int):
+        # Cast: a bare number in ORDER BY / GROUP BY would name a column position.
+        return exp.cast(exp.Literal.number(value), "BIGINT")
+    if isinstance(value, float | decimal.Decimal):
+        if not math.isfinite(value):
+            raise UsageError(f"parameter ${name}: {value} cannot be bound")
+        kind = "DOUBLE" if isinstance(value, float) else "DECIMAL(38, 10)"
+        return exp.cast(exp.Literal.number(str(value)), kind)
+    if isinstance(value, str):
+        if "\0" in value:
+            raise UsageError(f"parameter ${name}: text may not hold NUL characters")
+        return exp.Literal.string(value)
+    if isinstance(value, dt.datetime):
+        kind = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), kind)
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+    raise UsageError(f"parameter ${name}: a {type(value).__name__} cannot be bound "
+                     "(use numbers, text, booleans, dates, timestamps or null)")

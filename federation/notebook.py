@@ -124,6 +124,7 @@ class MeshMagics(Magics):
     @argument("--user", "-u", help="run as this user")
     @argument("--mesh", "-m", help="mesh folder")
     @argument("--as-of", help="read Iceberg products at this snapshot id or time")
+    @argument("--purpose", help="a purpose declared in governance/policies.yaml")
     @argument("--out", "-o", help="also store the DataFrame in this variable")
     @cell_magic
     def mesh(self, line: str, cell: str) -> GovernedFrame | None:
@@ -132,7 +133,7 @@ class MeshMagics(Magics):
         user = args.user or self.user or default_user()
         try:
             result = self._mesh(args.mesh).sql(cell, user=user, as_of=args.as_of,
-                                               purpose="notebook")
+                                               purpose=args.purpose, label="notebook")
             frame = governed_frame(result, user)
         except DuckmeshError as exc:
             sys.stderr.write(f"duckmesh: error: {exc}\n")

@@ -185,6 +185,9 @@ DOMAINS: dict[str, dict[str, Any]] = {
             # domain, so they still join (see notebooks/03_ml_training.ipynb).
             {"products": ["profiles"], "roles": ["data_scientist"],
              "deny_columns": ["full_name"], "mask_columns": {"customer_id": "hash"}},
+            # Support agents: contact details in clear only with purpose customer_service
+            # (policies.yaml releases pii for it), pseudonymised otherwise.
+            {"products": ["profiles"], "roles": ["support_agent"]},
         ],
     },
     "flights": {
@@ -231,23 +234,45 @@ PRINCIPALS = {
         "nick": {"roles": ["analyst"], "attributes": {"region": "NA"}},
         "dana": {"roles": ["data_scientist"]},
         "fiona": {"roles": ["fraud_investigator"]},
+        "sam": {"roles": ["support_agent"]},
         "adam": {"roles": ["admin"]},
-        # Each domain's owner team is a principal: `duckmesh check` runs quality rules as it.
+        # Each domain's owner team is a principal (a contact for access requests); owning a
+        # domain gives no power over other domains' data.
         **{spec["owner"]: {"roles": ["data_owner", f"{d}_owner"]} for d, spec in DOMAINS.items()},
     }
 }
 
 POLICIES = {
+    # The closed vocabulary: every label a contract may use, least sensitive first. A
+    # label not declared here is denied wherever it appears; a column without a label is
+    # `internal`.
+    "default_classification": "internal",
+    "classifications": [
+        {"name": "public", "allow": True, "description": "Anyone with a grant"},
+        {"name": "internal", "allow": True, "description": "Business data, no personal data"},
+        {"name": "pii", "description": "Personal data (GDPR)"},
+        {"name": "pci", "description": "Card data (PCI DSS)"},
+        {"name": "restricted", "description": "Travel documents"},
+    ],
+    "purposes": [
+        {"name": "analytics", "description": "Aggregate business analysis and reporting"},
+        {"name": "fraud_detection", "description": "Investigating suspected payment fraud"},
+        {"name": "customer_service", "description": "Answering a customer's own request"},
+        {"name": "ml_training", "description": "Training and evaluating models"},
+    ],
     "rules": [
         {"classification": "pci", "action": "deny",
          "unless_roles": ["fraud_investigator", "data_owner"],
          "description": "Card data only for fraud investigation"},
         {"classification": "pii", "action": "mask", "method": "hash",
          "unless_roles": ["fraud_investigator", "admin", "data_owner"],
+         # Purpose limitation: support agents see a customer's contact details in clear
+         # only while serving that customer, pseudonymised for anything else.
+         "release": [{"roles": ["support_agent"], "purposes": ["customer_service"]}],
          "description": "Personal data is pseudonymised; hashes still join"},
         {"classification": "restricted", "action": "deny", "unless_roles": ["admin"],
          "description": "Travel documents for admins only"},
-    ]
+    ],
 }
 
 
@@ -350,10 +375,12 @@ def write_data(root: Path, scale: float) -> None:
             target.mkdir(parents=True, exist_ok=True)
             params = {"n": n} if "$n" in product.sql else None
             relation = con.sql(product.sql, params=params)
-            if product.name == "reservations":
-                # payments derive from bookings; keep them in memory for that query.
-                con.register("bookings", relation.to_arrow_table())
-                relation = con.table("bookings")
+            # bookings are dated by their flights, payments derive from bookings: keep
+            # both in memory for the queries after them.
+            if product.name in ("schedule", "reservations"):
+                name = "flights" if product.name == "schedule" else "bookings"
+                con.register(name, relation.to_arrow_table())
+                relation = con.table(name)
             if product.partition_by:
                 relation.write_parquet(str(target), partition_by=list(product.partition_by))
             else:

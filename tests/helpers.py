@@ -46,7 +46,7 @@ def make_mesh(root: Path, *, products: dict[str, tuple[list[dict[str, Any]], str
     write_yaml(root / "duckmesh.yaml", {"name": "test", "secret": secret,
                                         "engine": {"timeout_seconds": 30}})
     write_yaml(root / "governance/principals.yaml", {"users": users})
-    write_yaml(root / "governance/policies.yaml", {"rules": rules})
+    write_yaml(root / "governance/policies.yaml", policies(rules))
     con = duckdb.connect()
     try:
         for fqn, (columns, sql) in products.items():
@@ -64,3 +64,18 @@ def make_mesh(root: Path, *, products: dict[str, tuple[list[dict[str, Any]], str
     for domain, domain_grants in grants.items():
         write_yaml(root / "domains" / domain / "domain.yaml", {"grants": domain_grants})
     return root
+
+
+STANDARD_LABELS = ("public", "internal", "confidential", "pii", "pci", "restricted",
+                   "sensitive")
+"""The labels test meshes declare: those their rules govern, the rest allowed."""
+
+
+def policies(rules: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A policies.yaml with a closed vocabulary around ``rules`` (see docs/mesh-format.md)."""
+    ruled = {r["classification"] for r in rules}
+    labels = [*STANDARD_LABELS, *sorted(ruled - set(STANDARD_LABELS))]
+    return {"default_classification": "internal",
+            "classifications": [{"name": n, **({} if n in ruled else {"allow": True})}
+                                for n in labels],
+            "rules": rules, **extra}

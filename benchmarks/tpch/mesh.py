@@ -117,10 +117,15 @@ def governance() -> dict[str, dict[str, Any]]:
             ADMIN: {"roles": ["admin"]},
             ANALYST: {"roles": ["analyst"]},
         }},
-        "governance/policies.yaml": {"rules": [
-            {"classification": "pii", "action": "mask", "method": "hash",
-             "unless_roles": ["admin"], "description": "Contact details are pseudonymised"},
-        ]},
+        "governance/policies.yaml": {
+            "default_classification": "internal",
+            "classifications": [{"name": "public", "allow": True},
+                                {"name": "internal", "allow": True},
+                                {"name": "confidential", "allow": True}, {"name": "pii"}],
+            "rules": [
+                {"classification": "pii", "action": "mask", "method": "hash",
+                 "unless_roles": ["admin"], "description": "Contact details are pseudonymised"},
+            ]},
     }
     for domain in DOMAINS:
         grants: list[dict[str, Any]] = [{"products": ["*"], "roles": ["admin"]}]

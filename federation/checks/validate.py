@@ -13,10 +13,12 @@ from typing import TypeVar
 
 from sqlglot import exp
 
-from federation.errors import ConfigError, DuckmeshError, QueryRejected
+from federation.errors import ConfigError, DuckmeshError, QueryRejected, ValidationWarning
+from federation.governance.grants import always_true, grant_problems, placeholders
 from federation.governance.masks import is_temporal
 from federation.governance.model import Governance
-from federation.pipeline.allowlist import check_node
+from federation.governance.policies import suggest
+from federation.pipeline.allowlist import check_predicate
 from federation.reports.spec import load_report, report_names, report_sql
 from products.catalog import check_name, contract_paths
 from products.config import load_settings, mask_secret
@@ -72,6 +74,9 @@ def _grants(governance: Governance, products: dict[str, Product], broken: set[st
             errors: list[DuckmeshError]) -> None:
     users = governance.principals.users
     for domain, gov in governance.domains.items():
+        if gov.error is not None:
+            errors.append(gov.error)
+            continue
         for i, grant in enumerate(gov.file.grants):
             loc: list[str | int] = ["grants", i]
             named = [p for p in grant.products if p != "*"]
@@ -87,45 +92,46 @@ def _grants(governance: Governance, products: dict[str, Product], broken: set[st
                     targets.append(product)
             if "*" in grant.products:
                 targets = [p for p in products.values() if p.domain == domain]
+            row_filter = gov.row_filters[i]
+            reported: set[tuple[str, str]] = set()
             for product in targets:
-                for col in grant.deny_columns:
-                    if product.column(col) is None:
-                        errors.append(gov.doc.error([*loc, "deny_columns"],
-                                                    f"{product.fqn} has no column {col!r}"))
-                for col, method in grant.mask_columns.items():
-                    column = product.column(col)
-                    if column is None:
-                        errors.append(gov.doc.error([*loc, "mask_columns", col],
-                                                    f"{product.fqn} has no column {col!r}"))
-                    elif method == "year" and not is_temporal(column):
-                        errors.append(gov.doc.error(
-                            [*loc, "mask_columns", col],
-                            f"mask 'year' needs a DATE or TIMESTAMP column; {col} is "
-                            f"{column.type}"))
-                row_filter = gov.row_filters[i]
-                if row_filter is None:
-                    continue
-                for column_ref in row_filter.find_all(exp.Column):
-                    if product.column(column_ref.name) is None:
+                # The same check query time makes: a problem here is a refusal there.
+                for field, message in grant_problems(grant, row_filter, product):
+                    if (field, message) not in reported:
+                        reported.add((field, message))
+                        errors.append(gov.doc.error([*loc, *field.split(".")], message))
+            if not isinstance(row_filter, exp.Expr):
+                continue
+            try:
+                check_predicate(row_filter)
+            except QueryRejected as exc:
+                errors.append(gov.doc.error([*loc, "row_filter"], exc.message))
+            if always_true(row_filter):
+                errors.append(ValidationWarning(
+                    "row filter is always true: it keeps every row", file=str(gov.doc.path),
+                    field=f"grants[{i}].row_filter", line=gov.doc.line_of([*loc, "row_filter"])))
+            for name in placeholders(row_filter):
+                for user, spec in users.items():
+                    if set(spec.roles) & set(grant.roles) and name not in spec.attributes:
                         errors.append(gov.doc.error(
                             [*loc, "row_filter"],
-                            f"{product.fqn} has no column {column_ref.name!r}"))
-            row_filter = gov.row_filters[i]
-            if row_filter is not None:
-                try:
-                    for node in row_filter.walk():
-                        if not isinstance(node, exp.Placeholder):
-                            check_node(node)
-                except QueryRejected as exc:
-                    errors.append(gov.doc.error([*loc, "row_filter"], exc.message))
-                for placeholder in row_filter.find_all(exp.Placeholder):
-                    for user, spec in users.items():
-                        if set(spec.roles) & set(grant.roles) and \
-                                placeholder.name not in spec.attributes:
-                            errors.append(gov.doc.error(
-                                [*loc, "row_filter"],
-                                f"user {user!r} has a role of this grant but no attribute "
-                                f"{placeholder.name!r}; their queries would be denied"))
+                            f"user {user!r} has a role of this grant but no attribute "
+                            f"{name!r}; their queries would be denied"))
+
+
+def _labels(governance: Governance, products: dict[str, Product],
+            errors: list[DuckmeshError]) -> None:
+    """Every column's label is in the vocabulary (else it is denied at query time)."""
+    known = governance.policies.labels
+    for product in products.values():
+        for column in product.columns:
+            label = column.classification
+            if label is not None and label not in known:
+                errors.append(ConfigError(
+                    f"column {column.name}: classification {label!r} is not declared in "
+                    f"governance/policies.yaml{suggest(label, known)}; the column is denied "
+                    "until it is", file=str(product.contract_path), product=product.fqn,
+                    column=column.name, field="classification"))
 
 
 def breaking_since(root: Path, rev: str, products: dict[str, Product]) -> list[DuckmeshError]:
@@ -168,6 +174,7 @@ def validate_mesh(root: Path, against: str | None = None) -> tuple[list[Duckmesh
     governance = _collect(errors, lambda: Governance.load(root))
     if governance is not None:
         _grants(governance, products, broken, errors)
+        _labels(governance, products, errors)
         for index, rule in enumerate(governance.policies.rules):
             if rule.action == "mask" and rule.method == "year":
                 for product in products.values():

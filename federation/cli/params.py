@@ -24,6 +24,13 @@ user = click.option("--user", "-u", help=USER_HELP)
 """``--user/-u NAME``: the caller; read it with :func:`caller`."""
 
 
+purpose = click.option(
+    "--purpose", metavar="PURPOSE",
+    help="why you query: a purpose declared in governance/policies.yaml (some data is "
+         "released only for some purposes); recorded in the audit log")
+"""``--purpose NAME``: checked against the declared purposes by the mesh."""
+
+
 def fmt(choices: Sequence[str], default: str = "table",
         help: str | None = "output format") -> Callable[[F], F]:
     """``--format`` (passed as ``fmt``) with these ``choices``, showing its default."""

@@ -46,8 +46,7 @@ if TYPE_CHECKING:
               help="with --format json: print {\"stamp\": …, \"rows\": […]} where the stamp "
                    "lists the contract versions and files read (parquet output always "
                    "carries it as file metadata 'duckmesh.stamp')")
-@click.option("--purpose", metavar="TEXT",
-              help="why you run this query; recorded in the audit log")
+@p.purpose
 @click.pass_context
 def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path | None,
           max_rows: int, as_of: str | None, stamp: bool, purpose: str | None) -> None:
@@ -77,10 +76,12 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
 @p.fmt(("text", "json"), default="text", help="text, or json with governed_sql and decisions")
 @click.option("--as-of", metavar="SNAPSHOT_OR_TIME",
               help="plan Iceberg products at this snapshot id or ISO timestamp")
+@p.purpose
 @click.pass_context
-def explain(ctx: click.Context, sql: str, user: str | None, fmt: str, as_of: str | None) -> None:
+def explain(ctx: click.Context, sql: str, user: str | None, fmt: str, as_of: str | None,
+            purpose: str | None) -> None:
     """Show the governed SQL and every policy decision, without running the query."""
-    governed = p.mesh_of(ctx).govern(sql, p.caller(user), as_of=as_of)
+    governed = p.mesh_of(ctx).govern(sql, p.caller(user), as_of=as_of, purpose=purpose)
     if fmt == "json":
         print_json(explanation(governed, p.caller(user)))
         return

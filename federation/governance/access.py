@@ -16,7 +16,9 @@ from typing import Literal
 from sqlglot import exp
 
 from federation.errors import AccessDenied
-from federation.governance.model import Governance, Principal, stricter
+from federation.governance.grants import grant_problems
+from federation.governance.model import Governance, Principal
+from federation.governance.policies import stricter, suggest
 from products.contract import Column, Product
 
 Action = Literal["allow", "mask", "deny"]
@@ -80,27 +82,63 @@ def bind_attributes(expression: exp.Expr, principal: Principal,
     return expression.copy().transform(bind)
 
 
-def _global_decision(governance: Governance, principal: Principal,
-                     column: Column) -> tuple[Action, str | None, str] | None:
-    if column.classification is None:
-        return None
-    decision: tuple[Action, str | None, str] | None = None
+def _global_decision(governance: Governance, principal: Principal, column: Column,
+                     product: str, purpose: str | None) -> tuple[Action, str | None, str]:
+    policies = governance.policies
+    label = column.classification or policies.default_classification
+    if label not in policies.labels:
+        # A label the vocabulary does not know ("pii ", "PIIX", a look-alike letter) is
+        # denied: a typo must never serve a column raw.
+        return ("deny", None, f"classification {label!r} of {product}.{column.name} is not "
+                              "declared in policies.yaml" + suggest(label, policies.labels))
+    decision: tuple[Action, str | None, str] = ("allow", None, "")
     roles = set(principal.roles)
-    for index, rule in enumerate(governance.policies.rules):
-        if rule.classification != column.classification or roles & set(rule.unless_roles):
+    for index, rule in enumerate(policies.rules):
+        if rule.classification != label or roles & set(rule.unless_roles):
             continue
         reason = rule.describe(index)
+        released = [r for r in rule.release if roles & set(r.roles)]
+        if released and purpose is not None and any(purpose in r.purposes for r in released):
+            decision = ("allow", None, f"{reason}, released for purpose {purpose!r}")
+            continue
+        if released:
+            wanted = sorted({p for r in released for p in r.purposes})
+            reason += f"; released only for purpose {', '.join(map(repr, wanted))}"
         if rule.action == "deny":
             return ("deny", None, reason)
         assert rule.method is not None
-        if decision is None or stricter(rule.method, decision[1] or rule.method) == rule.method:
+        if decision[0] != "mask" or stricter(rule.method, decision[1] or rule.method) \
+                == rule.method:
             decision = ("mask", rule.method, reason)
     return decision
 
 
-def evaluate(governance: Governance, principal: Principal, product: Product) -> ProductAccess:
-    """The caller's access to ``product``; AccessDenied if no grant lets them read it."""
+def _refuse(principal: Principal, product: Product, message: str, hint: str) -> AccessDenied:
+    who = f"user {principal.name!r}"
+    return AccessDenied(f"{who} cannot read {product.fqn}: {message}", product=product.fqn,
+                        hint=hint)
+
+
+def _scoped(principal: Principal, product: Product) -> ProductAccess:
+    """A check's own identity: its product whole and unmasked, no other product."""
+    if principal.scope != product.fqn:
+        raise AccessDenied(f"a quality check of {principal.scope} may read only that product, "
+                           f"not {product.fqn}", product=product.fqn)
+    reason = f"quality check of {product.fqn}"
+    return ProductAccess(product, reason, None, None,
+                         tuple(ColumnAccess(c, "allow", None, reason) for c in product.columns))
+
+
+def evaluate(governance: Governance, principal: Principal, product: Product,
+             purpose: str | None = None) -> ProductAccess:
+    """The caller's access to ``product`` for ``purpose``; AccessDenied if no usable grant
+    lets them read it."""
+    if principal.scope is not None:
+        return _scoped(principal, product)
     domain = governance.domains.get(product.domain)
+    if domain is not None and domain.error is not None:
+        raise _refuse(principal, product, f"its domain's file is broken ({domain.error})",
+                      "run `duckmesh validate`")
     grants = domain.file.grants if domain else []
     roles = set(principal.roles)
     index = next((i for i, g in enumerate(grants)
@@ -118,16 +156,21 @@ def evaluate(governance: Governance, principal: Principal, product: Product) -> 
     assert domain is not None
     grant = grants[index]
     grant_name = domain.source or f"domains/{product.domain}/domain.yaml grant {index + 1}"
+    template = domain.row_filters[index]
+    problems = grant_problems(grant, template, product)
+    if problems:
+        # The grant that would apply is broken: it does not apply, and no later grant
+        # stands in for it (a broken restriction must not fall through to a looser one).
+        field, message = problems[0]
+        raise _refuse(principal, product, f"{grant_name} {field}: {message}; the grant does "
+                      "not apply", "run `duckmesh validate`")
     deny = {c.lower() for c in grant.deny_columns}
     masks = {c.lower(): m for c, m in grant.mask_columns.items()}
     decisions = []
     for column in product.columns:
-        action: Action = "allow"
-        method: str | None = None
-        reason = grant_name
-        ruled = _global_decision(governance, principal, column)
-        if ruled is not None:
-            action, method, reason = ruled
+        action, method, reason = _global_decision(governance, principal, column, product.fqn,
+                                                  purpose)
+        reason = reason or grant_name  # allowed by no rule: the grant is the reason
         key = column.name.lower()
         if action != "deny" and key in deny:
             action, method, reason = "deny", None, f"{grant_name} (deny_columns)"
@@ -139,8 +182,7 @@ def evaluate(governance: Governance, principal: Principal, product: Product) -> 
         decisions.append(ColumnAccess(column, action, method, reason))
     row_filter = None
     filter_reason = None
-    template = domain.row_filters[index]
-    if template is not None:
+    if isinstance(template, exp.Expr):
         row_filter = bind_attributes(template, principal, product.fqn)
         filter_reason = f"{grant_name} (row_filter: {grant.row_filter})"
     return ProductAccess(product, grant_name, row_filter, filter_reason, tuple(decisions))

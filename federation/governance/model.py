@@ -1,31 +1,47 @@
-"""Governance as code: principals, global classification rules and domain grants.
+"""Governance as code, loaded: principals, the global policies and each domain's grants.
 
 Files (see docs/mesh-format.md):
 
 - ``governance/principals.yaml``: users → roles and attributes;
-- ``governance/policies.yaml``: global rules keyed on classification;
-- ``domains/<domain>/domain.yaml``: the domain's owner and grants (default deny).
+- ``governance/policies.yaml``: the classification vocabulary, global rules, purposes,
+  budgets (:mod:`federation.governance.policies`);
+- ``domains/<domain>/domain.yaml``: the domain's contact and grants, default deny
+  (:mod:`federation.governance.grants`).
+
+Loading fails closed.  A mistake in ``governance/`` refuses every query (the load
+raises).  A mistake in a domain's file refuses that domain's products only: the domain
+is kept with its error, and every product of it is denied with that error, while other
+domains keep working.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
-import sqlglot
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlglot import exp
-from sqlglot.errors import ParseError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from federation.errors import ConfigError
+from federation.governance.grants import DomainFile, Grant, RowFilter, parse_row_filter
+from federation.governance.policies import (
+    MASK_STRICTNESS,
+    Budget,
+    MaskMethod,
+    PoliciesFile,
+    Rule,
+    mask_rank,
+    stricter,
+)
 from products.catalog import domain_dirs
 from products.config import pydantic_error
-from products.sizes import parse_size
 from products.yamlio import YamlDocument, load_yaml
 
-MaskMethod = Literal["hash", "redact", "null", "partial", "year"]
-# Strictest first: when two rules mask one column, the stricter method wins.
-MASK_STRICTNESS: tuple[str, ...] = ("null", "redact", "hash", "year", "partial")
+__all__ = [
+    "DOMAIN_FILE", "MASK_STRICTNESS", "POLICIES_FILE", "PRINCIPALS_FILE", "Budget",
+    "DomainFile", "DomainGovernance", "Governance", "Grant", "MaskMethod", "PoliciesFile",
+    "Principal", "PrincipalSpec", "PrincipalsFile", "Rule", "mask_rank", "stricter",
+]
 
 PRINCIPALS_FILE = Path("governance/principals.yaml")
 POLICIES_FILE = Path("governance/policies.yaml")
@@ -49,78 +65,7 @@ class PrincipalSpec(_Strict):
 class PrincipalsFile(_Strict):
     """``governance/principals.yaml``."""
 
-    users: dict[str, PrincipalSpec] = Field(default_factory=dict)
-
-
-class Rule(_Strict):
-    """A global rule: columns of ``classification`` are denied or masked."""
-
-    classification: str
-    action: Literal["deny", "mask"]
-    method: MaskMethod | None = None
-    unless_roles: list[str] = Field(default_factory=list)
-    description: str | None = None
-
-    @field_validator("classification")
-    @classmethod
-    def _lower(cls, value: str) -> str:
-        return value.lower()
-
-    def model_post_init(self, _context: object) -> None:
-        if self.action == "mask" and self.method is None:
-            raise ValueError("a mask rule needs a method")
-        if self.action == "deny" and self.method is not None:
-            raise ValueError("a deny rule takes no method")
-
-    def describe(self, index: int) -> str:
-        """``policies.yaml rule 1 (pci: deny unless fraud_investigator)``."""
-        what = self.action if self.action == "deny" else f"mask {self.method}"
-        unless = f" unless {', '.join(self.unless_roles)}" if self.unless_roles else ""
-        return f"policies.yaml rule {index + 1} ({self.classification}: {what}{unless})"
-
-
-
-class Budget(_Strict):
-    """The most one query by these roles may scan, e.g. ``{roles: [analyst], max_bytes: 1MB}``."""
-
-    roles: list[str]
-    max_bytes: int | str
-
-    def limit(self) -> int:
-        """``max_bytes`` in bytes (``1MB`` = 10^6, ``1MiB`` = 2^20)."""
-        return parse_size(self.max_bytes, "max_bytes")
-
-    def model_post_init(self, _context: object) -> None:
-        self.limit()
-
-
-class PoliciesFile(_Strict):
-    """``governance/policies.yaml``."""
-
-    rules: list[Rule] = Field(default_factory=list)
-    budgets: list[Budget] = Field(default_factory=list)
-
-
-class Grant(_Strict):
-    """A domain-owned grant: which roles read which products, and how restricted."""
-
-    products: list[str]
-    roles: list[str]
-    row_filter: str | None = None
-    deny_columns: list[str] = Field(default_factory=list)
-    mask_columns: dict[str, MaskMethod] = Field(default_factory=dict)
-
-    def covers(self, product: str) -> bool:
-        """True if the grant names ``product`` (or every product, with ``*``)."""
-        return any(p == "*" or p.lower() == product for p in self.products)
-
-
-class DomainFile(_Strict):
-    """``domains/<domain>/domain.yaml``."""
-
-    owner: str | None = None
-    description: str | None = None
-    grants: list[Grant] = Field(default_factory=list)
+    users: dict[str, PrincipalSpec] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
@@ -131,18 +76,39 @@ class Principal:
     roles: tuple[str, ...]
     attributes: dict[str, AttributeValue]
     known: bool = True
+    scope: str | None = None
+    """Set only by duckmesh itself (``check``): the one product this principal reads,
+    whole and unmasked; every other product is denied.  No file can name it."""
+
+    @classmethod
+    def for_check(cls, product: str) -> Principal:
+        """The identity quality rules of ``product`` run as: that product, nothing else."""
+        return cls(f"duckmesh:check:{product}", (), {}, known=True, scope=product)
 
 
 @dataclass(frozen=True)
 class DomainGovernance:
-    """A domain's file plus its parsed row filters."""
+    """A domain's file plus its parsed row filters, or the error that makes it unusable."""
 
     name: str
     file: DomainFile
     doc: YamlDocument
-    row_filters: tuple[exp.Expr | None, ...]
+    row_filters: tuple[RowFilter, ...]
     source: str | None = None
     """Where grants of a built-in domain are configured instead of its domain.yaml."""
+    error: ConfigError | None = field(default=None, compare=False)
+    """Set when domain.yaml cannot be used: every product of the domain is refused."""
+
+    @classmethod
+    def load(cls, folder: Path) -> DomainGovernance:
+        """The domain in ``folder``; a broken domain.yaml is kept as the domain's error."""
+        path = folder / DOMAIN_FILE
+        try:
+            domain_file, doc = _load_model(path, DomainFile, required=False)
+        except ConfigError as exc:
+            return cls(folder.name, DomainFile(), YamlDocument(path, {}, {}), (), error=exc)
+        filters = tuple(parse_row_filter(g) for g in domain_file.grants)
+        return cls(folder.name, domain_file, doc, filters)
 
 
 @dataclass(frozen=True)
@@ -165,51 +131,15 @@ class Governance:
         """Read every governance file of the mesh rooted at ``root``."""
         principals = _load_model(root / PRINCIPALS_FILE, PrincipalsFile)[0]
         policies = _load_model(root / POLICIES_FILE, PoliciesFile)[0]
-        domains = {}
-        for folder in domain_dirs(root):
-            domain_file, doc = _load_model(folder / DOMAIN_FILE, DomainFile, required=False)
-            filters = tuple(
-                parse_row_filter(doc, i, g.row_filter) if g.row_filter else None
-                for i, g in enumerate(domain_file.grants)
-            )
-            domains[folder.name] = DomainGovernance(folder.name, domain_file, doc, filters)
+        domains = {folder.name: DomainGovernance.load(folder) for folder in domain_dirs(root)}
         return cls(principals, policies, domains)
 
 
-def _load_model(path: Path, model: type[M], *, required: bool = True) -> tuple[M, YamlDocument]:
-    doc = load_yaml(path, required=required)
+def _load_model(path: Path, model: type[M], *,
+                required: bool = True) -> tuple[M, YamlDocument]:
+    # A file that exists must say something: empty never means "no rules" or "no grants".
+    doc = load_yaml(path, required=required, allow_empty=False)
     try:
         return model.model_validate(doc.data), doc
     except ValidationError as exc:
         raise pydantic_error(doc, exc) from None
-
-
-def parse_row_filter(doc: YamlDocument, index: int, text: str) -> exp.Expr:
-    """Parse a grant's row filter; ``:name`` placeholders bind user attributes later."""
-    location: list[str | int] = ["grants", index, "row_filter"]
-    try:
-        parsed = sqlglot.parse(text, read="duckdb")
-    except ParseError:
-        raise doc.error(location, "row filter is not a valid SQL expression") from None
-    if len(parsed) != 1 or parsed[0] is None:
-        raise doc.error(location, "row filter must be one SQL expression")
-    expression = parsed[0]
-    if isinstance(expression, exp.Query) or expression.find(exp.Query, exp.Table):
-        raise doc.error(location, "row filter must be a predicate over the product's own "
-                                  "columns, without subqueries")
-    for column in expression.find_all(exp.Column):
-        if column.table:
-            raise doc.error(location, f"row filter column {column.sql()!r} must not be "
-                                      "qualified")
-    return expression
-
-
-def mask_rank(method: str) -> int:
-    """Lower is stricter."""
-    return MASK_STRICTNESS.index(method)
-
-
-def stricter(a: str, b: str) -> str:
-    """The stricter of two mask methods."""
-    return a if mask_rank(a) <= mask_rank(b) else b
-

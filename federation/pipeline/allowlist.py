@@ -172,6 +172,14 @@ def check(expression: exp.Expr) -> exp.Expr:
     return expression
 
 
+def check_predicate(expression: exp.Expr) -> None:
+    """A grant's row filter on the allow-list, node by node; its ``:attribute``
+    placeholders are ours (bound to the caller's attributes), not the caller's."""
+    for node in expression.walk():
+        if not isinstance(node, exp.Placeholder):
+            check_node(node)
+
+
 def allowlist(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """The allow-list as a pipeline step: the query unchanged, or QueryRejected."""
     del ctx

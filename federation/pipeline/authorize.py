@@ -22,7 +22,7 @@ from sqlglot.schema import MappingSchema
 
 from federation.errors import AccessDenied, QueryRejected
 from federation.governance.access import ProductAccess, evaluate
-from federation.pipeline.allowlist import check
+from federation.pipeline.allowlist import check, check_predicate
 from federation.pipeline.output_names import duckdb_names
 from federation.pipeline.query import Context, GovernedQuery
 from federation.pipeline.resolve import product_name
@@ -162,10 +162,25 @@ def _output_names(scope: Scope) -> set[str]:
     return set()
 
 
+def _checked(access: ProductAccess) -> ProductAccess:
+    """The grant's row filter passes the allow-list, as the caller's SQL does; a filter
+    that does not is a broken grant, which never applies."""
+    if access.row_filter is not None:
+        try:
+            check_predicate(access.row_filter)
+        except QueryRejected as exc:
+            raise AccessDenied(f"{access.product.fqn} cannot be read: {access.grant} "
+                               f"row_filter: {exc.message}; the grant does not apply",
+                               product=access.product.fqn,
+                               hint="run `duckmesh validate`") from None
+    return access
+
+
 def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Evaluate access for every product read and check every column reference."""
     access = {
-        fqn: evaluate(ctx.governance, ctx.principal, ctx.catalog.get(fqn))
+        fqn: _checked(evaluate(ctx.governance, ctx.principal, ctx.catalog.get(fqn),
+                               ctx.purpose))
         for fqn in query.products
     }
     qualified = _qualify(query.expression, query.sql, schemas(access), access, ctx.principal.name)

@@ -29,6 +29,9 @@ class Context:
     """Storage options per URI scheme (duckmesh.yaml ``storage``)."""
     as_of: str | None = None
     """Iceberg snapshot id or timestamp to read (``--as-of``); None: pinned or current."""
+    purpose: str | None = None
+    """The declared purpose the caller queries for (policies.yaml ``purposes``): rules
+    may release a label only for some purposes."""
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def run_slot(mesh: Mesh, spec: ReportSpec, slot: dt.datetime, *,
                                  "destination": target}
         try:
             result = mesh.sql(report_sql(mesh.root, spec), user=spec.run_as,
-                              purpose=f"report:{spec.name}")
+                              label=f"report:{spec.name}")
             rows = publish(result, spec, target, mesh.root, mesh.settings.storage,
                            {k: v for k, v in context.items() if k != "slot_local"})
         except DuckmeshError as exc:

@@ -24,7 +24,7 @@ from federation import Mesh
 from federation.cli import cli
 from products.config import S3Settings, StorageSettings
 from products.demo import write_demo
-from tests.helpers import col, contract, write_yaml
+from tests.helpers import col, contract, policies, write_yaml
 from tests.s3 import FaultProxy
 
 ROWS = 3000
@@ -49,8 +49,8 @@ def governance(root: Path, storage: dict[str, Any] | None = None) -> None:
     write_yaml(root / "governance/principals.yaml", {"users": {
         "ana": {"roles": ["analyst"], "attributes": {"region": "EU"}},
         "root": {"roles": ["admin"]}}})
-    write_yaml(root / "governance/policies.yaml", {"rules": [
-        {"classification": "pii", "action": "mask", "method": "hash", "unless_roles": ["admin"]}]})
+    write_yaml(root / "governance/policies.yaml", policies([
+        {"classification": "pii", "action": "mask", "method": "hash", "unless_roles": ["admin"]}]))
     write_yaml(root / "domains/crm/domain.yaml", {"grants": [
         {"products": ["*"], "roles": ["admin"]},
         {"products": ["people"], "roles": ["analyst"], "row_filter": "region = :region"}]})

@@ -27,7 +27,7 @@ def dm(root: Path, *args: str) -> Result:
 
 def test_three_queries_two_users_one_denied(demo_copy: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    assert dm(demo_copy, "query", "-u", "ana", "--purpose", "churn review",
+    assert dm(demo_copy, "query", "-u", "ana", "--purpose", "analytics",
               "SELECT email FROM customers.profiles LIMIT 3").exit_code == 0
     assert dm(demo_copy, "query", "-u", "dana", "SELECT count(*) FROM "
                                                 "bookings.reservations").exit_code == 0
@@ -40,7 +40,7 @@ def test_three_queries_two_users_one_denied(demo_copy: Path,
     ok, counted, denied = records
     assert ok["columns"] == {"customers.profiles": ["email"]} and ok["rows"] == 3
     assert ok["roles"] == ["analyst"] and ok["bytes_scanned"] > 0
-    assert ok["purpose"] == "churn review" and counted["purpose"] is None
+    assert ok["purpose"] == "analytics" and counted["purpose"] is None
     assert {"product": "customers.profiles", "column": "email", "action": "mask:hash",
             "reason": ok["decisions"][1]["reason"], "detail": None} in ok["decisions"]
     assert len(ok["governed_sql_sha256"]) == 64 and ok["duration_ms"] > 0

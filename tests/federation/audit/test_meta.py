@@ -25,7 +25,7 @@ def dm(root: Path, *args: str) -> Result:
 
 def run_three(mesh: Mesh) -> None:
     mesh.sql("SELECT email FROM customers.profiles LIMIT 3", user="ana",
-             purpose="churn review").arrow()
+             purpose="analytics").arrow()
     mesh.sql("SELECT count(*) FROM bookings.reservations", user="dana").arrow()
     with pytest.raises(AccessDenied):
         mesh.sql("SELECT card_number FROM payments.transactions", user="ana")
@@ -86,7 +86,7 @@ def test_meta_audit_is_a_governed_product_for_audit_readers_only(demo_copy: Path
     mesh = Mesh.open(demo_copy)
     table = mesh.sql("SELECT user, outcome, purpose, products FROM meta.audit "
                      "ORDER BY timestamp", user="adam").arrow()
-    assert table.to_pylist()[0] == {"user": "ana", "outcome": "ok", "purpose": "churn review",
+    assert table.to_pylist()[0] == {"user": "ana", "outcome": "ok", "purpose": "analytics",
                                     "products": '["customers.profiles"]'}
     assert [r["outcome"] for r in table.to_pylist()] == ["ok", "ok", "denied"]
     # List and map fields are JSON text, which SQL can take apart.

@@ -39,12 +39,12 @@ def test_a_query_emits_start_and_complete_with_column_lineage(demo_copy: Path) -
     log = configure(demo_copy, transport={"type": "file",
                                           "log_file_path": ".duckmesh/openlineage.jsonl"})
     mesh = Mesh.open(demo_copy)
-    mesh.sql(JOIN, user="ana", purpose="churn review").arrow()
+    mesh.sql(JOIN, user="ana", purpose="analytics").arrow()
     start, complete = events(log, mesh)
     assert (start["eventType"], complete["eventType"]) == ("START", "COMPLETE")
     assert start["run"]["runId"] == complete["run"]["runId"]
     assert complete["job"] == {"namespace": "duckmesh://travel-agency-demo",
-                               "name": "churn review", "facets": {}}
+                               "name": "analytics", "facets": {}}
     inputs = {d["name"]: d for d in complete["inputs"]}
     assert set(inputs) == {"customers.profiles", "payments.transactions"}
     fields = [f["name"] for f in inputs["customers.profiles"]["facets"]["schema"]["fields"]]

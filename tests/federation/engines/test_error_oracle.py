@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from federation import Mesh
-from tests.helpers import col, contract, write_yaml
+from tests.helpers import col, contract, policies, write_yaml
 
 ROWS = 20_000
 HIDDEN_ID = 4242  # an even id: region NA, hidden from the EU analyst
@@ -38,7 +38,7 @@ def mesh_with(tmp_path: Path, row_filter: str) -> Path:
     write_yaml(root / "duckmesh.yaml", {"name": "t", "secret": "oracle-test"})
     write_yaml(root / "governance/principals.yaml", {"users": {
         "ana": {"roles": ["analyst"], "attributes": {"region": "EU"}}}})
-    write_yaml(root / "governance/policies.yaml", {"rules": []})
+    write_yaml(root / "governance/policies.yaml", policies([]))
     write_yaml(root / "domains/crm/domain.yaml", {"grants": [
         {"products": ["people"], "roles": ["analyst"], "row_filter": row_filter}]})
     write_yaml(root / "domains/crm/people.odcs.yaml", contract(

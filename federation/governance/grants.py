@@ -1,0 +1,123 @@
+"""``domains/<domain>/domain.yaml``: the domain's contact, description and grants.
+
+A grant says which roles read which products of the domain, and how restricted (denied
+and masked columns, a row filter).  A grant is checked against each product it names
+by :func:`grant_problems` — the one check both ``validate`` and query time use, so the
+two never disagree: at query time a grant with a problem does not apply, and the
+product is denied to whoever it would have applied to.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from pydantic import BaseModel, ConfigDict, Field
+from sqlglot import exp
+from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.optimizer.simplify import simplify
+
+from federation.governance.masks import is_temporal
+from federation.governance.policies import MaskMethod
+from products.contract import Product
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Grant(_Strict):
+    """A domain-owned grant: which roles read which products, and how restricted."""
+
+    products: list[str] = Field(min_length=1)
+    roles: list[str] = Field(min_length=1)
+    row_filter: str | None = None
+    deny_columns: list[str] = Field(default_factory=list)
+    mask_columns: dict[str, MaskMethod] = Field(default_factory=dict)
+
+    def covers(self, product: str) -> bool:
+        """True if the grant names ``product`` (or every product, with ``*``)."""
+        return any(p == "*" or p.lower() == product for p in self.products)
+
+    @property
+    def has_row_filter(self) -> bool:
+        """True if the file gives ``row_filter`` at all — even blank or null, which is a
+        mistake to refuse, never "no filter"."""
+        return "row_filter" in self.model_fields_set
+
+
+class DomainFile(_Strict):
+    """``domains/<domain>/domain.yaml``.  ``owner`` is a contact; it grants no power."""
+
+    owner: str | None = None
+    description: str | None = None
+    grants: list[Grant] = Field(default_factory=list)
+
+
+RowFilter = exp.Expr | None | str
+"""A grant's parsed row filter: the expression, None (the grant has none), or the text
+of why it cannot be used."""
+
+
+def parse_row_filter(grant: Grant) -> RowFilter:
+    """The grant's row filter as an expression (``:name`` binds a user attribute later),
+    None if it has none, or a problem (str) if it is blank or not one safe predicate."""
+    if not grant.has_row_filter:
+        return None
+    text = grant.row_filter
+    if text is None or not text.strip():
+        return "row_filter is blank: give a predicate, or remove the key"
+    try:
+        parsed = sqlglot.parse(text, read="duckdb")
+    except (ParseError, SqlglotError):
+        return "row_filter is not a valid SQL expression"
+    if len(parsed) != 1 or parsed[0] is None:
+        return "row_filter must be one SQL expression"
+    expression = parsed[0]
+    if isinstance(expression, exp.Query) or expression.find(exp.Query, exp.Table):
+        return "row_filter must be a predicate over the product's own columns, without " \
+               "subqueries"
+    for column in expression.find_all(exp.Column):
+        if column.table:
+            return f"row_filter column {column.sql()!r} must not be qualified"
+    # Its functions are checked against the allow-list where queries are (the authorize
+    # stage, and validate): governance does not depend on the pipeline.
+    return expression
+
+
+def always_true(expression: exp.Expr) -> bool:
+    """True for a filter that keeps every row (``1 = 1``, ``region = :r OR true``)."""
+    if not any(True for _ in expression.find_all(exp.Column)):
+        return True
+    try:
+        simplified = simplify(expression.copy())
+    except SqlglotError:
+        return False
+    return isinstance(simplified, exp.Boolean) and simplified.this is True
+
+
+def grant_problems(grant: Grant, row_filter: RowFilter, product: Product) -> list[tuple[str, str]]:
+    """What makes ``grant`` unusable for ``product``: (field, message) pairs."""
+    problems: list[tuple[str, str]] = []
+    if isinstance(row_filter, str):
+        problems.append(("row_filter", row_filter))
+    elif row_filter is not None:
+        for ref in row_filter.find_all(exp.Column):
+            if product.column(ref.name) is None:
+                problems.append(("row_filter", f"{product.fqn} has no column {ref.name!r}"))
+    for name in grant.deny_columns:
+        if product.column(name) is None:
+            problems.append(("deny_columns", f"{product.fqn} has no column {name!r}"))
+    for name, method in grant.mask_columns.items():
+        column = product.column(name)
+        if column is None:
+            problems.append((f"mask_columns.{name}", f"{product.fqn} has no column {name!r}"))
+        elif method == "year" and not is_temporal(column):
+            problems.append((f"mask_columns.{name}", f"mask 'year' needs a DATE or TIMESTAMP "
+                                                     f"column; {name} is {column.type}"))
+    return problems
+
+
+def placeholders(row_filter: RowFilter) -> list[str]:
+    """The user attributes (``:name``) a row filter binds."""
+    if not isinstance(row_filter, exp.Expr):
+        return []
+    return [str(p.name) for p in row_filter.find_all(exp.Placeholder)]
