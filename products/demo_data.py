@@ -67,24 +67,44 @@ SELECT
 FROM base, airports
 """
 
-BOOKINGS = """
+# Bookings are made before the flight departs (a lead time of an hour to about 11
+# months, most of them weeks ahead) and never after the demo's "today", TODAY below;
+# flights that depart after it are still ``confirmed``, earlier ones ``completed``; a
+# fifth of the bookings are ``cancelled`` (their payments are the refunded ones).
+# ``flights`` is the flights.schedule data, generated first.
+TODAY = "2024-05-01 00:00:00"
+
+BOOKINGS = f"""
 WITH base AS (
   SELECT i AS booking_id, (i * 2654435761) % 4294967296 AS r FROM range(1, $n + 1) t(i)
 ),
-sized AS (SELECT greatest(CAST($n / 10 AS BIGINT), 100) AS customers)
+sized AS (SELECT greatest(CAST($n / 10 AS BIGINT), 100) AS customers),
+picked AS (
+  SELECT booking_id, r, 1 + (r // 3) % customers AS customer_id, 1 + (r // 7) % 20000 AS flight_id,
+    CAST(3600 + ((r // 11) % 1000) * ((r // 11) % 1000) * 28 AS BIGINT) AS lead_seconds
+  FROM base, sized
+),
+dated AS (
+  SELECT picked.*, f.departure_at,
+    least(f.departure_at - to_seconds(lead_seconds),
+          TIMESTAMP '{TODAY}' - to_seconds(CAST(3600 + (r // 13) % 86400 AS BIGINT))) AS booked_at
+  FROM picked JOIN flights f USING (flight_id)
+)
 SELECT
   booking_id,
-  1 + (r // 3) % customers AS customer_id,
-  1 + (r // 7) % 20000 AS flight_id,
-  TIMESTAMP '2022-01-01 00:00:00' + to_seconds(CAST((r // 11) % 126230400 AS BIGINT))
-    AS booked_at,
-  CAST(2022 + ((r // 11) % 126230400) // 31557600 AS INTEGER) AS booking_year,
-  ['confirmed','completed','completed','completed','cancelled'][1 + r % 5] AS status,
+  customer_id,
+  flight_id,
+  booked_at,
+  CAST(year(booked_at) AS INTEGER) AS booking_year,
+  CASE WHEN r % 5 = 4 THEN 'cancelled'
+       WHEN departure_at >= TIMESTAMP '{TODAY}' THEN 'confirmed'
+       ELSE 'completed' END AS status,
   CAST(1 + (r // 13) % 4 AS INTEGER) AS passengers,
   CAST(29.99 + ((r // 17) % 150000) / 100.0 AS DECIMAL(12, 2)) AS fare_amount,
   'EUR' AS currency,
   ['web','app','agent','partner'][1 + (r // 19) % 4] AS channel
-FROM base, sized
+FROM dated
+ORDER BY booking_id
 """
 
 # Card numbers are Luhn-valid 16-digit numbers built from a 15-digit payload.
@@ -132,13 +152,19 @@ SELECT
 FROM range(1, 201) t(i)
 """
 
+# A touchpoint falls within its campaign's dates (the CAMPAIGNS formulas for them).
 TOUCHPOINTS = """
+WITH base AS (
+  SELECT i AS touchpoint_id, 1 + (i * 16807) % 200 AS campaign_id
+  FROM range(1, CAST($n / 4 AS BIGINT) + 2) t(i)
+)
 SELECT
-  i AS touchpoint_id,
-  1 + (i * 48271) % greatest(CAST($n / 10 AS BIGINT), 100) AS customer_id,
-  1 + (i * 16807) % 200 AS campaign_id,
-  TIMESTAMP '2022-01-01 00:00:00' + to_seconds(CAST((i * 7919) % 126230400 AS BIGINT))
+  touchpoint_id,
+  1 + (touchpoint_id * 48271) % greatest(CAST($n / 10 AS BIGINT), 100) AS customer_id,
+  campaign_id,
+  CAST(DATE '2022-01-01' + CAST((campaign_id * 53) % 1400 AS INTEGER) AS TIMESTAMP)
+    + to_seconds(CAST((touchpoint_id * 7919) % ((30 + campaign_id % 60) * 86400) AS BIGINT))
     AS touched_at,
-  (i * 31) % 10 < 2 AS converted
-FROM range(1, CAST($n / 4 AS BIGINT) + 2) t(i)
+  (touchpoint_id * 31) % 10 < 2 AS converted
+FROM base
 """
