@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from sqlglot import exp
+from sqlglot import Tokenizer, TokenType, exp
 from sqlglot.errors import TokenError
-from sqlglot.tokens import Tokenizer, TokenType
 
 from connectors.tailcache import RANGES
 from federation.audit.log import AuditLog, outcome_of

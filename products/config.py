@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -84,6 +84,56 @@ class LineageSettings(_Strict):
     openlineage: OpenLineageSettings | None = None
 
 
+class OidcSettings(_Strict):
+    """OIDC / JWT bearer tokens for ``duckmesh serve`` (see docs/server.md)."""
+
+    issuer: str = Field(description="the IdP's issuer; a token's iss must equal it")
+    audience: str | list[str] = Field(description="accepted aud value(s)")
+    jwks_url: str | None = Field(default=None, description="the issuer's JWKS (https, "
+                                 "or http on a loopback address)")
+    jwks_file: str | None = Field(default=None, description="a JWKS file instead of a URL")
+    claim: str = Field(default="sub", description="the claim naming the caller: sub, "
+                       "email, or a groups claim (a list)")
+    principals: dict[str, str] = Field(
+        default_factory=dict, description="claim value -> principal of principals.yaml; "
+        "empty: the value is the principal's name")
+    algorithms: list[Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
+                             "ES384", "ES512", "EdDSA"]] = ["RS256"]
+    leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+
+    def model_post_init(self, _context: object) -> None:
+        if (self.jwks_url is None) == (self.jwks_file is None):
+            raise ValueError("give exactly one of jwks_url and jwks_file")
+
+
+class ServerSettings(_Strict):
+    """``duckmesh serve``: addresses, authentication, limits (command-line options win)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8815, ge=0, le=65535, description="Arrow Flight SQL")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="HTTP API")
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tokens_file: str = Field(default=".duckmesh/tokens.json",
+                             description="hashes of issued tokens (relative to the mesh)")
+    oidc: OidcSettings | None = None
+    max_concurrent_queries: int = Field(default=4, ge=1)
+    max_queued_queries: int = Field(default=32, ge=0)
+    max_queries_per_user: int = Field(default=2, ge=1,
+                                      description="running at once, per principal")
+    queue_timeout_seconds: float = Field(default=30.0, gt=0)
+    query_timeout_seconds: float | None = Field(
+        default=None, gt=0, description="per query; default engine.timeout_seconds")
+    query_memory_limit: str | None = Field(
+        default=None, description="per query, e.g. 2GB; default engine.memory_limit")
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    auth_failures_per_minute: int = Field(
+        default=10, ge=1, description="per client address; then refused for a minute")
+    ticket_seconds: float = Field(default=60.0, gt=0,
+                                  description="a started query waits this long for its "
+                                  "client to fetch it")
+
+
 class MeshSettings(_Strict):
     """The parsed ``duckmesh.yaml``."""
 
@@ -96,6 +146,7 @@ class MeshSettings(_Strict):
     storage: StorageSettings = StorageSettings()
     audit: dict[str, Any] = Field(default_factory=dict)
     lineage: LineageSettings = LineageSettings()
+    server: ServerSettings = ServerSettings()
 
 
 def pydantic_error(doc: YamlDocument, exc: ValidationError,

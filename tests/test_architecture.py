@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("federation.result",),
     ("federation.mesh",),
     ("federation.checks", "federation.reports"),
-    ("federation.cli", "federation.notebook", "federation"),
+    ("federation.cli", "federation.server", "federation.notebook", "federation"),
 )
 TOP_LEVEL = {"__init__.py", "errors.py", "mesh.py", "result.py", "notebook.py"}
 MAX_LINES = 420

@@ -170,3 +170,20 @@ def outcome_of(error: BaseException) -> str:
             type(error).__name__ in ("QueryRejected", "UsageError"):
         return "rejected"
     return "failed"
+
+
+def auth_failure(*, reason: str, client: str, protocol: str,
+                 started: dt.datetime | None = None) -> dict[str, Any]:
+    """The audit record of a failed authentication to ``duckmesh serve``: nobody was
+    authenticated, so ``user`` is ``(unauthenticated)``; the reason names the client's
+    address and, for a known but unusable token, its id."""
+    when = started or dt.datetime.now(dt.UTC)
+    return {
+        "timestamp": when.isoformat(), "user": "(unauthenticated)", "roles": [],
+        "host": socket.gethostname(), "pid": os.getpid(), "sql": "", "purpose": None,
+        "governed_sql_sha256": None, "products": [], "columns": {}, "decisions": [],
+        "rows": None, "bytes_scanned": 0, "duration_ms": 0.0, "outcome": "unauthenticated",
+        "error_class": "AuthenticationFailed",
+        "error": f"{reason} (client {client}, {protocol})", "denied": None,
+        "client": client, "protocol": protocol,
+    }
