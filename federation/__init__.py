@@ -1,5 +1,9 @@
 """Governed SQL across a data mesh: parse, resolve, authorize, rewrite, execute."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from federation.errors import (
     AccessDenied,
     ConfigError,
@@ -14,8 +18,20 @@ from federation.result import Result
 
 __all__ = [
     "AccessDenied", "ConfigError", "ContractError", "DuckmeshError", "Mesh", "QueryFailed",
-    "QueryRejected", "Result", "StorageError",
+    "QueryRejected", "Result", "StorageError", "connect",
 ]
+
+if TYPE_CHECKING:
+    from federation.server.client import Connection
+
+
+def connect(url: str, token: str | None = None, **options: Any) -> Connection:
+    """A duckmesh server (``duckmesh serve``) at ``url`` (``grpc://HOST:8815``), used like
+    a mesh: ``connect(url, token=…).sql(SQL)`` returns a Result-like answer governed as the
+    token's principal.  See :mod:`federation.server.client` (imported only when called)."""
+    from federation.server.client import connect as _connect
+
+    return _connect(url, token, **options)
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from federation.cli import audit, contracts, demo, products, query, reports
+from federation.cli import audit, contracts, demo, products, query, reports, serve, tokens
 from federation.cli.render import fail
 from federation.errors import DuckmeshError
 
@@ -88,7 +88,8 @@ def cli(ctx: click.Context, mesh_path: Path | None, debug: bool) -> None:
 # Each noun's module declares its commands; the group only lists them (help sorts them).
 for _command in (query.query, query.explain, query.lineage_cmd,
                  contracts.validate, contracts.diff_cmd, contracts.check_cmd,
-                 audit.audit_cmd, demo.demo, products.products, reports.reports):
+                 audit.audit_cmd, demo.demo, products.products, reports.reports,
+                 serve.serve, tokens.tokens):
     cli.add_command(_command)
 
 

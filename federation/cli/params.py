@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from federation.mesh import Mesh, default_user
+
+if TYPE_CHECKING:
+    from federation.server.client import Connection
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,3 +67,29 @@ def mesh_of(ctx: click.Context) -> Mesh:
     mesh = obj["mesh"]
     assert isinstance(mesh, Mesh)
     return mesh
+
+
+def remote(f: F) -> F:
+    """``--server URL`` and ``--token-file PATH``: ask a duckmesh server instead of the
+    local mesh; read the connection with :func:`connection`."""
+    f = click.option("--token-file", type=click.Path(dir_okay=False, exists=True,
+                                                     path_type=Path),
+                     help="file holding your token for --server (default: $DUCKMESH_TOKEN)")(f)
+    return click.option("--server", metavar="URL", envvar="DUCKMESH_SERVER",
+                        help="a duckmesh server (grpc://HOST:8815, default $DUCKMESH_SERVER): "
+                             "run there as your token's principal")(f)
+
+
+def connection(server: str, token_file: Path | None, user: str | None = None,
+               as_of: str | None = None) -> Connection:
+    """The server connection of ``--server``; who you are comes from the token alone."""
+    from federation.errors import UsageError
+    from federation.server.client import connect
+
+    if user:
+        raise UsageError("--user cannot be used with --server: the server knows you by your "
+                         "token")
+    if as_of:
+        raise UsageError("--as-of is not available with --server")
+    token = token_file.read_text().strip() if token_file else None
+    return connect(server, token)

@@ -38,24 +38,29 @@ def products() -> None:
 
 @products.command("list")
 @p.fmt(("table", "json"))
+@p.remote
 @click.pass_context
-def products_list(ctx: click.Context, fmt: str) -> None:
+def products_list(ctx: click.Context, fmt: str, server: str | None,
+                  token_file: Path | None) -> None:
     """List every product of the mesh."""
-    rows = [{"product": d.fqn, "version": d.version, "status": d.status, "owner": d.owner,
-             "columns": len(d.columns), "description": d.description}
-            for d in p.mesh_of(ctx).catalog]
+    rows = p.connection(server, token_file).products() if server else \
+        [{"product": d.fqn, "version": d.version, "status": d.status, "owner": d.owner,
+          "columns": len(d.columns), "description": d.description}
+         for d in p.mesh_of(ctx).catalog]
     print_rows(rows, LIST_COLUMNS, fmt)
 
 
 @products.command("search")
 @click.argument("text")
 @p.fmt(("table", "json"))
+@p.remote
 @click.pass_context
-def products_search(ctx: click.Context, text: str, fmt: str) -> None:
+def products_search(ctx: click.Context, text: str, fmt: str, server: str | None,
+                    token_file: Path | None) -> None:
     """Find products by name, domain, tag, owner, description or column."""
     from products.discovery import search
 
-    rows: list[dict[str, Any]] = [
+    rows: list[dict[str, Any]] = p.connection(server, token_file).search(text) if server else [
         {"product": m.product.fqn, "score": m.score, "matched": list(m.reasons),
          "description": m.product.description} for m in search(p.mesh_of(ctx).catalog, text)]
     if fmt == "json":
@@ -74,16 +79,23 @@ def products_search(ctx: click.Context, text: str, fmt: str) -> None:
 @click.option("--sample", type=click.IntRange(min=1, max=10_000), default=None,
               help="also show N sample rows, governed (masked) for --user")
 @p.user
+@p.remote
 @click.pass_context
 def products_show(ctx: click.Context, name: str, fmt: str, sample: int | None,
-                  user: str | None) -> None:
+                  user: str | None, server: str | None, token_file: Path | None) -> None:
     """Owner, schema, SLA, quality rules and live facts of one product."""
     from products.discovery import describe
 
-    mesh = p.mesh_of(ctx)
-    product = mesh.catalog.get(name)
-    info = describe(product, mesh.root, mesh.settings.storage)
-    rows = sample_rows(mesh, product, sample, p.caller(user)) if sample else None
+    if server:  # each column also says the server's decision for you
+        connection = p.connection(server, token_file, user)
+        info = connection.product(name)
+        domain, _, table = str(info["product"]).partition(".")
+        rows = connection.sql(sample_sql(domain, table, sample)).arrow() if sample else None
+    else:
+        mesh = p.mesh_of(ctx)
+        product = mesh.catalog.get(name)
+        info = describe(product, mesh.root, mesh.settings.storage)
+        rows = sample_rows(mesh, product, sample, p.caller(user)) if sample else None
     if rows is not None:
         info["sample"] = rows.to_pylist()
     if fmt == "json":
@@ -92,17 +104,23 @@ def products_show(ctx: click.Context, name: str, fmt: str, sample: int | None,
     console = stdout_console()
     _print_description(info, console)
     if rows is not None and sample:
-        console.print(f"sample ({rows.num_rows} rows, governed for {p.caller(user)}):")
+        who = "you" if server else p.caller(user)
+        console.print(f"sample ({rows.num_rows} rows, governed for {who}):")
         render_table(rows, sample, console)
 
 
 def sample_rows(mesh: Mesh, product: Product, count: int, user: str) -> pa.Table:
     """The first ``count`` rows of ``product`` as ``user`` may see them (governed)."""
+    return mesh.sql(sample_sql(product.domain, product.name, count), user=user).arrow()
+
+
+def sample_sql(domain: str, name: str, count: int) -> str:
+    """``SELECT * FROM domain.name LIMIT count``, built as an expression, never as text:
+    the names come from a contract file (or a server)."""
     from sqlglot import exp
 
-    # Built as an expression, never as text: the names come from a contract file.
-    query = exp.select("*").from_(exp.table_(product.name, db=product.domain)).limit(count)
-    return mesh.sql(query.sql(dialect="duckdb"), user=user).arrow()
+    query = exp.select("*").from_(exp.table_(name, db=domain)).limit(count)
+    return query.sql(dialect="duckdb")
 
 
 def _print_description(info: dict[str, Any], console: Console) -> None:

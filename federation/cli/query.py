@@ -30,6 +30,8 @@ from federation.result import pretty_sql, to_jsonable
 if TYPE_CHECKING:
     from federation.audit.lineage import ColumnLineage
     from federation.pipeline.query import GovernedQuery
+    from federation.result import Result
+    from federation.server.client import RemoteResult
 
 
 @click.command()
@@ -47,18 +49,23 @@ if TYPE_CHECKING:
                    "lists the contract versions and files read (parquet output always "
                    "carries it as file metadata 'duckmesh.stamp')")
 @p.purpose
+@p.remote
 @click.pass_context
 def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path | None,
-          max_rows: int, as_of: str | None, stamp: bool, purpose: str | None) -> None:
+          max_rows: int, as_of: str | None, stamp: bool, purpose: str | None,
+          server: str | None, token_file: Path | None) -> None:
     """Run governed SQL naming products as domain.product."""
-    mesh = p.mesh_of(ctx)
     given = ctx.get_parameter_source("fmt") not in (ParameterSource.DEFAULT, None)
     fmt = output_format(fmt, output, given=given)
     if stamp and fmt != "json":
         raise UsageError("--stamp goes with --format json")
     with progress() as on_progress:
-        result = mesh.sql(sql, user=p.caller(user), progress=on_progress, as_of=as_of,
-                          purpose=purpose)
+        if server:
+            result: Result | RemoteResult = p.connection(server, token_file, user, as_of) \
+                .sql(sql, purpose=purpose)
+        else:
+            result = p.mesh_of(ctx).sql(sql, user=p.caller(user), progress=on_progress,
+                                        as_of=as_of, purpose=purpose)
         for warning in result.warnings:
             warn(warning)
         if fmt == "table":
@@ -77,10 +84,17 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
 @click.option("--as-of", metavar="SNAPSHOT_OR_TIME",
               help="plan Iceberg products at this snapshot id or ISO timestamp")
 @p.purpose
+@p.remote
 @click.pass_context
 def explain(ctx: click.Context, sql: str, user: str | None, fmt: str, as_of: str | None,
-            purpose: str | None) -> None:
+            purpose: str | None, server: str | None, token_file: Path | None) -> None:
     """Show the governed SQL and every policy decision, without running the query."""
+    if server:
+        from federation.cli.remote import print_explain
+
+        connection = p.connection(server, token_file, user, as_of)
+        print_explain(connection.explain_json(sql, purpose=purpose), fmt)
+        return
     governed = p.mesh_of(ctx).govern(sql, p.caller(user), as_of=as_of, purpose=purpose)
     if fmt == "json":
         print_json(explanation(governed, p.caller(user)))

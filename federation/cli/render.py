@@ -14,7 +14,7 @@ import datetime as dt
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import pyarrow as pa
@@ -27,6 +27,9 @@ from connectors.writers import STREAM_FORMATS, atomic_file, dumps, write_stream
 from federation.errors import UsageError
 from federation.pipeline.stamp import STAMP_METADATA_KEY
 from federation.result import Result
+
+if TYPE_CHECKING:
+    from federation.server.client import RemoteResult
 
 FORMATS = ("table", *STREAM_FORMATS)
 """Formats of ``query``: a table on the terminal, or a stream."""
@@ -192,7 +195,7 @@ def output_format(fmt: str, output: Path | None, *, given: bool) -> str:
     return inferred
 
 
-def emit(result: Result, fmt: str, output: Path | None, stamp: bool) -> None:
+def emit(result: Result | RemoteResult, fmt: str, output: Path | None, stamp: bool) -> None:
     """Stream a query result as CSV, JSON or Parquet to ``output`` or stdout.
 
     The stamp and the column lineage travel as file metadata; with ``stamp`` a JSON

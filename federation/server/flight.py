@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.flight as fl
 
 from federation.errors import AccessDenied, DuckmeshError, UsageError
+from federation.mesh import Params
 from federation.server import flightsql as sql
 from federation.server.auth import Identity
 from federation.server.errors import flight_error
@@ -58,7 +59,7 @@ class Prepared:
 
     sql: str
     principal: str
-    params: list[Any] = field(default_factory=list)
+    params: list[Any] | dict[str, Any] = field(default_factory=list)
     used: float = field(default_factory=time.monotonic)
 
 
@@ -157,7 +158,7 @@ class FlightSqlServer(fl.FlightServerBase):
     # -- queries ----------------------------------------------------------------------
 
     def _start(self, context: fl.ServerCallContext, identity: Identity, query: str,
-               params: list[Any] | None, descriptor: fl.FlightDescriptor) -> fl.FlightInfo:
+               params: Params | None, descriptor: fl.FlightDescriptor) -> fl.FlightInfo:
         running = self.service.start(identity, query, params or None, self._purpose(context))
         handle = secrets.token_bytes(24)
         with self._lock:
@@ -287,7 +288,11 @@ class FlightSqlServer(fl.FlightServerBase):
             if table.num_rows > 1:
                 raise UsageError("bind one set of parameter values per execution "
                                  f"(got {table.num_rows})")
-            prepared.params = [c[0].as_py() for c in table.columns] if table.num_rows else []
+            values = [c[0].as_py() for c in table.columns] if table.num_rows else []
+            names = table.column_names
+            # ADBC numbers positional values "0", "1", …; named columns bind $name.
+            prepared.params = values if all(n.isdigit() for n in names) else \
+                dict(zip(names, values, strict=True))
             writer.write(pa.py_buffer(sql.bare("DoPutPreparedStatementResult",
                                                {"prepared_statement_handle": handle})))
         self._call(body)

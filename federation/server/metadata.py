@@ -95,7 +95,10 @@ def product(service: Service, identity: Identity, name: str) -> dict[str, Any]:
     info = service.mesh.describe(found.fqn)
     access = access_of(service.mesh, identity.principal, found)
     info["readable"] = access is not None
-    info["columns"] = column_decisions(access, found)
+    decisions = {d["name"]: d for d in column_decisions(access, found)}
+    for column in info["columns"]:
+        decision = decisions.get(column["name"], {})
+        column.update(access=decision.get("access"), reason=decision.get("reason"))
     if access is not None and access.row_filter is not None:
         info["row_filter"] = access.row_filter.sql(dialect="duckdb")
     return info

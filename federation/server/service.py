@@ -99,7 +99,7 @@ class Running:
                 "decisions": [to_jsonable(d) for d in query.decisions],
                 "governed_sql": query.governed_sql, "explain": self.result.explain(),
                 "stamp": self.result.stamp, "warnings": list(self.result.warnings),
-                "query_id": self.id}
+                "lineage": [c.as_dict() for c in self.result.lineage()], "query_id": self.id}
 
     def batches(self) -> Generator[pa.RecordBatch, None, None]:
         """The rows, batch by batch; closing the iterator early stops the query."""
@@ -279,12 +279,13 @@ class Service:
         if purpose is not None:
             extra["purpose"] = purpose
         governed = self.mesh.govern(sql, identity.principal, **extra)
-        from federation.result import render_explain
+        from federation.result import pretty_sql, render_explain
 
         return {"principal": identity.principal, "products": list(governed.products),
                 "columns_read": {k: list(v) for k, v in governed.columns_read.items()},
                 "decisions": [to_jsonable(d) for d in governed.decisions],
-                "governed_sql": governed.governed_sql, "explain": render_explain(governed)}
+                "governed_sql": governed.governed_sql, "pretty_sql": pretty_sql(governed),
+                "explain": render_explain(governed)}
 
     # -- lifecycle --------------------------------------------------------------------
 
