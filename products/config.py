@@ -128,7 +128,7 @@ class ServerSettings(_Strict):
         default=None, description="per query, e.g. 2GB; default engine.memory_limit")
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     auth_failures_per_minute: int = Field(
-        default=10, ge=1, description="per client address; then refused for a minute")
+        default=30, ge=1, description="per client address; then refused for a minute")
     ticket_seconds: float = Field(default=60.0, gt=0,
                                   description="a started query waits this long for its "
                                   "client to fetch it")
