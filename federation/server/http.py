@@ -166,6 +166,22 @@ async def _stream(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
             await run_in_threadpool(chunks.close)
 
 
+BEARER = HTTPBearer(auto_error=False, description="a duckmesh token or an OIDC JWT")
+
+
+def identity(request: Request, _: Annotated[Any, Depends(BEARER)]) -> Identity:
+    """The caller, from the bearer token alone (a user named anywhere else is refused)."""
+    if any(h in request.headers for h in REFUSED_HEADERS) or \
+            any(k.lower() in ("user", "username") for k in request.query_params):
+        raise UsageError(NO_USER)
+    service: Service = request.app.state.service
+    client = request.client.host if request.client else "unknown"
+    return service.auth.authenticate(request.headers.get("authorization"), client, "http")
+
+
+Who = Annotated[Identity, Depends(identity)]
+
+
 def create_app(service: Service) -> FastAPI:
     """The HTTP API over ``service``."""
     app = FastAPI(title="duckmesh", version=service.version or "0",
@@ -173,16 +189,7 @@ def create_app(service: Service) -> FastAPI:
                   "comes from the bearer token (duckmesh tokens or the configured OIDC "
                   "issuer); every query is governed and audited as that principal.",
                   docs_url=None, redoc_url=None)
-    bearer = HTTPBearer(auto_error=False, description="a duckmesh token or an OIDC JWT")
-
-    def identity(request: Request, _: Annotated[Any, Depends(bearer)]) -> Identity:
-        if any(h in request.headers for h in REFUSED_HEADERS) or \
-                any(k.lower() in ("user", "username") for k in request.query_params):
-            raise UsageError(NO_USER)
-        client = request.client.host if request.client else "unknown"
-        return service.auth.authenticate(request.headers.get("authorization"), client, "http")
-
-    Who = Annotated[Identity, Depends(identity)]
+    app.state.service = service
     app.add_exception_handler(DuckmeshError, lambda _r, exc: _error(exc))
 
     async def invalid(_request: Request, exc: Exception) -> JSONResponse:
@@ -212,11 +219,8 @@ def create_app(service: Service) -> FastAPI:
         return StreamingResponse(_stream(encode(running, fmt)), media_type=media,
                                  headers=headers)
 
-    class ExplainRequest(QueryRequest):
-        pass
-
     @app.post("/v1/explain", summary="The governed SQL and every policy decision")
-    def explain(body: ExplainRequest, who: Who) -> dict[str, Any]:
+    def explain(body: QueryRequest, who: Who) -> dict[str, Any]:
         return service.explain(who, body.sql, body.params, body.purpose)
 
     @app.get("/v1/products", summary="The catalog, each product marked readable for you")
