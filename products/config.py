@@ -31,6 +31,20 @@ class EngineSettings(_Strict):
     timeout_seconds: float = Field(default=300.0, gt=0, description="interrupt after this long")
     spill_directory: str | None = Field(
         default=None, description="directory for spilling; spilling is off when unset")
+    timezone: str = Field(default="UTC", description="the one time zone every query runs "
+                          "in (TIMESTAMPTZ values, casts to DATE, now()), whatever the host's")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as UTC "
+                             "or Europe/Madrid)") from None
+        return value
 
 
 class S3Settings(_Strict):

@@ -2,8 +2,8 @@
 
 Hardening, in the order DuckDB accepts it (see shared/FACTS.md): no extension install
 or autoload, no Python replacement scans, no temp directory unless spilling is
-configured; then exactly the products' directories allowed, external access off,
-configuration locked.  A timer interrupts a query that runs past the limit.
+configured; the mesh's one time zone; then exactly the products' directories allowed,
+external access off, configuration locked.  A timer interrupts a query that runs past the limit.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pyarrow as pa
 from connectors.listing import strip_scheme
 from connectors.tailcache import TailCachingFileSystem
 from federation.engines.sanitize import sanitize
-from federation.errors import QueryFailed
+from federation.errors import ConfigError, QueryFailed
 from federation.pipeline.query import GovernedQuery
 from products.config import EngineSettings
 
@@ -91,6 +91,7 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path, *,
             # fresh connection per query it never serves a second query anyway.
             con.execute("SET enable_external_file_cache = false")
         _progress_settings(con, progress)
+        _time_zone(con, engine.timezone)
         con.execute("SET allowed_directories = $dirs", {"dirs": allowed})
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
@@ -98,6 +99,18 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path, *,
         con.close()
         raise
     return con
+
+
+def _time_zone(con: duckdb.DuckDBPyConnection, zone: str) -> None:
+    """Every query runs in the mesh's one time zone (``engine.timezone``), never the
+    host's: casts of TIMESTAMPTZ values to DATE, ``now()`` and the zone Arrow results are
+    labelled with do not depend on where the query runs."""
+    try:
+        con.execute("SET TimeZone = $zone", {"zone": zone})
+    except duckdb.Error:
+        raise ConfigError(f"DuckDB does not know the time zone {zone!r}",
+                          field="engine.timezone", hint="use an IANA name such as UTC or "
+                          "Europe/Madrid") from None
 
 
 def _progress_settings(con: duckdb.DuckDBPyConnection, progress: bool) -> None:
