@@ -144,7 +144,14 @@ class Server:
         """Graceful shutdown: queries end (and are audited) first, then the listeners."""
         self.service.shutdown(grace)
         if self.flight is not None:
-            self.flight.shutdown()
+            # Every query has ended; a call stuck on a client that stopped reading must
+            # not keep the process alive.
+            closing = threading.Thread(target=self.flight.shutdown, daemon=True)
+            closing.start()
+            closing.join(15)
+            if closing.is_alive():
+                log.error("Flight SQL calls did not end; stopping anyway", extra={
+                    "fields": {"event": "shutdown.forced"}})
         if self._http is not None:
             self._http.should_exit = True
         if self._http_thread is not None:

@@ -74,16 +74,15 @@ class Running:
     """A started query: its Arrow stream (read once), its slot, its cancellation."""
 
     def __init__(self, service: Service, identity: Identity, result: Result,
-                 reader: pa.RecordBatchReader, first: pa.RecordBatch | None,
-                 execution: Execution | None, cancelled: list[str], started: float) -> None:
+                 executions: list[Execution], cancelled: list[str], started: float) -> None:
         self.id = uuid.uuid4().hex[:16]
         self.service = service
         self.identity = identity
         self.result = result
-        self.schema = reader.schema
-        self._reader: pa.RecordBatchReader | None = reader
-        self._first = first
-        self._execution = execution
+        self.schema = pa.schema([])
+        self._reader: pa.RecordBatchReader | None = None
+        self._first: pa.RecordBatch | None = None
+        self._executions = executions
         self._cancelled = cancelled
         self.started = started
         self.rows = 0
@@ -100,6 +99,28 @@ class Running:
                 "governed_sql": query.governed_sql, "explain": self.result.explain(),
                 "stamp": self.result.stamp, "warnings": list(self.result.warnings),
                 "lineage": [c.as_dict() for c in self.result.lineage()], "query_id": self.id}
+
+    def prime(self) -> None:
+        """Start the query and compute its first batch (errors of the engine surface here,
+        before any row is sent); it is registered, so shutdown can cancel it meanwhile."""
+        try:
+            with self._lock:
+                if self._cancelled:
+                    raise QueryCancelled(f"cancelled: {self._reason()}")
+                # DuckDB may run much of the query right here: cancel interrupts it.
+                self._reader = self.result.reader()
+                self.schema = self._reader.schema
+                try:
+                    self._first = self._reader.read_next_batch()
+                except StopIteration:
+                    self._first = None
+        except BaseException as exc:
+            error = QueryCancelled(f"cancelled: {self._reason()}") \
+                if self._cancelled and isinstance(exc, DuckmeshError) else exc
+            self._finish(error)
+            if error is exc:
+                raise
+            raise error from None
 
     def batches(self) -> Generator[pa.RecordBatch, None, None]:
         """The rows, batch by batch; closing the iterator early stops the query."""
@@ -137,9 +158,9 @@ class Running:
         record)."""
         if not self._cancelled:
             self._cancelled.append(reason)
-        if self._execution is not None:
+        for execution in self._executions:
             with contextlib.suppress(duckdb.Error):
-                self._execution.con.interrupt()
+                execution.con.interrupt()
 
     def close(self, reason: str = "its client went away") -> None:
         """Stop and release the query now, read or not (audited as not read to the end)."""
@@ -219,19 +240,14 @@ class Service:
         try:
             result = mesh.sql(sql, user, params=params, purpose=purpose,
                               on_start=executions.append)
-            reader = result.reader()
-            try:
-                first: pa.RecordBatch | None = reader.read_next_batch()
-            except StopIteration:
-                first = None
         except BaseException as exc:
             self.admission.release(user)
             self._count(identity, exc, time.monotonic() - started, 0)
             raise
-        running = Running(self, identity, result, reader, first,
-                          executions[0] if executions else None, cancelled, started)
+        running = Running(self, identity, result, executions, cancelled, started)
         with self._lock:
             self.running[running.id] = running
+        running.prime()
         return running
 
     def _refused(self, identity: Identity, sql: str, purpose: str | None,
