@@ -19,24 +19,29 @@ from __future__ import annotations
 import html
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from federation.errors import DuckmeshError
+from federation.errors import DuckmeshError, UsageError
 from federation.mesh import Mesh, default_user
 from federation.pipeline.query import Decision
 from federation.result import Result
 
+if TYPE_CHECKING:
+    from federation.server.client import Connection, RemoteResult
+
 _QUIET_ACTIONS = frozenset({"allow", "grant"})
 
 
-def footer_lines(result: Result, user: str) -> list[str]:
+def footer_lines(result: Result | RemoteResult, user: str) -> list[str]:
     """What the footer says: who, which products, which decisions shaped the result."""
-    read = {fqn: {c.lower() for c in cols} for fqn, cols in result.query.columns_read.items()}
+    columns_read = result.query.columns_read if isinstance(result, Result) else \
+        result.columns_read
+    read = {fqn: {c.lower() for c in cols} for fqn, cols in columns_read.items()}
     # Masks on columns the query does not read did not shape this result: leave them out.
     shaping = [d for d in result.decisions if d.action not in _QUIET_ACTIONS
                and not (d.action.startswith("mask:") and d.column
@@ -85,7 +90,7 @@ class GovernedFrame(pd.DataFrame):
             f"-- {line}" for line in self.duckmesh_footer)
 
 
-def governed_frame(result: Result, user: str) -> GovernedFrame:
+def governed_frame(result: Result | RemoteResult, user: str) -> GovernedFrame:
     """The result as a :class:`GovernedFrame`, with the stamp in ``attrs['duckmesh']``."""
     frame = GovernedFrame(result.df())
     frame.duckmesh_footer = footer_lines(result, user)
@@ -102,6 +107,9 @@ class MeshMagics(Magics):
         super().__init__(shell)
         self.user: str | None = None
         self.mesh_path: str | None = None
+        self.server: str | None = None
+        self.token_file: str | None = None
+        self._connections: dict[str, Connection] = {}
         self._meshes: dict[Path, Mesh] = {}
 
     def _mesh(self, path: str | None) -> Mesh:
@@ -113,28 +121,52 @@ class MeshMagics(Magics):
     @magic_arguments()
     @argument("--user", "-u", help="run as this user (default: $DUCKMESH_USER, else you)")
     @argument("--mesh", "-m", help="mesh folder (default: $DUCKMESH_MESH, else upwards)")
+    @argument("--server", help="a duckmesh server (grpc://HOST:8815) instead of a mesh")
+    @argument("--token-file", help="file holding your token (default: $DUCKMESH_TOKEN)")
     @line_magic
     def mesh_defaults(self, line: str) -> None:
         """Set the user and mesh later ``%%mesh`` cells use when they name none."""
         args = parse_argstring(self.mesh_defaults, line)
         self.user = args.user or self.user
         self.mesh_path = args.mesh or self.mesh_path
+        self.server = args.server or self.server
+        self.token_file = args.token_file or self.token_file
+
+    def _remote(self, server: str, token_file: str | None) -> Connection:
+        """The connection to ``server`` (one per server), authenticated by the token."""
+        if server not in self._connections:
+            from federation.server.client import connect
+
+            token = Path(token_file).read_text().strip() if token_file else None
+            self._connections[server] = connect(server, token)
+        return self._connections[server]
 
     @magic_arguments()
     @argument("--user", "-u", help="run as this user")
     @argument("--mesh", "-m", help="mesh folder")
     @argument("--as-of", help="read Iceberg products at this snapshot id or time")
     @argument("--purpose", help="a purpose declared in governance/policies.yaml")
+    @argument("--server", help="run on this duckmesh server, as your token's principal")
+    @argument("--token-file", help="file holding your token for --server")
     @argument("--out", "-o", help="also store the DataFrame in this variable")
     @cell_magic
     def mesh(self, line: str, cell: str) -> GovernedFrame | None:
         """Run the cell as governed SQL; the value is a DataFrame with a governance footer."""
         args = parse_argstring(self.mesh, line)
         user = args.user or self.user or default_user()
+        server = args.server or (None if args.mesh else self.server)
         try:
-            result = self._mesh(args.mesh).sql(cell, user=user, as_of=args.as_of,
-                                               purpose=args.purpose, label="notebook")
-            frame = governed_frame(result, user)
+            if server:
+                if args.user:
+                    raise UsageError("--user cannot be used with --server: the server knows "
+                                     "you by your token")
+                remote = self._remote(server, args.token_file or self.token_file) \
+                    .sql(cell, purpose=args.purpose)
+                frame = governed_frame(remote, remote.principal)
+            else:
+                result = self._mesh(args.mesh).sql(cell, user=user, as_of=args.as_of,
+                                                   purpose=args.purpose, label="notebook")
+                frame = governed_frame(result, user)
         except DuckmeshError as exc:
             sys.stderr.write(f"duckmesh: error: {exc}\n")
             return None

@@ -112,9 +112,25 @@ def test_tokens_issue_list_revoke(demo_copy: Path) -> None:
 
 def test_non_loopback_without_tls_is_refused(served_root: Path) -> None:
     mesh = Mesh.open(served_root)
-    settings = mesh.settings.server.model_copy(update={"host": "0.0.0.0"})  # noqa: S104
+    settings = mesh.settings.server.model_copy(update={"host": "0.0.0.0"})
     with pytest.raises(UsageError, match="without TLS"):
         Server(mesh, settings)
     Server(mesh, settings, insecure=True)  # allowed when asked for (nothing is started)
     with pytest.raises(UsageError, match="both"):
         Server(mesh, settings.model_copy(update={"tls_cert": "cert.pem"}))
+
+
+def test_notebook_magic_with_server(served: Served, tmp_path: Path) -> None:
+    from IPython.testing.globalipapp import start_ipython
+
+    token = tmp_path / "token"
+    token.write_text(served.tokens["ana"])
+    shell = start_ipython()
+    assert shell is not None
+    shell.run_line_magic("load_ext", "federation")
+    shell.run_line_magic("mesh_defaults", f"--server {served.flight} --token-file {token}")
+    frame = shell.run_cell_magic("mesh", "--out governed",
+                                 "SELECT region, email FROM customers.profiles")
+    assert frame is not None and set(frame["region"]) == {"EU"}
+    assert frame.duckmesh_footer[0].startswith("governed for ana")
+    assert any("masked" in line for line in frame.duckmesh_footer)

@@ -41,7 +41,7 @@ def _soak(served: Served, clients: int, per_client: int) -> None:
             except Exception as exc:  # noqa: BLE001 - the expected refusal
                 expected[(user, sql)] = type(exc).__name__
     wrong: list[str] = []
-    done: dict[str, int] = {u: 0 for u in USERS}
+    done: dict[str, int] = dict.fromkeys(USERS, 0)
     lock = threading.Lock()
 
     def client(index: int) -> None:
@@ -118,14 +118,15 @@ def _sigterm(root: Path, slow: int, quick: int, tmp_path: Path) -> None:
 
         def client(user: str, sql: str) -> None:
             conn = adbc(urls["flight"], tokens[user])
+            cur = conn.cursor()
             try:
-                cur = conn.cursor()
                 cur.execute(f"/* term {run} */ {sql}")
                 cur.fetchall()
                 outcomes.append("ok")
             except Exception as exc:  # noqa: BLE001 - any end is fine; the audit is checked
                 outcomes.append(str(exc)[:80])
             finally:
+                cur.close()
                 conn.close()
 
         users = [USERS[i % len(USERS)] for i in range(slow + quick)]
