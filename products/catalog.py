@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from connectors.errors import ConfigError, UsageError
+from products.config import MESH_FILE, MeshSettings, load_settings
 from products.contract import CONTRACT_SUFFIX, Product, load_contract
+from products.ownership import (
+    DomainRoots,
+    Place,
+    PlaceError,
+    domain_roots,
+    location_problem,
+    overlapping_roots,
+    place,
+    shared_locations,
+)
 
 DOMAINS_DIR = "domains"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -22,23 +34,73 @@ def check_name(kind: str, name: str, path: Path) -> None:
 
 @dataclass(frozen=True)
 class Catalog:
-    """All products of a mesh, looked up by ``domain.product`` (case-insensitive)."""
+    """All products of a mesh, looked up by ``domain.product`` (case-insensitive).
+
+    A contract that cannot be used (malformed, invalid, or placing its data outside its
+    domain's storage roots, see :mod:`products.ownership`) does not stop the mesh: it is
+    kept in ``broken`` with its error, and naming that product raises the error, while
+    every other product keeps working.
+    """
 
     root: Path
     products: dict[str, Product]
+    broken: dict[str, ConfigError] = field(default_factory=dict)
+    roots: dict[str, DomainRoots] = field(default_factory=dict)
+    """Each domain's storage roots, for checking what planning finds (Iceberg table
+    locations, files behind symlinks)."""
+
+    def foreign_data(self, product: Product, uris: Iterable[str]) -> str | None:
+        """The first of ``uris`` (a planned location and files) outside ``product``'s
+        domain roots, as a problem to refuse; None if all lie inside."""
+        roots = self.roots.get(product.domain) or domain_roots(
+            MeshSettings(name="-"), product.domain, self.root)
+        for uri in uris:
+            try:
+                where = _cached_place(uri, self.root)
+            except PlaceError as exc:
+                return str(exc)
+            if not roots.holds(where):
+                return (f"{product.fqn} reads {uri!r}, outside domain {product.domain}'s "
+                        "storage roots (duckmesh.yaml domains)")
+        return None
 
     @classmethod
-    def load(cls, root: Path) -> Catalog:
-        """Load every contract below ``root/domains``; the first broken one raises."""
+    def load(cls, root: Path, settings: MeshSettings | None = None) -> Catalog:
+        """Load every contract below ``root/domains``; ``settings`` (default: read from
+        duckmesh.yaml) give the domains' storage roots.  Overlapping roots of two domains
+        are a mesh-wide error."""
+        if settings is None:
+            settings = load_settings(root) if (root / MESH_FILE).is_file() else \
+                MeshSettings(name=root.name)
+        for folder in domain_dirs(root):
+            # A folder that is no SQL name cannot hold products: a mistake in the mesh's
+            # layout, refused for the whole mesh rather than skipped.
+            check_name("domain", folder.name, folder)
+        roots = {d.name: domain_roots(settings, d.name, root) for d in domain_dirs(root)}
+        clash = overlapping_roots(list(roots.values()))
+        if clash:
+            raise ConfigError(clash[0], file=str(root / MESH_FILE), field="domains")
         products: dict[str, Product] = {}
+        broken: dict[str, ConfigError] = {}
         for path in contract_paths(root):
-            domain = path.parent.name
-            check_name("domain", domain, path.parent)
-            name = path.name[: -len(CONTRACT_SUFFIX)]
-            check_name("product", name, path)
-            product = load_contract(path, domain)
+            domain, name = path.parent.name, path.name[: -len(CONTRACT_SUFFIX)]
+            fqn = f"{domain}.{name}".lower()
+            try:
+                check_name("product", name, path)
+                product = load_contract(path, domain)
+            except ConfigError as exc:
+                broken[fqn] = exc
+                continue
+            problem = location_problem(product, roots[domain], root)
+            if problem is not None:
+                broken[fqn] = ConfigError(problem, file=str(path), field="servers",
+                                          product=product.fqn)
+                continue
             products[product.fqn] = product
-        return cls(root, products)
+        for fqn, message in shared_locations(list(products.values()), root).items():
+            broken[fqn] = ConfigError(message, file=str(products.pop(fqn).contract_path),
+                                      field="servers", product=fqn)
+        return cls(root, products, broken, roots)
 
     def __iter__(self) -> Iterator[Product]:
         return iter(sorted(self.products.values(), key=lambda p: p.fqn))
@@ -47,8 +109,14 @@ class Catalog:
         return len(self.products)
 
     def find(self, domain: str, name: str) -> Product | None:
-        """The product ``domain.name`` or None."""
-        return self.products.get(f"{domain.lower()}.{name.lower()}")
+        """The product ``domain.name`` or None; the product's own error if its contract
+        is broken (never "unknown": a broken product is refused, not ignored)."""
+        fqn = f"{domain.lower()}.{name.lower()}"
+        if fqn in self.broken:
+            error = self.broken[fqn]
+            raise ConfigError(f"product {fqn} cannot be used: {error}", product=fqn,
+                              hint="run `duckmesh validate`")
+        return self.products.get(fqn)
 
     def get(self, fqn: str) -> Product:
         """The product named ``domain.product``; a clear error if there is none."""
@@ -62,6 +130,12 @@ class Catalog:
     def domains(self) -> list[str]:
         """The names of all domains that publish at least one product."""
         return sorted({p.domain for p in self.products.values()})
+
+
+@lru_cache(maxsize=65536)
+def _cached_place(uri: str, root: Path) -> Place:
+    # Resolving a local path stats every component: once per file and process.
+    return place(uri, root)
 
 
 def domain_dirs(root: Path) -> list[Path]:

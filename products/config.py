@@ -33,6 +33,10 @@ class EngineSettings(_Strict):
         default=None, description="directory for spilling; spilling is off when unset")
     timezone: str = Field(default="UTC", description="the one time zone every query runs "
                           "in (TIMESTAMPTZ values, casts to DATE, now()), whatever the host's")
+    max_query_nodes: int = Field(default=300_000, ge=100, description="largest query "
+                                 "accepted, in syntax-tree nodes")
+    max_nesting_depth: int = Field(default=200, ge=16, le=250, description="deepest "
+                                   "nesting accepted (parentheses, subqueries, functions)")
 
     @field_validator("timezone")
     @classmethod
@@ -148,6 +152,23 @@ class ServerSettings(_Strict):
                                   "client to fetch it")
 
 
+class DomainSettings(_Strict):
+    """Where one domain's products may live (see products/ownership.py)."""
+
+    roots: list[str] = Field(min_length=1, description="local paths (relative to the mesh) "
+                             "or object-store prefixes the domain's products lie under")
+    iceberg_namespaces: list[str] = Field(default_factory=list,
+                                          description="Iceberg namespaces of the domain")
+
+
+class ReportsSettings(_Strict):
+    """Where scheduled reports may write."""
+
+    destinations: list[str] = Field(
+        default_factory=lambda: ["out/"], min_length=1,
+        description="folders (relative to the mesh) or object-store prefixes")
+
+
 class MeshSettings(_Strict):
     """The parsed ``duckmesh.yaml``."""
 
@@ -160,13 +181,17 @@ class MeshSettings(_Strict):
     storage: StorageSettings = StorageSettings()
     audit: dict[str, Any] = Field(default_factory=dict)
     lineage: LineageSettings = LineageSettings()
+    domains: dict[str, DomainSettings] = Field(
+        default_factory=dict, description="storage roots per domain; default data/<domain>/")
+    reports: ReportsSettings = ReportsSettings()
     server: ServerSettings = ServerSettings()
 
 
 def pydantic_error(doc: YamlDocument, exc: ValidationError,
-                   prefix: tuple[str | int, ...] = ()) -> ConfigError:
-    """The first pydantic validation error as a ConfigError naming file, field and line."""
-    first = exc.errors()[0]
+                   prefix: tuple[str | int, ...] = (), index: int = 0) -> ConfigError:
+    """A pydantic validation error (the first, or number ``index``) as a ConfigError naming
+    file, field and line."""
+    first = exc.errors()[index]
     loc = [*prefix, *(part for part in first["loc"] if isinstance(part, str | int))]
     message = first["msg"]
     if first["type"] == "extra_forbidden":

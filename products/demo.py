@@ -285,7 +285,9 @@ REPORTS: dict[str, dict[str, Any]] = {
                "JOIN customers.profiles c ON c.customer_id = b.customer_id\n"
                "JOIN payments.transactions p ON p.booking_id = b.booking_id\n"
                "GROUP BY ALL ORDER BY revenue DESC LIMIT 100\n",
-        "run_as": "ana",
+        # Governed as its audience: every member must get the same view (columns, masks,
+        # row filters), so a report never shows anyone what they could not query.
+        "audience": {"users": ["ana"]},
         "schedule": "0 6 * * *",
         "format": "parquet",
         "destination": "out/reports/daily_revenue_eu/{slot:%Y-%m-%d}.parquet",
@@ -294,7 +296,8 @@ REPORTS: dict[str, dict[str, Any]] = {
         "description": "Revenue by booking channel, weekly, with a chart",
         "sql": "SELECT channel, count(*) AS bookings, sum(fare_amount * passengers) AS revenue\n"
                "FROM bookings.reservations GROUP BY channel ORDER BY revenue DESC\n",
-        "run_as": "ana",
+        "audience": {"roles": ["analyst"]},
+        "purpose": "analytics",
         "schedule": "0 7 * * 1",
         "format": "html",
         "chart": {"kind": "bar", "x": "channel", "y": "revenue"},
@@ -324,7 +327,8 @@ def contract(product: DemoProduct, storage: str | None = None) -> dict[str, Any]
         properties.append(prop)
     table_rules = [dict(q) for q in product.quality if "column" not in q]
     return {
-        "apiVersion": "v3.1.0",
+        # The ODCS version the contract's fields need: the iceberg server type came in 3.2.0.
+        "apiVersion": "v3.2.0" if product.iceberg else "v3.1.0",
         "kind": "DataContract",
         "id": f"urn:duckmesh:demo:{product.domain}:{product.name}",
         "name": f"{product.domain}.{product.name}",
@@ -354,6 +358,19 @@ def contract(product: DemoProduct, storage: str | None = None) -> dict[str, Any]
             {"property": "freshness", "value": product.freshness_days, "unit": "d"},
         ],
     }
+
+
+def domain_roots(storage: str | None) -> dict[str, dict[str, list[str]]]:
+    """duckmesh.yaml ``domains``: where each demo domain's products may live."""
+    base = f"{storage.rstrip('/')}/" if storage else "data/"
+    iceberg = f"{storage.rstrip('/')}/iceberg/" if storage else f"{ICEBERG_WAREHOUSE}/"
+    out: dict[str, dict[str, list[str]]] = {}
+    for domain in DOMAINS:
+        roots = [f"{base}{domain}/"]
+        if any(p.iceberg for p in PRODUCTS if p.domain == domain):
+            roots.append(f"{iceberg}{domain}/")
+        out[domain] = {"roots": roots, "iceberg_namespaces": [domain]}
+    return out
 
 
 def _dump(path: Path, data: dict[str, Any], header: str = "") -> None:
@@ -469,7 +486,10 @@ def write_demo(target: Path, scale: float = 1.0, storage: str | None = None,
             "engine": {"timeout_seconds": 300},
             **({"storage": {"s3": s3.model_dump(exclude_defaults=True)}}
                if storage and s3_endpoint_url else {}),
-        }, "# duckmesh mesh settings; see docs/mesh-format.md\n")
+            "domains": domain_roots(storage),
+            "reports": {"destinations": ["out/"]},
+        }, "# duckmesh mesh settings; see docs/mesh-format.md\n"
+           "# Owned by the platform team: domains cannot widen their own storage roots.\n")
         secret = staging / ".duckmesh" / "secret"
         secret.parent.mkdir()
         secret.write_text(secrets.token_hex(32) + "\n")

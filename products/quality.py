@@ -133,9 +133,12 @@ def _sql_rule(rule: Rule) -> exp.Select:
     text = rule.spec.get("query")
     if not isinstance(text, str) or not text.strip():
         raise RuleError("a sql rule needs a query")
-    # ${table} and ${column} are ODCS placeholders; they become identifiers, never text.
+    # {object}/{property} (ODCS) and ${table}/${column} name the product and column under
+    # check; they become identifiers, never text.
     marker_table, marker_column = "duckmesh_rule_table", "duckmesh_rule_column"
-    text = text.replace("${table}", marker_table).replace("${column}", marker_column)
+    for placeholder, marker in (("${table}", marker_table), ("{object}", marker_table),
+                                ("${column}", marker_column), ("{property}", marker_column)):
+        text = text.replace(placeholder, marker)
     try:
         parsed = sqlglot.parse_one(text, read="duckdb")
     except ParseError:
@@ -155,7 +158,21 @@ def _sql_rule(rule: Rule) -> exp.Select:
 
     result = parsed.transform(substitute)
     assert isinstance(result, exp.Select)
+    _own_product_only(rule, result)
     return result
+
+
+def _own_product_only(rule: Rule, query: exp.Select) -> None:
+    """A rule reads only the product it checks: a domain's contract has no power to
+    measure (and so print) another product's data."""
+    own = rule.product.fqn
+    for table in query.find_all(exp.Table):
+        if not table.args.get("db"):
+            continue  # a CTE name (or a file path, which the query path refuses)
+        named = f"{table.db}.{table.name}".lower()
+        if named != own:
+            raise RuleError(f"a quality rule of {own} may read only {own} (use {{object}}), "
+                            f"not {named}")
 
 
 def judge(rule: Rule, value: float) -> tuple[bool, str]:

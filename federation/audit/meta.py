@@ -9,6 +9,7 @@ duckmesh.yaml (default admin), so everyone else is denied by default.  The domai
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from federation.governance.model import DomainFile, DomainGovernance, Governance
 from products.catalog import Catalog
 from products.config import MESH_FILE
 from products.contract import Product, product_from_document
+from products.ownership import DomainRoots, place
 from products.yamlio import YamlDocument
 
 DOMAIN = "meta"
@@ -84,13 +86,17 @@ def with_meta(root: Path, catalog: Catalog, governance: Governance,
     if DOMAIN in governance.domains or any(p.domain == DOMAIN for p in catalog):
         raise ConfigError(f"the domain name {DOMAIN!r} is reserved for duckmesh's own "
                           "products (meta.audit)", file=str(root / "domains" / DOMAIN))
-    products = {**catalog.products, FQN: audit_product(root, audit)}
+    product = audit_product(root, audit)
+    products = {**catalog.products, FQN: product}
+    # Its storage is where duckmesh.yaml audit.path puts the log, nowhere else.
+    roots = {**catalog.roots, DOMAIN: DomainRoots(
+        DOMAIN, (place(product.server.location, root),), ())}
     grant = Grant(products=[PRODUCT], roles=list(audit.readers))
     domain = DomainGovernance(
         DOMAIN, DomainFile(owner="duckmesh", description="duckmesh's own products",
                            grants=[grant]),
         YamlDocument(root / "<built-in>" / "meta" / "domain.yaml", {}, {}), (None,),
         source=f"{MESH_FILE} audit.readers")
-    return (Catalog(catalog.root, products),
+    return (dataclasses.replace(catalog, products=products, roots=roots),
             Governance(governance.principals, governance.policies,
                        {**governance.domains, DOMAIN: domain}))

@@ -1,19 +1,23 @@
 """``duckmesh check``: a product's data against its contract and its quality rules.
 
 Schema conformance and freshness come from file footers.  Quality rules run as governed
-queries in the sandboxed engine *as the product's owner*: the principal named by the
-domain's ``owner`` in domain.yaml.  A rule whose column is masked or denied for the owner,
-or that cannot run for any other reason, is an error — never a pass.
+queries in the sandboxed engine with an identity of their own that reads exactly the
+product under check, unmasked, and nothing else (``Principal.for_check``): a rule can
+neither reach another product nor borrow anyone's roles — domain.yaml ``owner`` is a
+contact, not a principal.  A rule's measured value is a number; anything else, or a rule
+that cannot run, is an error — never a pass, and never echoed.
 """
 
 from __future__ import annotations
 
+import decimal
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Any
 
 from federation.audit.meta import DOMAIN as META_DOMAIN
 from federation.errors import DuckmeshError
+from federation.governance.model import Principal
 from federation.mesh import Mesh
 from products.conformance import (
     Finding,
@@ -26,25 +30,29 @@ from products.locate import plan_product
 from products.quality import Rule, RuleError, judge, measure, rules_of
 
 
-def owner_of(mesh: Mesh, product: Product) -> str | None:
-    """The principal quality rules run as: domain.yaml ``owner``, else the contract's team."""
-    domain = mesh.governance.domains.get(product.domain)
-    return (domain.file.owner if domain else None) or product.owner
+def _number(value: Any, what: str) -> float | None:
+    # Only numbers are measured values: a rule returning text would print data.
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
+        raise RuleError(f"the rule's {what} must be a number, not {type(value).__name__}")
+    return float(value)
 
 
 def _scalar(row: dict[str, Any]) -> tuple[float, float | None]:
     if "value" in row:
         value, total = row["value"], row.get("total")
-    else:
+    elif len(row) == 1:
         value, total = next(iter(row.values())), None
-    if value is None:
-        return 0.0, None
-    return float(value), (float(total) if total is not None else None)
+    else:
+        raise RuleError(f"the rule's query must return one value, not {len(row)} columns")
+    return _number(value, "value") or 0.0, _number(total, "total")
 
 
-def run_rule(mesh: Mesh, rule: Rule, owner: str) -> Finding:
-    """Measure one rule as ``owner`` and judge it."""
+def run_rule(mesh: Mesh, rule: Rule) -> Finding:
+    """Measure one rule with the product's own check identity and judge it."""
     fqn = rule.product.fqn
+    owner = Principal.for_check(fqn)
     try:
         sql = measure(rule).sql(dialect="duckdb")
         result = mesh.sql(sql, user=owner)  # governed and planned; runs when read
@@ -53,8 +61,8 @@ def run_rule(mesh: Mesh, rule: Rule, owner: str) -> Finding:
             for name in columns:
                 decision = query.access[product].column(name)
                 if decision is not None and decision.action == "mask":
-                    raise RuleError(f"column {name} is masked ({decision.method}) for the owner "
-                                    f"{owner!r}, so the rule would measure masked values")
+                    raise RuleError(f"column {name} is masked ({decision.method}) for the "
+                                    "check, so the rule would measure masked values")
         rows = result.arrow().to_pylist()
         if len(rows) != 1:
             raise RuleError(f"the rule's query returned {len(rows)} rows, not one")
@@ -84,16 +92,12 @@ def check_product(mesh: Mesh, product: Product) -> list[Finding]:
     fresh = freshness_finding(product, facts)
     if fresh is not None:
         findings.append(fresh)
-    owner = owner_of(mesh, product)
     for rule in rules_of(product):
         if rule.spec.get("type") == "text":
             findings.append(Finding(product.fqn, rule.name, "skipped",
                                     "descriptive rule, nothing to measure", rule.column))
-        elif owner is None:
-            findings.append(Finding(product.fqn, rule.name, "error", "cannot be evaluated: the "
-                                    "product has no owner (domain.yaml owner)", rule.column))
         else:
-            findings.append(run_rule(mesh, rule, owner))
+            findings.append(run_rule(mesh, rule))
     return findings
 
 

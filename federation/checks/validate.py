@@ -7,6 +7,7 @@ the product's columns, masks fit the column type.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -19,11 +20,13 @@ from federation.governance.masks import is_temporal
 from federation.governance.model import Governance
 from federation.governance.policies import suggest
 from federation.pipeline.allowlist import check_predicate
-from federation.reports.spec import load_report, report_names, report_sql
-from products.catalog import check_name, contract_paths
-from products.config import load_settings, mask_secret
+from federation.reports.spec import load_report, report_errors, report_names, report_sql
+from products.catalog import check_name, contract_paths, domain_dirs
+from products.config import MESH_FILE, MeshSettings, load_settings, mask_secret
 from products.contract import CONTRACT_SUFFIX, Product, product_from_document, schema_errors
 from products.diff import bump_ok, contract_from_text, diff_products, git_contracts
+from products.ownership import domain_roots, location_problem, overlapping_roots, shared_locations
+from products.quality import RuleError, measure, rules_of
 from products.yamlio import load_yaml
 
 T = TypeVar("T")
@@ -119,6 +122,40 @@ def _grants(governance: Governance, products: dict[str, Product], broken: set[st
                             f"{name!r}; their queries would be denied"))
 
 
+def _quality(products: dict[str, Product], errors: list[DuckmeshError]) -> None:
+    """Every quality rule builds, and reads only its own product."""
+    for product in products.values():
+        for rule in rules_of(product):
+            if rule.spec.get("type") == "text":
+                continue
+            try:
+                measure(rule)
+            except RuleError as exc:
+                errors.append(ConfigError(f"{rule.name}: {exc}", file=str(product.contract_path),
+                                          product=product.fqn, column=rule.column,
+                                          field="quality"))
+
+
+def _locations(root: Path, settings: MeshSettings, products: dict[str, Product],
+               errors: list[DuckmeshError]) -> None:
+    """Domains' storage roots do not overlap; each product lies under its own domain's
+    roots; no two products share a location."""
+    roots = {d.name: domain_roots(settings, d.name, root) for d in domain_dirs(root)}
+    for overlap in overlapping_roots(list(roots.values())):
+        errors.append(ConfigError(overlap, file=str(root / MESH_FILE), field="domains"))
+    for product in products.values():
+        problem = location_problem(product, roots[product.domain], root)
+        if problem is not None:
+            errors.append(ConfigError(problem, file=str(product.contract_path),
+                                      field="servers", product=product.fqn))
+    reported: set[str] = set()
+    for fqn, message in shared_locations(list(products.values()), root).items():
+        if message not in reported:
+            reported.add(message)
+            errors.append(ConfigError(message, file=str(products[fqn].contract_path),
+                                      field="servers", product=fqn))
+
+
 def _labels(governance: Governance, products: dict[str, Product],
             errors: list[DuckmeshError]) -> None:
     """Every column's label is in the vocabulary (else it is denied at query time)."""
@@ -169,6 +206,9 @@ def validate_mesh(root: Path, against: str | None = None) -> tuple[list[Duckmesh
     if settings is not None:
         _collect(errors, lambda: mask_secret(root, settings))
     products, broken = _contracts(root, errors)
+    _quality(products, errors)
+    if settings is not None:
+        _locations(root, settings, products, errors)
     if against is not None:
         errors.extend(breaking_since(root, against, products))
     governance = _collect(errors, lambda: Governance.load(root))
@@ -186,19 +226,43 @@ def validate_mesh(root: Path, against: str | None = None) -> tuple[list[Duckmesh
                                 f"but {product.fqn}.{column.name} is {column.type} (it will "
                                 "be nulled)", file=str(root / "governance/policies.yaml"),
                                 field=f"rules[{index}].method"))
-    _reports(root, governance, errors)
+    _reports(root, broken, errors)
     return errors, len(products)
 
 
-def _reports(root: Path, governance: Governance | None,
-             errors: list[DuckmeshError]) -> None:
-    """Every report parses, and runs as a principal the mesh knows."""
-    for name in report_names(root):
-        spec = _collect(errors, lambda name=name: load_report(root, name))  # type: ignore[misc]
-        if spec is None:
+def _reports(root: Path, broken: set[str], errors: list[DuckmeshError]) -> None:
+    """Every report: all problems of its file, its audience known and shown the same view
+    of what the SQL reads (as at run time), its destination among those declared."""
+    from federation.mesh import Mesh
+    from federation.reports.audience import audience_principal, check_destination
+    from federation.reports.publish import destination
+    from federation.reports.runner import slot_params
+    from federation.reports.schedule import latest_slot
+
+    names = report_names(root)
+    if not names:
+        return
+    mesh = _collect([], lambda: Mesh.open(root))  # its own errors are reported above
+    for name in names:
+        problems = _collect(errors, lambda name=name: report_errors(root, name))  # type: ignore[misc]
+        if problems is None:
             continue
-        _collect(errors, lambda spec=spec: report_sql(root, spec))  # type: ignore[misc]
-        if governance is not None and spec.run_as not in governance.principals.users:
-            errors.append(ConfigError(f"report runs as unknown user {spec.run_as!r}",
-                                      file=str(root / "reports" / f"{name}.yaml"),
-                                      field="run_as"))
+        if problems:
+            errors.extend(problems)
+            continue
+        spec = load_report(root, name)
+        sql = _collect(errors, lambda spec=spec: report_sql(root, spec))  # type: ignore[misc]
+        if sql is None or mesh is None:
+            continue
+        where = f"reports/{name}.yaml"
+        try:
+            mesh.check_purpose(spec.purpose)
+            slot = latest_slot(spec, dt.datetime.now(dt.UTC))
+            audience_principal(mesh, spec, sql, slot_params(spec, sql, slot) or None)
+            check_destination(mesh, destination(spec, {"slot_local": slot.astimezone(
+                spec.zone)}))
+        except DuckmeshError as exc:
+            if exc.product in broken:
+                continue  # the product's own error is reported already
+            errors.append(ConfigError(exc.message, file=str(root / where),
+                                      field=exc.field or "audience", hint=exc.hint))

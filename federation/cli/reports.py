@@ -9,8 +9,8 @@ import sys
 import click
 
 from federation.cli import params as p
-from federation.cli.render import print_rows
-from federation.errors import UsageError
+from federation.cli.render import print_rows, warn
+from federation.errors import DuckmeshError, UsageError
 from federation.reports.history import History
 from federation.reports.runner import RunOutcome, due, run_report
 from federation.reports.schedule import latest_slot, parse_instant
@@ -47,15 +47,18 @@ def reports() -> None:
 @p.fmt(("table", "json"), help=None)
 @click.pass_context
 def list_cmd(ctx: click.Context, fmt: str) -> None:
-    """Every report: schedule, principal, format, current slot and last success."""
+    """Every report: schedule, audience, format, current slot and last success."""
     mesh = p.mesh_of(ctx)
     now = dt.datetime.now(dt.UTC)
     rows = []
     for spec in load_reports(mesh.root):
+        if isinstance(spec, DuckmeshError):
+            warn(str(spec))  # listed as broken; the others are still shown
+            continue
         last = History(mesh.root, spec.name).last_success()
         rows.append({"name": spec.name, "schedule": spec.schedule, "timezone": spec.timezone,
-                     "run_as": spec.run_as, "format": spec.format,
-                     "current_slot": latest_slot(spec, now).isoformat(),
+                     "run_as": spec.readers.describe(), "purpose": spec.purpose,
+                     "format": spec.format, "current_slot": latest_slot(spec, now).isoformat(),
                      "last_success": last.isoformat() if last else None,
                      "destination": spec.destination})
     print_rows(rows, ("name", "schedule", "run_as", "format", "current_slot", "last_success"),

@@ -17,6 +17,7 @@ from typing import Any
 from sqlglot import exp
 
 from connectors.iceberg import to_iceberg
+from federation.errors import ConfigError
 from federation.governance.access import ProductAccess
 from federation.pipeline.pushdown import pushable
 from federation.pipeline.query import Context, GovernedQuery
@@ -34,8 +35,15 @@ def iceberg_predicate(query: GovernedQuery, fqn: str, access: ProductAccess) -> 
 
 def scans(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """The query with a scan plan for every product it reads."""
-    planned = {fqn: plan_product(access.product, ctx.root, ctx.storage,
-                                 predicate=iceberg_predicate(query, fqn, access),
-                                 as_of=ctx.as_of)
-               for fqn, access in query.access.items()}
+    planned = {}
+    for fqn, access in query.access.items():
+        plan = plan_product(access.product, ctx.root, ctx.storage,
+                            predicate=iceberg_predicate(query, fqn, access), as_of=ctx.as_of)
+        # What planning found must be the domain's own: an Iceberg table's location comes
+        # from its catalog, and a local file may be a symlink to another domain's data.
+        uris = [plan.location.uri] + [f.path for f in plan.files if plan.location.is_local]
+        problem = ctx.catalog.foreign_data(access.product, uris)
+        if problem is not None:
+            raise ConfigError(problem, product=fqn, hint="run `duckmesh validate`")
+        planned[fqn] = plan
     return dataclasses.replace(query, scans=planned)

@@ -116,9 +116,10 @@ def _html(table: pa.Table, spec: ReportSpec, result: Result, context: dict[str, 
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
         f"<body><h1>{title}</h1>"
-        f"<p>Slot {html.escape(str(context['slot']))}, as {html.escape(spec.run_as)}; "
+        f"<p>Slot {html.escape(str(context['slot']))}, for "
+        f"{html.escape(str(context.get('audience', '')))}; "
         f"{table.num_rows} rows.</p>{chart}{body}"
-        f"<footer><p>Products read: {products}. Governed for {html.escape(spec.run_as)}: "
+        f"<footer><p>Products read: {products}. Governed for its audience: "
         f"{len(result.decisions)} policy decisions applied.</p></footer></body></html>\n")
 
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from federation.errors import DuckmeshError
+from sqlglot import exp
+
+from federation.errors import ConfigError, DuckmeshError
 from federation.mesh import Mesh
+from federation.pipeline.parse import parse
+from federation.reports.audience import audience_principal, check_destination
 from federation.reports.history import History
 from federation.reports.publish import destination, publish
-from federation.reports.schedule import latest_slot, slots_between
+from federation.reports.schedule import latest_slot, previous_slot, slots_between
 from federation.reports.spec import ReportSpec, load_reports, report_sql
 
 
@@ -38,9 +43,18 @@ class RunOutcome:
         return head
 
 
-def _context(spec: ReportSpec, slot: dt.datetime) -> dict[str, Any]:
+def _context(spec: ReportSpec, slot: dt.datetime, principal: str) -> dict[str, Any]:
     return {"report": spec.name, "slot": slot.isoformat(),
-            "slot_local": slot.astimezone(spec.zone), "run_as": spec.run_as}
+            "slot_local": slot.astimezone(spec.zone), "run_as": principal,
+            "audience": spec.readers.describe()}
+
+
+def slot_params(spec: ReportSpec, sql: str, slot: dt.datetime) -> dict[str, object]:
+    """``$slot_start`` and ``$slot_end`` where the SQL uses them: bound, never pasted
+    into the text."""
+    values = {"slot_start": previous_slot(spec, slot), "slot_end": slot}
+    used = {str(p.name) for p in parse(sql).find_all(exp.Placeholder)}
+    return {k: v for k, v in values.items() if k in used}
 
 
 def run_slot(mesh: Mesh, spec: ReportSpec, slot: dt.datetime, *,
@@ -54,15 +68,22 @@ def run_slot(mesh: Mesh, spec: ReportSpec, slot: dt.datetime, *,
         if done is not None and not force:
             return RunOutcome(spec.name, slot, "skipped", done.get("destination"),
                               done.get("rows"), note="this slot already succeeded")
-        context = _context(spec, slot)
-        target = destination(spec, context)
         started = dt.datetime.now(dt.UTC)
         entry: dict[str, Any] = {"report": spec.name, "slot": slot.isoformat(),
-                                 "run_as": spec.run_as, "started": started.isoformat(),
-                                 "destination": target}
+                                 "audience": spec.readers.describe(),
+                                 "started": started.isoformat()}
+        target = None
         try:
-            result = mesh.sql(report_sql(mesh.root, spec), user=spec.run_as,
-                              label=f"report:{spec.name}")
+            sql = report_sql(mesh.root, spec)
+            params = slot_params(spec, sql, slot)
+            # Governed as its audience: refused unless every member sees the same.
+            principal = audience_principal(mesh, spec, sql, params)
+            context = _context(spec, slot, principal)
+            target = entry["destination"] = destination(spec, context)
+            check_destination(mesh, target)
+            entry["run_as"] = principal
+            result = mesh.sql(sql, user=principal, purpose=spec.purpose,
+                              label=f"report:{spec.name}", params=params or None)
             rows = publish(result, spec, target, mesh.root, mesh.settings.storage,
                            {k: v for k, v in context.items() if k != "slot_local"})
         except DuckmeshError as exc:
@@ -89,6 +110,10 @@ def due(mesh: Mesh, now: dt.datetime) -> list[RunOutcome]:
     """
     outcomes: list[RunOutcome] = []
     for spec in load_reports(mesh.root):
+        if isinstance(spec, ConfigError):
+            # One malformed report never stops the others.
+            outcomes.append(RunOutcome(_report_name(spec), now, "failed", error=spec))
+            continue
         last = History(mesh.root, spec.name).last_success()
         for slot in slots_between(spec, last, now, spec.max_catchup):
             outcome = run_slot(mesh, spec, slot)
@@ -96,3 +121,8 @@ def due(mesh: Mesh, now: dt.datetime) -> list[RunOutcome]:
             if outcome.outcome == "failed":
                 break  # keep order: later slots wait until this one succeeds
     return outcomes
+
+
+def _report_name(error: ConfigError) -> str:
+    """The report a load error is about (its file's stem)."""
+    return Path(error.file).stem if error.file else "?"

@@ -19,6 +19,13 @@ def latest_slot(spec: ReportSpec, at: dt.datetime) -> dt.datetime:
     return slot.astimezone(dt.UTC)
 
 
+def previous_slot(spec: ReportSpec, slot: dt.datetime) -> dt.datetime:
+    """The slot before ``slot``: a report's data window is (previous slot, slot]."""
+    it = croniter(spec.schedule, slot.astimezone(spec.zone))
+    before: dt.datetime = it.get_prev(dt.datetime)
+    return before.astimezone(dt.UTC)
+
+
 def slots_between(spec: ReportSpec, after: dt.datetime | None, until: dt.datetime,
                   limit: int) -> list[dt.datetime]:
     """Slots in (``after``, ``until``], oldest first, at most the ``limit`` newest.

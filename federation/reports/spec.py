@@ -1,14 +1,17 @@
-"""``reports/<name>.yaml``: what a scheduled report runs, as whom, when, and where to.
+"""``reports/<name>.yaml``: what a scheduled report runs, for whom, when, and where to.
 
 ```yaml
 description: Daily revenue by country, as the EU analyst sees it
-sql: SELECT ...                 # or sql_file: reports/revenue.sql (relative to the mesh)
-run_as: ana                     # the principal: the output is governed for this user
+sql: SELECT ...                 # or sql_file: reports/revenue.sql (inside the mesh);
+                                # $slot_start and $slot_end are bound to the slot
+audience:                       # who reads it: users and/or roles; every member must
+  users: [ana]                  # get the same governed view, or the report is refused
+purpose: analytics              # a purpose declared in governance/policies.yaml
 schedule: "0 6 * * *"           # cron; slots are computed in `timezone` (default UTC)
 timezone: UTC
 format: parquet                 # parquet, csv, xlsx or html
 chart: {kind: bar, x: country, y: revenue}   # html only, optional
-destination: out/revenue/{slot:%Y-%m-%d}.parquet   # mesh-relative path or s3://…
+destination: out/revenue/{slot:%Y-%m-%d}.parquet   # under duckmesh.yaml reports.destinations
 max_catchup: 3                  # `reports due` runs at most this many missed slots
 ```
 """
@@ -42,6 +45,22 @@ class Chart(BaseModel):
     y: str
 
 
+class Audience(BaseModel):
+    """Who a report is for: named users and/or every user holding one of the roles."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    users: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list)
+
+    def model_post_init(self, _context: object) -> None:
+        if not self.users and not self.roles:
+            raise ValueError("an audience needs users or roles")
+
+    def describe(self) -> str:
+        """``ana, role analyst``."""
+        return ", ".join([*self.users, *(f"role {r}" for r in self.roles)])
+
+
 class ReportSpec(BaseModel):
     """One report, as written in ``reports/<name>.yaml``."""
 
@@ -50,7 +69,10 @@ class ReportSpec(BaseModel):
     description: str | None = None
     sql: str | None = None
     sql_file: str | None = None
-    run_as: str
+    audience: Audience | None = None
+    run_as: str | None = Field(default=None, description="shorthand for an audience of "
+                               "one user: audience: {users: [NAME]}")
+    purpose: str | None = None
     schedule: str
     timezone: str = "UTC"
     format: Literal["parquet", "csv", "xlsx", "html"] = "parquet"
@@ -88,6 +110,14 @@ class ReportSpec(BaseModel):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def readers(self) -> Audience:
+        """The audience, with ``run_as`` read as an audience of one."""
+        if self.audience is not None:
+            return self.audience
+        assert self.run_as is not None
+        return Audience(users=[self.run_as])
+
 
 def load_report(root: Path, name: str) -> ReportSpec:
     """The report ``name`` of the mesh at ``root``."""
@@ -95,16 +125,41 @@ def load_report(root: Path, name: str) -> ReportSpec:
     if not path.is_file():
         known = ", ".join(report_names(root)) or "none"
         raise UsageError(f"unknown report {name!r}", hint=f"reports in this mesh: {known}")
-    doc = load_yaml(path)
+    errors = report_errors(root, name)
+    if errors:
+        raise errors[0]
+    return ReportSpec.model_validate({**load_yaml(path).data, "name": name})
+
+
+def report_errors(root: Path, name: str) -> list[ConfigError]:
+    """Every problem of ``reports/<name>.yaml`` at once (validate reports them all)."""
+    path = root / REPORTS_DIR / f"{name}{SUFFIX}"
+    doc = load_yaml(path, allow_empty=False)
     try:
         spec = ReportSpec.model_validate({**doc.data, "name": name})
     except ValidationError as exc:
-        raise pydantic_error(doc, exc) from None
+        return [pydantic_error(doc, exc, index=i) for i in range(exc.error_count())]
+    errors: list[ConfigError] = []
     if (spec.sql is None) == (spec.sql_file is None):
-        raise ConfigError("give exactly one of sql and sql_file", file=str(path), field="sql")
+        errors.append(doc.error(["sql"], "give exactly one of sql and sql_file"))
+    if (spec.audience is None) == (spec.run_as is None):
+        errors.append(doc.error(["audience"], "give exactly one of audience and run_as"))
     if spec.chart is not None and spec.format != "html":
-        raise ConfigError("a chart needs format: html", file=str(path), field="chart")
-    return spec
+        errors.append(doc.error(["chart"], "a chart needs format: html"))
+    if spec.sql_file is not None and _outside(root, spec.sql_file):
+        errors.append(doc.error(["sql_file"], "sql_file must be a path inside the mesh"))
+    if Path(spec.destination).is_absolute() or ".." in Path(spec.destination).parts:
+        errors.append(doc.error(["destination"], "destination must be relative to the mesh "
+                                "(or an object-store URI), without '..'"))
+    return errors
+
+
+def _outside(root: Path, text: str) -> bool:
+    path = Path(text)
+    if path.is_absolute():
+        return True
+    resolved, top = (root / path).resolve(), root.resolve()
+    return resolved != top and top not in resolved.parents
 
 
 def report_names(root: Path) -> list[str]:
@@ -113,9 +168,16 @@ def report_names(root: Path) -> list[str]:
         if folder.is_dir() else []
 
 
-def load_reports(root: Path) -> list[ReportSpec]:
-    """Every report of the mesh, by name."""
-    return [load_report(root, name) for name in report_names(root)]
+def load_reports(root: Path) -> list[ReportSpec | ConfigError]:
+    """Every report of the mesh, by name; a broken one as its error, so one malformed
+    report never stops the others."""
+    out: list[ReportSpec | ConfigError] = []
+    for name in report_names(root):
+        try:
+            out.append(load_report(root, name))
+        except ConfigError as exc:
+            out.append(exc)
+    return out
 
 
 def report_sql(root: Path, spec: ReportSpec) -> str:
@@ -123,8 +185,10 @@ def report_sql(root: Path, spec: ReportSpec) -> str:
     if spec.sql is not None:
         return spec.sql
     assert spec.sql_file is not None
-    path = Path(spec.sql_file)
-    path = path if path.is_absolute() else root / path
+    if _outside(root, spec.sql_file):
+        raise ConfigError("sql_file must be a path inside the mesh", field="sql_file",
+                          file=str(root / REPORTS_DIR / f"{spec.name}{SUFFIX}"))
+    path = root / spec.sql_file
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:

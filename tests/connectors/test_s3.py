@@ -43,8 +43,15 @@ COLUMNS = [col("id", "BIGINT"), col("email", classification="pii"), col("region"
            col("score", "DOUBLE")]
 
 
+# Where the crm domain's test products live: a local folder, two buckets, an Iceberg
+# warehouse (duckmesh.yaml domains; a product outside its domain's roots is refused).
+CRM_ROOTS = {"crm": {"roots": ["data/", "s3://lake/crm/", "s3://lines/",
+                               "iceberg/warehouse/crm/"],
+                 "iceberg_namespaces": ["crm", "nowhere", "other"]}}
+
+
 def governance(root: Path, storage: dict[str, Any] | None = None) -> None:
-    write_yaml(root / "duckmesh.yaml", {"name": "t", "secret": "s3-test",
+    write_yaml(root / "duckmesh.yaml", {"name": "t", "secret": "s3-test", "domains": CRM_ROOTS,
                                         **({"storage": storage} if storage else {})})
     write_yaml(root / "governance/principals.yaml", {"users": {
         "ana": {"roles": ["analyst"], "attributes": {"region": "EU"}},

@@ -237,8 +237,8 @@ def test_suggestions_on_generated_values() -> None:
 
 def test_init_writes_a_valid_draft_with_suggestions(demo_copy: Path, tmp_path: Path) -> None:
     rng = random.Random(3)
-    data = tmp_path / "leads"
-    data.mkdir()
+    data = demo_copy / "data/marketing/leads"  # under the domain's storage roots
+    data.mkdir(parents=True)
     con = duckdb.connect()
     try:
         con.execute("CREATE TABLE t(id BIGINT, contact VARCHAR, card VARCHAR, score DOUBLE)")

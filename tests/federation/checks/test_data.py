@@ -94,7 +94,9 @@ def test_broken_rule_fails(demo_copy: Path) -> None:
 
 
 @pytest.mark.parametrize(("rule", "why"), [
-    ({"metric": "nullValues", "mustBe": 0}, "masked"),  # rule on a column masked for owner
+    # A rule reads only its own product (checks read it unmasked, as their own identity).
+    ({"type": "sql", "query": "SELECT count(*) FROM payments.transactions", "mustBe": 0},
+     "may read only"),
     ({"metric": "invalidValues", "mustBe": 0}, "needs arguments"),
     ({"type": "sql", "query": "SELECT 1, 2 FROM ${table}", "mustBe": 1}, "returned"),
     ({"type": "custom", "engine": "soda", "implementation": "x"}, "cannot be evaluated"),

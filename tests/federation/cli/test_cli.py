@@ -193,7 +193,8 @@ def test_validate_malformed_yaml_names_the_line(demo_copy: Path) -> None:
 def test_query_on_a_broken_contract_is_one_line(demo_copy: Path) -> None:
     path = demo_copy / "domains/flights/schedule.odcs.yaml"
     path.write_text(path.read_text().replace("physicalType: INTEGER", "physicalType: NOTATYPE"))
-    result = dm("query", "-u", "ana", "SELECT 1", mesh=demo_copy)
+    # A broken contract refuses its own product (issue 13: not the whole mesh).
+    result = dm("query", "-u", "ana", "SELECT * FROM flights.schedule", mesh=demo_copy)
     assert result.exit_code == 1
     assert "schedule.odcs.yaml" in result.stderr and "NOTATYPE" in result.stderr
 

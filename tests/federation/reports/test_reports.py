@@ -258,6 +258,7 @@ def test_reports_on_s3(demo_copy: Path, s3: FaultProxy) -> None:
     settings = yaml.safe_load((demo_copy / "duckmesh.yaml").read_text())
     settings["storage"] = {"s3": {"endpoint_url": s3.url, "path_style": True,
                                   "max_attempts": 2}}
+    settings["reports"] = {"destinations": ["out/", "s3://reports/"]}  # may write there
     (demo_copy / "duckmesh.yaml").write_text(yaml.safe_dump(settings))
     write_report(demo_copy, "to_s3", sql="SELECT channel, count(*) AS n FROM "
                  "bookings.reservations GROUP BY channel",
