@@ -23,7 +23,7 @@ from connectors.errors import StorageError
 from connectors.filesystems import STORAGE_ERRORS, ObjectChanged
 from connectors.listing import FileInfo, strip_scheme
 from connectors.tailcache import read_footer
-from connectors.types import duckdb_type, normalize_type
+from connectors.types import duckdb_type, leaf_count, normalize_type
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,9 @@ class DataFacts:
         return max((f.modified for f in self.files), default=None)
 
 
-Footer = tuple[str, str, int | None, int]
-"""(column name, DuckDB type, null count or None, compressed bytes of its chunks)."""
+Footer = tuple[str, str, int | None, int, int | None]
+"""(column name, DuckDB type, null count or None, compressed bytes of its chunks, Parquet
+field id or None)."""
 
 FileFooter = tuple[int, tuple[Footer, ...], int]
 """(rows, columns, length of the footer in bytes)."""
@@ -74,6 +75,47 @@ _FOOTERS: dict[tuple[str, tuple[int, int, str]], FileFooter] = {}
 _FOOTER_CACHE_SIZE = 8192
 _FOOTER_READERS = 16
 """Remote footers read at once: on S3 each is a round trip of tens of milliseconds."""
+
+
+def _leaf_type(meta: pq.FileMetaData, leaf: int, arrow_type: str) -> str:
+    """DuckDB's type of a primitive column where the Parquet logical type says more than
+    pyarrow's reading of its footer (a TIME adjusted to UTC, an INTERVAL, a UUID)."""
+    column = meta.schema.column(leaf)
+    if column.converted_type == "INTERVAL":
+        return "INTERVAL"
+    if column.logical_type.type in ("UUID", "JSON"):
+        return str(column.logical_type.type)
+    if column.logical_type.type == "TIME" and '"isAdjustedToUTC":true' in \
+            column.logical_type.to_json().replace(" ", ""):
+        return "TIMETZ"
+    return arrow_type
+
+
+def _null_count(meta: pq.FileMetaData, leaves: range, nested: bool) -> int | None:
+    """Nulls of a top-level column from the statistics of its leaf columns.
+
+    A primitive column has one leaf: its null count.  A nested one (struct, list, map)
+    is null only where every leaf is null too, so a leaf without nulls proves the
+    column has none; otherwise its own nulls cannot be told apart from its fields' or
+    its elements' (and a list's from its empty lists): None, unknown.
+    """
+    counts: list[int] = []
+    for leaf in leaves:
+        total = 0
+        for rg in range(meta.num_row_groups):
+            stats = meta.row_group(rg).column(leaf).statistics
+            if stats is None or not stats.has_null_count:
+                return None
+            total += stats.null_count
+        counts.append(total)
+    if not nested:
+        return counts[0] if counts else None
+    return 0 if counts and min(counts) == 0 else None
+
+
+def _field_id(field: pa.Field) -> int | None:
+    raw = (field.metadata or {}).get(b"PARQUET:field_id")
+    return int(raw) if raw is not None and raw.lstrip(b"-").isdigit() else None
 
 
 def _footer(info: FileInfo, fs: Any, guess: int | None = None) -> FileFooter:
@@ -88,18 +130,20 @@ def _footer(info: FileInfo, fs: Any, guess: int | None = None) -> FileFooter:
         meta = pq.read_metadata(io.BytesIO(tail))
     schema = meta.schema.to_arrow_schema()
     columns = []
-    for index, field in enumerate(schema):
-        nulls: int | None = 0
-        for rg in range(meta.num_row_groups):
-            column = meta.row_group(rg).column(index) if index < meta.num_columns else None
-            stats = column.statistics if column is not None else None
-            if stats is None or not stats.has_null_count:
-                nulls = None
-                break
-            nulls += stats.null_count
-        chunks = sum(meta.row_group(rg).column(index).total_compressed_size
-                     for rg in range(meta.num_row_groups)) if index < meta.num_columns else 0
-        columns.append((field.name, duckdb_type(field.type), nulls, chunks))
+    first = 0
+    for field in schema:
+        # Statistics are per Parquet leaf column: a struct of two fields is two leaves,
+        # so the columns after it are not at their Arrow position.
+        leaves = range(first, min(first + leaf_count(field.type), meta.num_columns))
+        first += leaf_count(field.type)
+        type_ = duckdb_type(field.type)
+        if len(leaves) == 1:
+            type_ = _leaf_type(meta, leaves[0], type_)
+        chunks = sum(meta.row_group(rg).column(leaf).total_compressed_size
+                     for rg in range(meta.num_row_groups) for leaf in leaves)
+        nested = pa.types.is_nested(field.type)
+        columns.append((field.name, type_, _null_count(meta, leaves, nested), chunks,
+                        _field_id(field)))
     if len(_FOOTERS) >= _FOOTER_CACHE_SIZE:
         _FOOTERS.clear()
     _FOOTERS[key] = (meta.num_rows, tuple(columns), meta.serialized_size)
@@ -220,7 +264,7 @@ def read_facts(product: str, files: tuple[FileInfo, ...], root: str,
     for info, (count, schema, _) in zip(files, _footers(product, files, root, fs),
                                         strict=True):
         rows += count
-        for name, type_, nulls, chunks in schema:
+        for name, type_, nulls, chunks, _ in schema:
             key = name.lower()
             seen = columns.get(key)
             if seen is None:

@@ -40,6 +40,8 @@ def json_default(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, uuid.UUID):
+        return str(value)
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
@@ -132,10 +134,36 @@ def _write_json(reader: pa.RecordBatchReader, out: IO[bytes],
     return rows
 
 
+def _as_text(arrow_type: pa.DataType) -> bool:
+    """Types CSV has no cell for: nested values, intervals, bytes (written as text)."""
+    return (pa.types.is_nested(arrow_type) or pa.types.is_interval(arrow_type)
+            or pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)
+            or pa.types.is_fixed_size_binary(arrow_type)
+            or (pa.types.is_dictionary(arrow_type) and _as_text(arrow_type.value_type)))
+
+
+def _csv_column(column: pa.Array) -> pa.Array:
+    """A column as CSV text: nested values and intervals as the JSON duckmesh writes for
+    them (``[1, 2]``, ``{"a": 1}``), bytes as hex, as in JSON output."""
+    if not _as_text(column.type):
+        return column
+    return pa.array([None if v is None else v.hex() if isinstance(v, bytes) else dumps(v)
+                     for v in column.to_pylist()], pa.string())
+
+
+def _csv_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(f.name, pa.string()) if _as_text(f.type) else f
+                      for f in schema])
+
+
 def _write_csv(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
     rows = 0
-    with pacsv.CSVWriter(out, reader.schema) as writer:
+    schema = _csv_schema(reader.schema)
+    with pacsv.CSVWriter(out, schema) as writer:
         for batch in reader:
+            if schema != batch.schema:
+                batch = pa.RecordBatch.from_arrays([_csv_column(c) for c in batch.columns],
+                                                   schema=schema)
             writer.write_batch(batch)
             rows += batch.num_rows
     return rows

@@ -1,25 +1,33 @@
 """``duckmesh products init``: a draft ODCS contract from existing Parquet data.
 
-Schema, types and nullability come from the files' footers; classifications are
-*suggested* from column names and from value patterns in a sample (emails, phone
-numbers, card numbers that pass the Luhn check, national ids).  Each suggestion is
-marked in the property's ``customProperties`` for the owner to confirm.
+Schema, types and nullability come from the files' footers, in DuckDB's own spelling
+(``BIGINT[]``, ``STRUCT(a BIGINT, b VARCHAR)``, ``MAP(VARCHAR, BIGINT)``, ``UUID``…) with
+the ODCS logical type beside it (``array`` with ``items``, ``object`` with
+``properties``, ``map``).  Classifications are *suggested* from value patterns in a
+sample — card numbers that pass the Luhn check (pci, text or integer columns), IBANs
+that pass their check digits, emails, phone numbers (pii), national ids and passport
+numbers (restricted) — and from column names.  Each suggestion, and why (how many
+sampled values matched, never the values), is marked in the property's
+``customProperties`` for the owner to confirm.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from sqlglot import exp
+from sqlglot.errors import ParseError
 
 from connectors.errors import ConfigError, UsageError
 from connectors.footers import ColumnFacts
 from connectors.scan import plan_scan
-from products.contract import product_from_document, schema_errors
+from connectors.types import normalize_type
+from products.contract import LATEST_API_VERSION, product_from_document, schema_errors
 from products.yamlio import parse_yaml
 
 SAMPLE_ROWS = 2000
@@ -27,15 +35,18 @@ MATCH_SHARE = 0.8  # share of non-null sampled values that must match a pattern
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 PHONE = re.compile(r"^\+?[\d\s\-().]{7,20}$")
-SSN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
+SSN = re.compile(r"^(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$")
+NINO = re.compile(r"^(?![DFIQUV])[A-Z](?![DFIQUVO])[A-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]$")
+DNI = re.compile(r"^([XYZ]|\d)\d{7}-?[A-Z]$")
 PASSPORT = re.compile(r"^[A-Z]{1,2}\d{6,9}$")
 IBAN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
 
 NAME_HINTS: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (re.compile(r"(card_?(number|no|num)|^pan$|cc_?num|credit_?card)"), "pci", "card number"),
-    (re.compile(r"(iban|account_?number|routing)"), "pci", "bank account"),
-    (re.compile(r"(ssn|social_?security|national_?id|passport|tax_?id)"), "restricted",
-     "national id"),
+    (re.compile(r"(card_?(number|no|num|pan)|(^|_)pan($|_)|cc_?num|credit_?card)"), "pci",
+     "card number"),
+    (re.compile(r"(iban|account_?number|routing)"), "pii", "bank account"),
+    (re.compile(r"(ssn|social_?security|national_?id|passport|tax_?id|(^|_)nino($|_)|"
+                r"(^|_)dni($|_))"), "restricted", "national id"),
     (re.compile(r"(e_?mail)"), "pii", "email"),
     (re.compile(r"(phone|mobile|msisdn|^tel)"), "pii", "phone number"),
     (re.compile(r"(birth|^dob$)"), "pii", "date of birth"),
@@ -63,13 +74,28 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _share(values: list[str], test: Any) -> float:
-    return sum(1 for v in values if test(v)) / len(values) if values else 0.0
+def iban_ok(text: str) -> bool:
+    """True if ``text`` is an IBAN whose check digits are right (ISO 13616, mod 97)."""
+    compact = text.replace(" ", "").upper()
+    if not IBAN.match(compact):
+        return False
+    moved = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def _dni_ok(text: str) -> bool:
+    compact = text.replace("-", "").upper()
+    if not DNI.match(compact):
+        return False
+    number = "XYZ".index(compact[0]) if compact[0] in "XYZ" else int(compact[0])
+    value = int(str(number) + compact[1:8])
+    return "TRWAGMYFPDXBNJZSQVHLCKE"[value % 23] == compact[-1]
 
 
 def _is_card(value: str) -> bool:
     digits = re.sub(r"[\s-]", "", value)
-    return digits.isdigit() and 13 <= len(digits) <= 19 and luhn_ok(digits)
+    return digits.isdigit() and 13 <= len(digits) <= 19 and digits[0] in "23456" \
+        and luhn_ok(digits)
 
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -80,41 +106,89 @@ def _is_phone(value: str) -> bool:
         and not value.strip().isdigit() and not ISO_DATE.match(value)
 
 
-def suggest(name: str, values: Iterable[Any], *, text: bool = True) -> Suggestion | None:
+Pattern = tuple[str, str, Callable[[str], bool]]
+
+TEXT_PATTERNS: tuple[Pattern, ...] = (
+    ("pci", "pass the Luhn check of card numbers", _is_card),
+    ("pii", "look like email addresses", lambda v: bool(EMAIL.match(v))),
+    ("restricted", "look like US social security numbers", lambda v: bool(SSN.match(v))),
+    ("restricted", "look like UK national insurance numbers", lambda v: bool(NINO.match(v))),
+    ("restricted", "are Spanish DNI/NIE numbers with a valid check letter", _dni_ok),
+    ("restricted", "look like passport numbers", lambda v: bool(PASSPORT.match(v))),
+    ("pii", "are IBANs with valid check digits", iban_ok),
+    ("pii", "look like phone numbers", _is_phone),
+)
+NUMBER_PATTERNS: tuple[Pattern, ...] = (TEXT_PATTERNS[0],)
+"""Card numbers are often stored as integers; the other patterns need text."""
+
+
+def suggest(name: str, values: Iterable[Any], *, text: bool = True,
+            number: bool = False) -> Suggestion | None:
     """The classification a column called ``name`` with these sample values suggests.
 
-    Value patterns are tried only on text columns (``text``); names always count.
+    Value patterns are tried on text columns (``text``) and, for card numbers, on
+    integer columns (``number``); names always count.  The reason says how many sampled
+    values matched, never which.
     """
-    texts = [str(v) for v in values if v is not None and str(v).strip()] if text else []
-    patterns = (
-        ("pci", "values pass the Luhn check of card numbers", _is_card),
-        ("pii", "values look like email addresses", lambda v: bool(EMAIL.match(v))),
-        ("restricted", "values look like national ids (SSN)", lambda v: bool(SSN.match(v))),
-        ("restricted", "values look like passport numbers", lambda v: bool(PASSPORT.match(v))),
-        ("pci", "values look like IBANs", lambda v: bool(IBAN.match(v))),
-        ("pii", "values look like phone numbers", _is_phone),
-    )
-    for classification, reason, test in patterns:
-        if texts and _share(texts, test) >= MATCH_SHARE:
-            return Suggestion(classification, reason)
+    patterns = TEXT_PATTERNS if text else NUMBER_PATTERNS if number else ()
+    texts = [str(v).strip() for v in values if v is not None and str(v).strip()] \
+        if patterns else []
+    for classification, what, test in patterns:
+        matched = sum(1 for v in texts if test(v))
+        if texts and matched / len(texts) >= MATCH_SHARE:
+            return Suggestion(classification, f"{matched:,} of {len(texts):,} sampled values "
+                                              f"{what}")
     lowered = name.lower()
-    for pattern, classification, what in NAME_HINTS:
+    for pattern, classification, kind in NAME_HINTS:
         if pattern.search(lowered):
-            return Suggestion(classification, f"column name suggests {what}")
+            return Suggestion(classification, f"column name suggests {kind}")
     return None
 
 
-_LOGICAL = (("BIGINT", "integer"), ("INTEGER", "integer"), ("SMALLINT", "integer"),
-            ("TINYINT", "integer"), ("HUGEINT", "integer"), ("DOUBLE", "number"),
-            ("FLOAT", "number"), ("DECIMAL", "number"), ("BOOLEAN", "boolean"),
-            ("TIMESTAMP", "timestamp"), ("DATE", "date"), ("TIME", "time"),
-            ("VARCHAR", "string"))
+_LOGICAL = (("UTINYINT", "integer"), ("USMALLINT", "integer"), ("UINTEGER", "integer"),
+            ("UBIGINT", "integer"), ("UHUGEINT", "integer"), ("BIGINT", "integer"),
+            ("INTEGER", "integer"), ("SMALLINT", "integer"), ("TINYINT", "integer"),
+            ("HUGEINT", "integer"), ("DOUBLE", "number"), ("FLOAT", "number"),
+            ("REAL", "number"), ("DECIMAL", "number"), ("BOOLEAN", "boolean"),
+            ("TIMESTAMP", "timestamp"), ("DATE", "date"), ("TIME", "time"))
 
 
 def logical_type(duckdb_type: str) -> str:
-    """The ODCS logical type of a DuckDB type."""
-    upper = duckdb_type.upper()
+    """The ODCS logical type of a DuckDB type (``string`` for text, UUID, BLOB, JSON,
+    INTERVAL; ``array``, ``object`` and ``map`` for the nested ones)."""
+    upper = normalize_type(duckdb_type).upper()
+    if upper.endswith("]"):
+        return "array"
+    if upper.startswith("STRUCT("):
+        return "object"
+    if upper.startswith("MAP("):
+        return "map"
     return next((logical for prefix, logical in _LOGICAL if upper.startswith(prefix)), "string")
+
+
+def _shape(duckdb_type: str) -> dict[str, Any]:
+    """``logicalType`` and ``physicalType`` of a type, with its nested ``items``,
+    ``properties`` or ``map`` (ODCS v3.2)."""
+    spelled = normalize_type(duckdb_type)
+    out: dict[str, Any] = {"logicalType": logical_type(spelled), "physicalType": spelled}
+    try:
+        parsed = exp.DataType.build(spelled, dialect="duckdb")
+    except (ParseError, ValueError):
+        return out
+    inner = [e for e in parsed.expressions if isinstance(e, exp.DataType | exp.ColumnDef)]
+    if out["logicalType"] == "array" and inner:
+        out["items"] = _shape(_spelled(inner[0]))
+    elif out["logicalType"] == "object":
+        out["properties"] = [{"name": f.name, **_shape(_spelled(f))} for f in inner
+                             if isinstance(f, exp.ColumnDef)]
+    elif out["logicalType"] == "map" and len(inner) == 2:
+        out["map"] = {"key": _shape(_spelled(inner[0])), "value": _shape(_spelled(inner[1]))}
+    return out
+
+
+def _spelled(node: exp.Expr) -> str:
+    kind = node.args.get("kind") if isinstance(node, exp.ColumnDef) else node
+    return kind.sql(dialect="duckdb") if isinstance(kind, exp.Expr) else "VARCHAR"
 
 
 def _samples(files: list[str]) -> dict[str, list[Any]]:
@@ -131,20 +205,23 @@ def _samples(files: list[str]) -> dict[str, list[Any]]:
 
 
 def _property(col: ColumnFacts, samples: dict[str, list[Any]]) -> dict[str, Any]:
+    shape = _shape(col.type)
     prop: dict[str, Any] = {
-        "name": col.name, "logicalType": logical_type(col.type), "physicalType": col.type,
-        "required": col.null_count == 0,
+        "name": col.name, **shape, "required": col.null_count == 0,
         "description": "TODO: describe this column",
     }
     if col.partition:
         prop["partitioned"] = True
-    hint = suggest(col.name, samples.get(col.name.lower(), []),
-                   text=logical_type(col.type) == "string")
+    logical = shape["logicalType"]
+    hint = suggest(col.name, samples.get(col.name.lower(), []), text=logical == "string",
+                   number=logical in ("integer", "number"))
     prop["classification"] = hint.classification if hint else "internal"
     prop["customProperties"] = [
         {"property": "duckmesh.classificationSuggested", "value": True},
         {"property": "duckmesh.classificationReason",
-         "value": hint.reason if hint else "no sign of personal or card data; confirm"},
+         "value": hint.reason if hint else "no sign of personal or card data in "
+                                           f"{len(samples.get(col.name.lower(), [])):,} "
+                                           "sampled values; confirm"},
     ]
     return prop
 
@@ -163,7 +240,8 @@ def draft_contract(fqn: str, source: str, mesh_root: Path) -> dict[str, Any]:
     except ValueError:
         path_text = str(location)
     return {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": f"urn:duckmesh:{domain}:{name}",
+        "apiVersion": LATEST_API_VERSION, "kind": "DataContract",
+        "id": f"urn:duckmesh:{domain}:{name}",
         "name": fqn.lower(), "version": "0.1.0", "status": "draft", "domain": domain,
         "dataProduct": name,
         "description": {"purpose": "TODO: what this product is for"},

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from connectors.footers import DataFacts
-from connectors.types import normalize_type
+from connectors.types import is_nested, normalize_type, same_type, type_key
 from products.contract import Column, Product
 
 Status = Literal["passed", "failed", "warning", "error", "skipped"]
-INTEGER_TYPES = {normalize_type(t) for t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT",
-                                             "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                                             "UBIGINT")}
+INTEGER_TYPES = {type_key(t) for t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT",
+                                       "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                                       "UBIGINT")}
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,13 @@ class Finding:
 
 def type_matches(column: Column, actual: str, partition: bool) -> bool:
     """True if data of type ``actual`` satisfies the declared type of ``column``."""
-    declared = normalize_type(column.type)
-    if declared == actual:
+    if same_type(column.type, actual):
         return True
     # Hive partition values carry no type: DuckDB infers BIGINT for digits, and any value
     # can be read as text.
-    return partition and ((declared in INTEGER_TYPES and actual in INTEGER_TYPES)
-                          or declared == normalize_type("VARCHAR"))
+    declared, found = type_key(column.type), type_key(actual)
+    return partition and ((declared in INTEGER_TYPES and found in INTEGER_TYPES)
+                          or declared == "VARCHAR")
 
 
 def column_findings(product: Product, facts: DataFacts,
@@ -72,6 +72,11 @@ def column_findings(product: Product, facts: DataFacts,
             out.append(Finding(product.fqn, name, "passed",
                                f"column {column.name} is present; nulls in text formats are "
                                "measured by a nullValues rule", column.name))
+        elif column.required and actual.null_count is None and is_nested(actual.type):
+            out.append(Finding(product.fqn, name, "warning",
+                               f"column {column.name} is required; the files' statistics "
+                               "cannot tell its own nulls from those of the fields inside "
+                               "it (measure them with a nullValues rule)", column.name))
         elif column.required and actual.null_count is None:
             out.append(Finding(product.fqn, name, "error",
                                f"column {column.name} is required but the files have no null "

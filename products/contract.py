@@ -1,9 +1,12 @@
 """ODCS v3 data contracts: validation against the official schema and the product model.
 
 A contract file ``domains/<domain>/<name>.odcs.yaml`` describes one data product.  The
-file is first validated against the JSON schema shipped by the
-``open-data-contract-standard`` package, then reduced to the small, typed
-:class:`Product` the rest of duckmesh works with.
+file is first validated against the official JSON schema of the ODCS version its
+``apiVersion`` declares (v3.0.0–v3.0.2, v3.1.0 or v3.2.0: a field a later version added
+is an error in an earlier one), then reduced to the small, typed :class:`Product` the rest of
+duckmesh works with.  The v3.2.0 schema is the one the ``open-data-contract-standard``
+package ships; v3.0.2 and v3.1.0 are that package's earlier releases' schemas (3.0.5 and
+3.1.2, MIT), kept in ``products/odcs/``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ LOGICAL_TO_DUCKDB = {
     "timestamp": "TIMESTAMP",
     "time": "TIME",
 }
+
+# apiVersion → the schema it is validated against (as datacontract-cli maps them).
+SCHEMA_VERSIONS = {"v3.0.0": "v3.0.2", "v3.0.1": "v3.0.2", "v3.0.2": "v3.0.2",
+                   "v3.1.0": "v3.1.0", "v3.2.0": "v3.2.0"}
+LATEST_API_VERSION = "v3.2.0"
+
+DUCKDB_ONLY_TYPES = frozenset({"TIME_NS", "TIMESTAMPTZ_NS"})
+"""DuckDB types sqlglot cannot parse yet (DuckDB's Parquet reader gives them)."""
 
 SUPPORTED_SERVER_TYPES = ("local", "s3", "iceberg")
 SUPPORTED_FORMATS = ("parquet", "csv", "json")
@@ -114,17 +125,34 @@ class Product:
         return self.servers[0]
 
 
+def schema_version(api_version: object) -> str | None:
+    """The ODCS schema a contract declaring ``api_version`` is validated against (None:
+    a version duckmesh does not know)."""
+    return SCHEMA_VERSIONS.get(str(api_version))
+
+
 @cache
-def _validator() -> jsonschema.protocols.Validator:
-    text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text()
-    schema = json.loads(text)
+def _validator(version: str = LATEST_API_VERSION) -> jsonschema.protocols.Validator:
+    if version == LATEST_API_VERSION:
+        source = resources.files("open_data_contract_standard").joinpath("schema.json")
+    else:
+        source = resources.files("products").joinpath("odcs", f"odcs-{version}.schema.json")
+    schema = json.loads(source.read_text())
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
 
 
 def schema_errors(doc: YamlDocument) -> list[ConfigError]:
-    """Every violation of the official ODCS JSON schema, each naming file, field and line."""
-    errors = sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.path)))
+    """Every violation of the official ODCS JSON schema of the contract's ``apiVersion``,
+    each naming file, field and line."""
+    declared = doc.data.get("apiVersion") if isinstance(doc.data, dict) else None
+    version = schema_version(declared)
+    if declared is not None and version is None:
+        return [doc.error(["apiVersion"], f"does not follow ODCS v3: {declared!r} is not a "
+                          "version duckmesh validates (v3.0.0–v3.0.2, v3.1.0, v3.2.0)")]
+    validator = _validator(version or LATEST_API_VERSION)
+    errors = sorted(validator.iter_errors(doc.data), key=lambda e: list(map(str, e.path)))
+    shown = f"ODCS {version}" if version else "ODCS v3"
     out = []
     for err in errors:
         loc = list(err.absolute_path)
@@ -136,19 +164,55 @@ def schema_errors(doc: YamlDocument) -> list[ConfigError]:
         # Long messages quote the whole offending object; the field path says enough.
         if len(message) > 200:
             message = message[:200] + "…"
-        out.append(doc.error(loc, f"does not follow ODCS v3: {message}"))
+        out.append(doc.error(loc, f"does not follow {shown}: {message}"))
     return out
 
 
+def _logical_type(prop: dict[str, Any]) -> str | None:
+    """The DuckDB type a property's ``logicalType`` (with its ``items``, ``properties``
+    or ``map``) describes."""
+    logical = prop.get("logicalType")
+    if logical == "array":
+        items = prop.get("items")
+        inner = column_type(items) if isinstance(items, dict) else None
+        return f"{inner}[]" if inner else None
+    if logical == "object":
+        fields = prop.get("properties")
+        if not isinstance(fields, list) or not fields:
+            return None
+        spelled = []
+        for field in fields:
+            kind = column_type(field) if isinstance(field, dict) else None
+            if kind is None or not isinstance(field.get("name"), str):
+                return None
+            spelled.append(f"{_quoted(field['name'])} {kind}")
+        return f"STRUCT({', '.join(spelled)})"
+    if logical == "map":
+        spec = prop.get("map")
+        if not isinstance(spec, dict):
+            return None
+        key, value = (column_type(spec[k]) if isinstance(spec.get(k), dict) else None
+                      for k in ("key", "value"))
+        return f"MAP({key}, {value})" if key and value else None
+    return LOGICAL_TO_DUCKDB.get(logical) if isinstance(logical, str) else None
+
+
+def _quoted(name: str) -> str:
+    plain = name.replace("_", "a").isalnum() and name.isascii() and not name[:1].isdigit()
+    return name if plain else '"' + name.replace('"', '""') + '"'
+
+
 def column_type(prop: dict[str, Any]) -> str | None:
-    """The DuckDB type of an ODCS property, or None if it declares none we can map."""
+    """The DuckDB type of an ODCS property, or None if it declares none we can map.
+
+    ``physicalType`` is a DuckDB type as written (``BIGINT[]``, ``STRUCT(a BIGINT, b
+    VARCHAR)``, ``MAP(VARCHAR, BIGINT)``); without one, ``logicalType`` is mapped, nested
+    ones (``array`` with ``items``, ``object`` with ``properties``, ``map``) included.
+    """
     physical = prop.get("physicalType")
     if isinstance(physical, str) and physical.strip():
-        return physical.strip().upper()
-    logical = prop.get("logicalType")
-    if isinstance(logical, str):
-        return LOGICAL_TO_DUCKDB.get(logical)
-    return None
+        return physical.strip()
+    return _logical_type(prop)
 
 
 def _description(data: dict[str, Any]) -> str | None:
@@ -199,11 +263,12 @@ def _column(doc: YamlDocument, loc: list[str | int], prop: dict[str, Any]) -> Co
     ctype = column_type(prop)
     if ctype is None:
         raise doc.error(loc, f"column {name!r} needs a physicalType or a logicalType")
-    try:
-        exp.DataType.build(ctype, dialect="duckdb")
-    except (ParseError, ValueError):
-        raise doc.error([*loc, "physicalType"],
-                        f"column {name!r} has an unknown type {ctype!r}") from None
+    if ctype.upper() not in DUCKDB_ONLY_TYPES:
+        try:
+            exp.DataType.build(ctype, dialect="duckdb")
+        except (ParseError, ValueError):
+            raise doc.error([*loc, "physicalType"],
+                            f"column {name!r} has an unknown type {ctype!r}") from None
     classification = prop.get("classification")
     return Column(
         name=name,
@@ -283,6 +348,7 @@ def load_contract(path: Path, domain: str) -> Product:
 
 
 __all__ = [
-    "CONTRACT_SUFFIX", "Column", "Product", "Server", "format_location", "load_contract",
-    "product_from_document", "schema_errors",
+    "CONTRACT_SUFFIX", "LATEST_API_VERSION", "Column", "Product", "Server", "column_type",
+    "format_location", "load_contract", "product_from_document", "schema_errors",
+    "schema_version",
 ]

@@ -80,12 +80,13 @@ def make_lab(root: Path, *, timezone: str | None = None) -> Path:
 
 def raw(root: Path, sql: str, zone: str = "UTC") -> list[tuple[Any, ...]]:
     """``sql`` over the lab's files with plain DuckDB in ``zone``, ``lab_types`` the
-    types product's data: the oracle."""
+    types product's data: the oracle (rows as Arrow converts them to Python)."""
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = $zone", {"zone": zone})
         path = (root / "data/lab/types/part-0.parquet").as_posix().replace("'", "''")
         con.execute(f"CREATE VIEW lab_types AS SELECT * FROM read_parquet('{path}')")
-        return con.execute(sql).fetchall()
+        table = con.sql(sql).arrow().read_all()
+        return [tuple(row.values()) for row in table.to_pylist()]
     finally:
         con.close()

@@ -40,6 +40,8 @@ def _cell(value: Any) -> str:
         return "NULL"
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    if isinstance(value, list | dict | tuple | bytes):
+        return value.hex() if isinstance(value, bytes) else dumps(value)  # as --format json
     return str(value)
 
 

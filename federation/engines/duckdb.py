@@ -125,21 +125,41 @@ def _progress_settings(con: duckdb.DuckDBPyConnection, progress: bool) -> None:
         pass
 
 
+def _exportable(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """The result with UHUGEINT columns cast to HUGEINT.
+
+    DuckDB exports both to Arrow as 128-bit decimals, and a UHUGEINT above 2^127 comes
+    out wrapped (2^128 - 1 as -1): a wrong answer, silently.  Cast, a value that does not
+    fit is an error instead; every other value is exact.
+    """
+    kinds = [str(kind) for kind in relation.types]
+    if "UHUGEINT" not in kinds or len(set(relation.columns)) != len(relation.columns):
+        return relation
+    return relation.project(*[
+        duckdb.ColumnExpression(name).cast(duckdb.sqltype("HUGEINT")).alias(name)
+        if kind == "UHUGEINT" else duckdb.ColumnExpression(name)
+        for name, kind in zip(relation.columns, kinds, strict=True)])
+
+
 class Execution:
     """One running governed query: a stream of Arrow record batches, then closed."""
 
     def __init__(self, query: GovernedQuery, engine: EngineSettings, root: Path,
                  progress: ProgressCallback | None = None,
-                 on_done: DoneCallback | None = None) -> None:
+                 on_done: DoneCallback | None = None, *,
+                 time_left: float | None = None) -> None:
+        """``time_left``: seconds of the query's time limit that planning left (default:
+        all of ``engine.timeout_seconds``)."""
         self.query = query
         self._on_done = on_done
         self._rows = 0
         self._reported = False
         self.timeout = engine.timeout_seconds
+        self.time_left = self.timeout if time_left is None else max(time_left, 0.001)
         self._timed_out = threading.Event()
         self._done = threading.Event()
         self.con = connect(query, engine, root, progress=progress is not None)
-        self._timer = threading.Timer(self.timeout, self._interrupt)
+        self._timer = threading.Timer(self.time_left, self._interrupt)
         self._timer.daemon = True
         self._progress_thread: threading.Thread | None = None
         if progress is not None:
@@ -168,7 +188,7 @@ class Execution:
             self._progress_thread.start()
         try:
             params = self.query.params or None
-            relation = self.con.sql(self.query.governed_sql, params=params)
+            relation = _exportable(self.con.sql(self.query.governed_sql, params=params))
             raw = relation.to_arrow_reader(rows_per_batch)
         except duckdb.Error as exc:
             error = self._sanitized(exc)

@@ -33,6 +33,7 @@ STRUCTURE = _classes("""
     Is In Between Like ILike Add Sub Mul Div Mod IntDiv DPipe Window WindowSpec Interval
     Exists Tuple Values Filter Lateral Any All DataType DataTypeParam Case If Cast TryCast
     Var Bracket JSONPath JSONPathKey JSONPathRoot JSONPathSubscript
+    Dot Unnest Slice
 """)
 
 FUNCTIONS = _classes("""
@@ -41,8 +42,8 @@ FUNCTIONS = _classes("""
     LogicalAnd LogicalOr ArgMax ArgMin First Last AnyValue Corr CovarPop CovarSamp Mode
     Abs Round Floor Ceil Ln Log Exp Sqrt Pow Sign Greatest Least Coalesce Nullif
     Lower Upper Length Substring Trim Concat ConcatWs Left Right Pad StrPosition StartsWith
-    EndsWith Contains SplitPart RegexpExtract RegexpReplace RegexpLike Initcap Reverse
-    Repeat Replace MD5 SHA SHA2
+    EndsWith Contains SplitPart RegexpExtract RegexpReplace RegexpLike RegexpFullMatch
+    Initcap Reverse Repeat Replace MD5 SHA SHA2
     DateTrunc TimestampTrunc Extract Year Month Day DayOfWeek DayOfYear Quarter Week
     WeekOfYear Hour Minute Second DateDiff DateAdd DateSub TimestampDiff CurrentDate
     CurrentTimestamp StrToTime TimeToStr StrToDate DateFromParts LastDay Date Dayname
@@ -50,6 +51,8 @@ FUNCTIONS = _classes("""
     RowNumber Rank DenseRank PercentRank CumeDist Ntile Lag Lead FirstValue LastValue
     NthValue
     JSONExtract JSONExtractScalar JSONType JSONKeys
+    Explode StructExtract MapKeys Array ArrayAgg ArraySize ArrayContains ArrayOverlaps
+    ArrayMin ArrayMax ArrayDistinct ArraySort ArrayConcat ArrayToString Flatten Split
 """)
 
 # DuckDB functions sqlglot keeps as Anonymous; compared in lower case.
@@ -63,6 +66,10 @@ ANONYMOUS_FUNCTIONS = frozenset({
     # JSON: pure functions over a value already governed (reading JSON *files* is the
     # read_json table function, which stays refused).
     "json_array_length", "json_type", "json_valid", "json_keys",
+    # Lists, structs and maps (UNNEST, field access and brackets are nodes of their own).
+    "to_json", "list_sum", "list_avg", "list_slice", "list_extract", "list_element",
+    "list_position", "list_count", "list_unique", "element_at", "cardinality",
+    "map_extract", "map_values", "map_entries", "struct_keys",
 })
 
 # Var nodes are bare keywords; they are allowed only where sqlglot uses them for units

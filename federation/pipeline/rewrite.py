@@ -90,6 +90,10 @@ def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     def replace(node: exp.Expr) -> exp.Expr:
         if type(node) is exp.Cast:
             return _try_casts(node)
+        if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Star):
+            # ``s.*`` of a struct column: DuckDB takes no table before it (``t.s.*``, which
+            # qualifying made of it, is a syntax error); ``unnest(t.s)`` is the same columns.
+            return exp.Explode(this=node.this)
         if not isinstance(node, exp.Table):
             return node
         fqn = product_name(node)
@@ -102,5 +106,10 @@ def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                                 query.columns_read.get(fqn, ()))
 
     # One walk over a copy: CAST → TRY_CAST and product references → secured relations.
-    expression = query.expression.transform(replace)
+    # Only the nodes that change are visited by Python (a long IN list has none).
+    expression = query.expression.copy()
+    for node in list(expression.find_all(exp.Cast, exp.Table, exp.Dot)):
+        replaced = replace(node)
+        if replaced is not node:
+            node.replace(replaced)
     return dataclasses.replace(query, expression=expression, params=params)

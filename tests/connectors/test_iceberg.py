@@ -26,6 +26,11 @@ SERVER = {"server": "lake", "type": "iceberg", "catalog": "mesh",
           "warehouse": "iceberg/warehouse"}
 
 
+def ice_contract(domain: str, name: str, columns: list[dict[str, Any]]) -> dict[str, Any]:
+    """A contract for an Iceberg server: ODCS v3.2.0, the first version with that type."""
+    return {**contract(domain, name, columns), "apiVersion": "v3.2.0"}
+
+
 def batch(start: int, region: str, n: int = 50) -> pa.Table:
     return pa.table({
         "id": pa.array(range(start, start + n), pa.int64()),
@@ -49,7 +54,7 @@ def ice(tmp_path: Path) -> tuple[Path, Any]:
         table.append(batch(i * 50, region))
         time.sleep(0.01)
     governance(root)
-    data = contract("crm", "people", COLUMNS)
+    data = ice_contract("crm", "people", COLUMNS)
     data["servers"] = [SERVER]
     write_yaml(root / "domains/crm/people.odcs.yaml", data)
     return root, table
@@ -119,7 +124,7 @@ def test_snapshot_pinning_and_as_of(ice: tuple[Path, Any]) -> None:
     assert dm(root, "query", "-u", "ana", "--as-of", first,
               "SELECT passport FROM crm.people").exit_code == 1
     pinned = dict(SERVER, customProperties=[{"property": "snapshotId", "value": snapshots[2]}])
-    data = contract("crm", "people", COLUMNS)
+    data = ice_contract("crm", "people", COLUMNS)
     data["servers"] = [pinned]
     write_yaml(root / "domains/crm/people.odcs.yaml", data)
     assert Mesh.open(root).sql("SELECT count(*) AS n FROM crm.people", user="root"
@@ -159,7 +164,7 @@ def test_schema_evolution_maps_by_field_id(ice: tuple[Path, Any]) -> None:
     with table.update_schema() as update:
         update.rename_column("score", "rating")
     table.append(batch(200, "EU").rename_columns(["id", "email", "region", "rating"]))
-    data = contract("crm", "people", [c if c["name"] != "score" else dict(c, name="rating")
+    data = ice_contract("crm", "people", [c if c["name"] != "score" else dict(c, name="rating")
                                       for c in COLUMNS])
     data["servers"] = [SERVER]
     write_yaml(root / "domains/crm/people.odcs.yaml", data)
@@ -185,7 +190,7 @@ def test_missing_table_and_missing_metadata(ice: tuple[Path, Any]) -> None:
     result = dm(root, "query", "-u", "root", "SELECT count(*) FROM crm.people")
     assert result.exit_code == 1
     assert "crm.people" in result.stderr and "Traceback" not in result.stderr
-    data = contract("crm", "people", COLUMNS)
+    data = ice_contract("crm", "people", COLUMNS)
     data["servers"] = [dict(SERVER, namespace="nowhere")]
     write_yaml(root / "domains/crm/people.odcs.yaml", data)
     with pytest.raises(StorageError, match="not found in the catalog"):
@@ -273,7 +278,7 @@ def rest(ice: tuple[Path, Any]) -> Any:
     catalog = SqlCatalog("mesh", uri=f"sqlite:///{root}/iceberg/catalog.db",
                          warehouse=(root / "iceberg/warehouse").as_uri())
     server = RestCatalogServer(catalog)
-    data = contract("crm", "people", COLUMNS)
+    data = ice_contract("crm", "people", COLUMNS)
     data["servers"] = [{"server": "lake", "type": "iceberg", "catalog": "rest",
                         "catalogUrl": server.url, "namespace": "crm"}]
     write_yaml(root / "domains/crm/people.odcs.yaml", data)

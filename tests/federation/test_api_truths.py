@@ -3,7 +3,6 @@ dtypes on request, ``-o FILE`` says the format, and killed writers leave nothing
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
