@@ -32,6 +32,7 @@ from federation.errors import ConfigError, DuckmeshError, StorageError, UsageErr
 from federation.governance.model import Governance, Principal
 from federation.governance.policies import suggest
 from federation.pipeline import DECIDE, GUARDS, PLAN, STEPS, run
+from federation.pipeline.limits import Limits
 from federation.pipeline.parse import parse
 from federation.pipeline.query import Context, GovernedQuery
 from federation.result import Result
@@ -94,7 +95,8 @@ class Mesh:
             self.governance.principal(user or default_user())
         return Context(self.root, self.catalog, self.governance, principal,
                        mask_key=mask_secret(self.root, self.settings),
-                       storage=self.settings.storage, as_of=as_of, purpose=purpose)
+                       storage=self.settings.storage, as_of=as_of, purpose=purpose,
+                       limits=Limits.of(self.settings.engine))
 
     def check_purpose(self, purpose: str | None) -> None:
         """UsageError unless ``purpose`` is None or declared in policies.yaml."""
@@ -183,10 +185,14 @@ class Mesh:
                 events.finish(run_ids[-1], query, user=who, purpose=purpose, rows=rows,
                               error=error)
 
+        # The time limit covers the whole query: execution gets what planning left of it.
+        time_left = ctx.limits.remaining()
+
         def opener() -> pa.RecordBatchReader:
             if events is not None:
                 run_ids.append(events.start(query, user=who, purpose=purpose))
-            execution = Execution(query, self.settings.engine, self.root, progress, done)
+            execution = Execution(query, self.settings.engine, self.root, progress, done,
+                                  time_left=time_left)
             if on_start is not None:
                 on_start(execution)
             return execution.reader()

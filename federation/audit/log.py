@@ -105,7 +105,7 @@ def record(query: GovernedQuery | None, *, sql: str, user: str, roles: tuple[str
            purpose: str | None = None) -> dict[str, Any]:
     """The audit record of one query; ``purpose`` says why it ran (``report:NAME``, …)."""
     ended = dt.datetime.now(dt.UTC)
-    governed = query.governed_sql if query is not None and query.scans else None
+    governed = _governed_sql(query)
     return {
         "timestamp": started.isoformat(),
         "user": user,
@@ -150,6 +150,17 @@ def costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["queries"] += 1
             row["bytes_scanned"] += round(share)
     return [totals[k] for k in sorted(totals)]
+
+
+def _governed_sql(query: GovernedQuery | None) -> str | None:
+    """The governed SQL of a planned query (None before planning, or when it could not be
+    written as SQL — the refusal the record is about)."""
+    if query is None or not query.scans:
+        return None
+    try:
+        return query.governed_sql
+    except DuckmeshError:
+        return None
 
 
 def _denied_products(error: BaseException | None) -> list[str]:

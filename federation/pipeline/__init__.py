@@ -5,7 +5,8 @@ Each stage is a function ``(GovernedQuery, Context) -> GovernedQuery`` in its ow
 fixtures in ``tests/fixtures/golden/<stage>.sql``::
 
     parse                     SQL text -> one sqlglot tree (the entry, not a step)
-    DECIDE  allowlist         every node on the allow-list, or refused
+    DECIDE  bound             size, nesting and time within the limits, or refused
+            allowlist         every node on the allow-list, or refused
             resolve           domain.product names -> products of the catalog
             authorize         per-column decisions, masks and row filters; stars expanded
     PLAN    scans             files listed, Iceberg snapshots planned, footers read (the
@@ -24,10 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlglot.errors import SqlglotError
+
+from federation.errors import QueryRejected
 from federation.pipeline.allowlist import allowlist
 from federation.pipeline.authorize import authorize
 from federation.pipeline.budget import budget, estimate
 from federation.pipeline.contracts import contracts
+from federation.pipeline.limits import bound, gc_paused
 from federation.pipeline.parse import parse
 from federation.pipeline.query import Context, GovernedQuery
 from federation.pipeline.resolve import resolve
@@ -38,7 +43,7 @@ from federation.pipeline.stamp import stamp
 
 Step = Callable[[GovernedQuery, Context], GovernedQuery]
 
-DECIDE: tuple[Step, ...] = (allowlist, resolve, authorize)
+DECIDE: tuple[Step, ...] = (bound, allowlist, resolve, authorize)
 """What the caller may read: pure, no I/O."""
 PLAN: tuple[Step, ...] = (scans, rewrite, seal)
 """What will be read, and the SQL that reads only that."""
@@ -49,15 +54,29 @@ GUARDS: tuple[Step, ...] = (contracts, estimate, budget, stamp)
 
 __all__ = [
     "DECIDE", "GUARDS", "PLAN", "STEPS", "Context", "GovernedQuery", "Step", "allowlist",
-    "authorize", "budget", "contracts", "estimate", "govern", "parse", "resolve", "rewrite",
-    "run", "scans", "seal", "stamp",
+    "authorize", "bound", "budget", "contracts", "estimate", "govern", "parse", "resolve",
+    "rewrite", "run", "scans", "seal", "stamp",
 ]
 
 
 def run(query: GovernedQuery, ctx: Context, steps: tuple[Step, ...]) -> GovernedQuery:
-    """``query`` through ``steps``, in order."""
-    for step in steps:
-        query = step(query, ctx)
+    """``query`` through ``steps``, in order, within the planning deadline of ``ctx``.
+
+    Whatever a step does not understand well enough to refuse in its own words — a
+    sqlglot error, a tree too deep for Python's recursion — is refused here: the Python
+    API raises only :class:`~federation.errors.DuckmeshError`.
+    """
+    with gc_paused():
+        for step in steps:
+            ctx.limits.check_time(step.__name__)
+            try:
+                query = step(query, ctx)
+            except RecursionError:
+                raise QueryRejected("the query is nested too deeply to plan",
+                                    hint="flatten nested subqueries or parentheses") from None
+            except SqlglotError:
+                raise QueryRejected("the query could not be planned (a construct duckmesh "
+                                    "does not understand)") from None
     return query
 
 

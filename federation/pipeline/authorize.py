@@ -123,9 +123,11 @@ def _unresolved(name: str, access: dict[str, ProductAccess], user: str) -> Excep
 
 
 def _qualify(expression: exp.Expr, sql: str, schema: MappingSchema,
-             access: dict[str, ProductAccess], user: str) -> exp.Expr:
+             access: dict[str, ProductAccess], user: str
+             ) -> tuple[exp.Expr, list[tuple[exp.In, list[exp.Expr]]]]:
     expression = expression.copy()
     _remember_output_names(expression, sql)
+    detached = _detach_value_lists(expression)
     try:
         qualified = qualify(
             expression, schema=schema, dialect="duckdb", expand_stars=True,
@@ -144,7 +146,36 @@ def _qualify(expression: exp.Expr, sql: str, schema: MappingSchema,
         # not understood, so rejected.
         raise QueryRejected("the query's columns could not be resolved") from None
     _restore_output_names(qualified)
-    return qualified
+    return qualified, detached
+
+
+def _reattach(qualified: exp.Expr, detached: list[tuple[exp.In, list[exp.Expr]]]) -> None:
+    for node, values in detached:
+        if node.root() is not qualified:
+            raise QueryRejected("internal: a value list was lost while resolving columns")
+        node.set("expressions", values)
+
+
+_VALUE_LIST = 64
+"""IN lists at least this long, of literals only, sit out column resolution."""
+
+
+def _literal(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Literal | exp.Null | exp.Boolean) or (
+        isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal))
+
+
+def _detach_value_lists(expression: exp.Expr) -> list[tuple[exp.In, list[exp.Expr]]]:
+    """Long ``IN (v1, v2, …)`` lists of literals, taken out of ``expression`` while
+    ``qualify`` walks it (it keeps the first value): they hold no column, and an
+    100,000-value list was most of its work.  The caller puts them back."""
+    out = []
+    for node in expression.find_all(exp.In):
+        values = node.expressions
+        if len(values) >= _VALUE_LIST and all(_literal(v) for v in values):
+            out.append((node, list(values)))
+            node.set("expressions", values[:1])
+    return out
 
 
 def _source(scope: Scope | None, alias: str) -> Any:
@@ -183,7 +214,8 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                                ctx.purpose))
         for fqn in query.products
     }
-    qualified = _qualify(query.expression, query.sql, schemas(access), access, ctx.principal.name)
+    qualified, detached = _qualify(query.expression, query.sql, schemas(access), access,
+                                   ctx.principal.name)
     # qualify rewrites the tree (USING → ON, whole-row refs → TableColumn, …): whatever
     # it produced must pass the same allow-list as the caller's own text.
     check(qualified)
@@ -215,6 +247,8 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                     product=fqn, column=decision.column.name)
             if decision.column.name not in read[fqn]:
                 read[fqn].append(decision.column.name)
+    # The long literal lists (checked by the allow-list already) go back in last.
+    _reattach(qualified, detached)
     return dataclasses.replace(
         query, expression=qualified, qualified=qualified, access=access,
         columns_read={k: tuple(v) for k, v in read.items()},

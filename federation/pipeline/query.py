@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from connectors.scan import ScanPlan
+from federation.errors import QueryRejected
 from federation.governance.access import ProductAccess
 from federation.governance.model import Governance, Principal
+from federation.pipeline.limits import Limits
 from products.catalog import Catalog
 from products.config import StorageSettings
 
@@ -29,6 +32,8 @@ class Context:
     """Storage options per URI scheme (duckmesh.yaml ``storage``)."""
     as_of: str | None = None
     """Iceberg snapshot id or timestamp to read (``--as-of``); None: pinned or current."""
+    limits: Limits = field(default_factory=Limits)
+    """Size, nesting and time bounds of planning (see :mod:`federation.pipeline.limits`)."""
     purpose: str | None = None
     """The declared purpose the caller queries for (policies.yaml ``purposes``): rules
     may release a label only for some purposes."""
@@ -69,8 +74,18 @@ class GovernedQuery:
 
     @cached_property
     def governed_sql(self) -> str:
-        """The SQL that runs; holds parameter names, never the mask key itself."""
-        return self.expression.sql(dialect="duckdb")
+        """The SQL that runs; holds parameter names, never the mask key itself.
+
+        A tree sqlglot cannot write back as DuckDB SQL (its expansion of some functions
+        DuckDB lacks, nested, cannot be) is refused, as any query duckdb mesh does not
+        understand.
+        """
+        try:
+            return self.expression.sql(dialect="duckdb")
+        except (SqlglotError, RecursionError):
+            raise QueryRejected("the governed query could not be written as DuckDB SQL "
+                                "(a construct duckmesh cannot run, such as a nested "
+                                "initcap())") from None
 
     @property
     def decisions(self) -> list[Decision]:

@@ -38,14 +38,15 @@ def _is_cte_reference(table: exp.Table) -> bool:
 def seal(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Raise unless every table is our scan or a CTE reference and every parameter ours."""
     del ctx
-    for table in query.expression.find_all(exp.Table):
-        if table.meta.get(SCAN_MARK):
-            if table.meta[SCAN_MARK] not in query.scans:
+    for node in query.expression.find_all(exp.Table, exp.Placeholder):
+        if isinstance(node, exp.Placeholder):
+            if node.name not in (IPAD_PARAM, OPAD_PARAM):
+                raise QueryRejected("internal: an unexpected parameter survived the rewrite")
+            continue
+        if node.meta.get(SCAN_MARK):
+            if node.meta[SCAN_MARK] not in query.scans:
                 raise QueryRejected("internal: a scan of an unplanned product")
             continue
-        if not _is_cte_reference(table):
+        if not isinstance(node, exp.Table) or not _is_cte_reference(node):
             raise QueryRejected("internal: an unsecured table reference survived the rewrite")
-    for placeholder in query.expression.find_all(exp.Placeholder):
-        if placeholder.name not in (IPAD_PARAM, OPAD_PARAM):
-            raise QueryRejected("internal: an unexpected parameter survived the rewrite")
     return query

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+from federation.pipeline.limits import gc_paused
 from federation.pipeline.query import Context, GovernedQuery
 
 STAMP_METADATA_KEY = "duckmesh.stamp"
@@ -40,5 +41,9 @@ def build_stamp(query: GovernedQuery, user: str) -> dict[str, Any]:
 
 
 def stamp(query: GovernedQuery, ctx: Context) -> GovernedQuery:
-    """Guard: the query with its stamp, planned for the caller."""
-    return dataclasses.replace(query, stamp=build_stamp(query, ctx.principal.name))
+    """Guard: the query with its stamp, planned for the caller, and its SQL written (once:
+    a tree that cannot be written as SQL is refused here, before anything runs)."""
+    stamped = dataclasses.replace(query, stamp=build_stamp(query, ctx.principal.name))
+    with gc_paused():
+        stamped.governed_sql  # noqa: B018 - generated now, cached for the engine and the audit
+    return stamped
