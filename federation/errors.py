@@ -19,13 +19,8 @@ from connectors.errors import ConfigError, DuckmeshError, StorageError, UsageErr
 
 __all__ = [
     "AccessDenied", "ConfigError", "ContractError", "DuckmeshError", "QueryFailed",
-    "QueryRejected", "QueryTimeout", "StorageError", "UsageError", "ValidationWarning",
+    "QueryRejected", "QueryTimeout", "StorageError", "UsageError",
 ]
-
-
-class ValidationWarning(DuckmeshError):
-    """A finding of ``duckmesh validate`` that is suspicious but not wrong (an always-true
-    row filter); reported, never a refusal."""
 
 
 class QueryRejected(DuckmeshError, ValueError):

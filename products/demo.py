@@ -244,15 +244,16 @@ PRINCIPALS = {
 
 POLICIES = {
     # The closed vocabulary: every label a contract may use, least sensitive first. A
-    # label not declared here is denied wherever it appears; a column without a label is
-    # `internal`.
-    "default_classification": "internal",
+    # label not declared here is denied wherever it appears, and so is a column without a
+    # label: forgetting to classify never publishes a column.
+    "default_classification": "unclassified",
     "classifications": [
         {"name": "public", "allow": True, "description": "Anyone with a grant"},
         {"name": "internal", "allow": True, "description": "Business data, no personal data"},
         {"name": "pii", "description": "Personal data (GDPR)"},
         {"name": "pci", "description": "Card data (PCI DSS)"},
         {"name": "restricted", "description": "Travel documents"},
+        {"name": "unclassified", "description": "A column nobody has classified yet"},
     ],
     "purposes": [
         {"name": "analytics", "description": "Aggregate business analysis and reporting"},
@@ -272,6 +273,8 @@ POLICIES = {
          "description": "Personal data is pseudonymised; hashes still join"},
         {"classification": "restricted", "action": "deny", "unless_roles": ["admin"],
          "description": "Travel documents for admins only"},
+        {"classification": "unclassified", "action": "deny",
+         "description": "Label every column in its contract before anyone reads it"},
     ],
 }
 

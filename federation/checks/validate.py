@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from sqlglot import exp
 
-from federation.errors import ConfigError, DuckmeshError, QueryRejected, ValidationWarning
-from federation.governance.grants import always_true, grant_problems, placeholders
+from federation.errors import ConfigError, DuckmeshError, QueryRejected
+from federation.governance.grants import grant_problems, placeholders
 from federation.governance.masks import is_temporal
 from federation.governance.model import Governance
 from federation.governance.policies import suggest
@@ -109,10 +109,6 @@ def _grants(governance: Governance, products: dict[str, Product], broken: set[st
                 check_predicate(row_filter)
             except QueryRejected as exc:
                 errors.append(gov.doc.error([*loc, "row_filter"], exc.message))
-            if always_true(row_filter):
-                errors.append(ValidationWarning(
-                    "row filter is always true: it keeps every row", file=str(gov.doc.path),
-                    field=f"grants[{i}].row_filter", line=gov.doc.line_of([*loc, "row_filter"])))
             for name in placeholders(row_filter):
                 for user, spec in users.items():
                     if set(spec.roles) & set(grant.roles) and name not in spec.attributes:

@@ -99,6 +99,11 @@ def grant_problems(grant: Grant, row_filter: RowFilter, product: Product) -> lis
     problems: list[tuple[str, str]] = []
     if isinstance(row_filter, str):
         problems.append(("row_filter", row_filter))
+    elif row_filter is not None and always_true(row_filter):
+        # A filter that keeps every row is a mistake (`OR true`, `1 = 1`) or a grant
+        # without one: either way it is written as a restriction and restricts nothing.
+        problems.append(("row_filter", "row filter is always true: it keeps every row "
+                                       "(remove row_filter if the grant needs none)"))
     elif row_filter is not None:
         for ref in row_filter.find_all(exp.Column):
             if product.column(ref.name) is None:

@@ -127,7 +127,8 @@ def test_demo_is_deterministic_and_secret_is_not(tmp_path: Path) -> None:
     assert (a / ".duckmesh/secret").read_text() != (b / ".duckmesh/secret").read_text()
     assert oct((a / ".duckmesh/secret").stat().st_mode & 0o777) == "0o600"
     policies = yaml.safe_load((a / "governance/policies.yaml").read_text())
-    assert [r["classification"] for r in policies["rules"]] == ["pci", "pii", "restricted"]
+    assert [r["classification"] for r in policies["rules"]] == [
+        "pci", "pii", "restricted", "unclassified"]  # unlabelled columns are denied
 
 
 

@@ -115,12 +115,18 @@ def test_a_blank_or_broken_row_filter_denies_the_product(
     assert query(demo_copy, "ana", "SELECT count(*) AS n FROM flights.schedule").exit_code == 0
 
 
-def test_validate_warns_on_an_always_true_filter(demo_copy: Path) -> None:
+@pytest.mark.parametrize("value", ["region = :region OR 1 = 1", "TRUE OR region = :region",
+                                   "NOT false", "(1 = 1)", "region = :region OR TRUE"])
+def test_an_always_true_filter_is_refused_not_applied(demo_copy: Path, value: str) -> None:
+    """Written as a restriction, restricting nothing: a mistake, refused like a blank one."""
     path = demo_copy / "domains/customers/domain.yaml"
     path.write_text(path.read_text().replace("row_filter: region = :region",
-                                             "row_filter: region = :region OR 1 = 1"))
+                                             f"row_filter: {value}"))
     result = dm(demo_copy, "validate")
+    assert result.exit_code == 1
     assert "always true" in result.stderr and "grants[1].row_filter" in result.stderr
+    denied = query(demo_copy, "ana", "SELECT customer_id FROM customers.profiles")
+    assert denied.exit_code == 3 and "always true" in denied.stderr
 
 
 def test_a_misspelt_deny_column_denies_instead_of_serving_it(demo_copy: Path) -> None:
