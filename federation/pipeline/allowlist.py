@@ -53,9 +53,11 @@ FUNCTIONS = _classes("""
     JSONExtract JSONExtractScalar JSONType JSONKeys
     Explode StructExtract MapKeys Array ArrayAgg ArraySize ArrayContains ArrayOverlaps
     ArrayMin ArrayMax ArrayDistinct ArraySort ArrayConcat ArrayToString Flatten Split
+    Ascii BitLength Cbrt Chr Factorial DayOfWeekIso Kurtosis Skewness Trunc UnixToTime
 """)
 
-# DuckDB functions sqlglot keeps as Anonymous; compared in lower case.
+# DuckDB functions sqlglot keeps as Anonymous; compared in lower case.  (A name here that
+# sqlglot parses into a class of its own is checked by that class above instead.)
 ANONYMOUS_FUNCTIONS = frozenset({
     "now", "date_part", "datediff", "date_sub", "list_contains", "strlen", "ends_with",
     "regexp_full_match", "isodow", "isoyear", "epoch_ms", "yearweek", "nullif", "ifnull",
