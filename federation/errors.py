@@ -18,8 +18,9 @@ from typing import ClassVar
 from connectors.errors import ConfigError, DuckmeshError, StorageError, UsageError
 
 __all__ = [
-    "AccessDenied", "ConfigError", "ContractError", "DuckmeshError", "QueryFailed",
-    "QueryRejected", "QueryTimeout", "StorageError", "UsageError",
+    "AccessDenied", "AuthenticationFailed", "ConfigError", "ContractError", "DuckmeshError",
+    "QueryCancelled", "QueryFailed", "QueryRejected", "QueryTimeout", "ServerUnavailable",
+    "StorageError", "UsageError",
 ]
 
 
