@@ -84,7 +84,8 @@ class Mesh:
         if settings.lineage.openlineage is not None:
             events = LineageEmitter(settings.lineage.openlineage, root, settings.name)
         audit = AuditLog.for_mesh(root, settings.audit, settings.storage)
-        catalog, governance = with_meta(root, Catalog.load(root), Governance.load(root), audit)
+        catalog, governance = with_meta(root, Catalog.load(root, settings),
+                                       Governance.load(root), audit)
         return cls(root, settings, catalog, governance, audit, events)
 
     def context(self, user: str | Principal | None = None, as_of: str | None = None,
