@@ -8,18 +8,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import getpass
-import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from sqlglot import Tokenizer, TokenType, exp
-from sqlglot.errors import TokenError
 
 from connectors.tailcache import RANGES
 from federation.audit.log import AuditLog, outcome_of
@@ -33,7 +29,7 @@ from federation.governance.model import Governance, Principal
 from federation.governance.policies import suggest
 from federation.pipeline import DECIDE, GUARDS, PLAN, STEPS, run
 from federation.pipeline.limits import Limits
-from federation.pipeline.parse import parse
+from federation.pipeline.params import Params, bind
 from federation.pipeline.query import Context, GovernedQuery
 from federation.result import Result
 from products.catalog import Catalog
@@ -113,7 +109,7 @@ class Mesh:
                params: Params | None = None) -> GovernedQuery:
         """Plan ``sql`` for ``user``: rejected, denied, or the governed query."""
         self.check_purpose(purpose)
-        return run(parse_bound(sql, params), self.context(user, as_of, purpose), STEPS)
+        return run(bind(sql, params), self.context(user, as_of, purpose), STEPS)
 
     def sql(self, sql: str, user: str | Principal | None = None, *,
             progress: ProgressCallback | None = None, as_of: str | None = None,
@@ -127,8 +123,8 @@ class Mesh:
         some purposes.  The audit records it, else ``label`` (``report:NAME``,
         ``notebook``: what ran the query, which grants nothing).
 
-        ``params`` are bound into ``sql`` (see :func:`parse_bound`); ``on_start`` receives
-        the execution as it starts (a server interrupts it with it).
+        ``params`` are bound into ``sql`` (:func:`federation.pipeline.params.bind`);
+        ``on_start`` receives the execution as it starts (a server interrupts it with it).
 
         The stages (:mod:`federation.pipeline`): decide what the caller may read, refresh
         ``meta.audit`` if the query reads it, plan and seal, guard; every outcome audited.
@@ -140,7 +136,7 @@ class Mesh:
         try:
             self.check_purpose(ctx.purpose)
             self.audit.ensure_seed()  # meta.audit is plannable before the first record
-            decided = run(parse_bound(sql, params), ctx, DECIDE)
+            decided = run(bind(sql, params), ctx, DECIDE)
             notes = self._refresh_meta(decided)
             planned = run(decided, ctx, PLAN)
             for guard in GUARDS:  # one at a time: a refusal is audited with the estimate
@@ -212,82 +208,3 @@ class Mesh:
     def explain(self, sql: str, user: str | None = None) -> str:
         """The governed SQL and every policy decision for ``user``."""
         return self.sql(sql, user).explain()
-
-
-Params = Mapping[str, Any] | Sequence[Any]
-"""Values for a query's parameters: by name (``$name``, or ``$1`` as ``"1"``) or by
-position (``?`` or ``$1``, ``$2``…)."""
-
-
-def parse_bound(sql: str, params: Params | None = None) -> GovernedQuery:
-    """``sql`` parsed, with ``params`` bound into the tree as typed literals.
-
-    The bound tree then goes through every stage like any other query: a value can only
-    ever be a literal (never SQL), and a query whose parameters and values do not match
-    is refused.  The audit records the SQL as the caller wrote it.
-    """
-    if not params:
-        return GovernedQuery(sql=sql, expression=parse(sql))
-    if isinstance(params, str | bytes):
-        raise UsageError("query parameters must be a mapping or a sequence of values")
-    if isinstance(params, Mapping):
-        values = {str(k).removeprefix("$"): v for k, v in params.items()}
-        text = sql
-    else:
-        values = {str(i + 1): v for i, v in enumerate(params)}
-        text = _number_positional(sql)
-    expression = parse(text)
-    found = {str(node.name) for node in expression.find_all(exp.Placeholder)}
-    if missing := sorted(found - values.keys()):
-        raise UsageError(f"no value for the query parameter ${missing[0]}")
-    if extra := sorted(values.keys() - found):
-        raise UsageError(f"the query has no parameter ${extra[0]}")
-
-    def bind(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Placeholder):
-            return _literal(str(node.name), values[str(node.name)])
-        return node
-
-    return GovernedQuery(sql=sql, expression=expression.transform(bind))
-
-
-def _number_positional(sql: str) -> str:
-    """``?`` placeholders numbered ``$1``, ``$2``… in the order they are written."""
-    try:
-        tokens = Tokenizer(dialect="duckdb").tokenize(sql)
-    except TokenError:
-        return sql  # parse() reports it
-    marks = [t for t in tokens if t.token_type == TokenType.PLACEHOLDER and t.text == "?"]
-    if marks and len(marks) != sum(t.token_type in (TokenType.PLACEHOLDER, TokenType.PARAMETER)
-                                   for t in tokens):
-        raise UsageError("a query may not mix ? with $ parameters")
-    for number, token in reversed(list(enumerate(marks, start=1))):
-        sql = sql[:token.start] + f"${number}" + sql[token.end + 1:]
-    return sql
-
-
-def _literal(name: str, value: Any) -> exp.Expr:
-    """A parameter value as a typed literal: what DuckDB would have bound."""
-    if value is None:
-        return exp.Null()
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, int):
-        # Cast: a bare number in ORDER BY / GROUP BY would name a column position.
-        return exp.cast(exp.Literal.number(value), "BIGINT")
-    if isinstance(value, float | decimal.Decimal):
-        if not math.isfinite(value):
-            raise UsageError(f"parameter ${name}: {value} cannot be bound")
-        kind = "DOUBLE" if isinstance(value, float) else "DECIMAL(38, 10)"
-        return exp.cast(exp.Literal.number(str(value)), kind)
-    if isinstance(value, str):
-        if "\0" in value:
-            raise UsageError(f"parameter ${name}: text may not hold NUL characters")
-        return exp.Literal.string(value)
-    if isinstance(value, dt.datetime):
-        kind = "TIMESTAMPTZ" if value.tzinfo else "TIMESTAMP"
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), kind)
-    if isinstance(value, dt.date):
-        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
-    raise UsageError(f"parameter ${name}: a {type(value).__name__} cannot be bound "
-                     "(use numbers, text, booleans, dates, timestamps or null)")

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from federation.errors import AccessDenied, ConfigError
 from federation.governance.access import ProductAccess
 from federation.governance.model import Governance
-from federation.mesh import Mesh, parse_bound
+from federation.mesh import Mesh
 from federation.pipeline import DECIDE, run
+from federation.pipeline.params import bind
 from federation.reports.spec import ReportSpec
 from products.ownership import PlaceError, place
 
@@ -79,7 +80,7 @@ def audience_principal(mesh: Mesh, spec: ReportSpec, sql: str,
     for member in readers:
         ctx = mesh.context(member, purpose=spec.purpose)
         try:
-            decided = run(parse_bound(sql, params), ctx, DECIDE)
+            decided = run(bind(sql, params), ctx, DECIDE)
         except AccessDenied as exc:
             raise AccessDenied(f"report {spec.name}: audience member {member!r} may not "
                                f"read it ({exc.message})", product=exc.product,

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.flight as fl
 
 from federation.errors import AccessDenied, DuckmeshError, UsageError
-from federation.mesh import Params
+from federation.pipeline.params import Params
 from federation.server import flightsql as sql
 from federation.server.auth import Identity
 from federation.server.errors import flight_error

@@ -31,7 +31,8 @@ from federation.audit.log import AuditLog, outcome_of
 from federation.audit.log import record as audit_record
 from federation.engines.duckdb import Execution
 from federation.errors import DuckmeshError, QueryCancelled, ServerUnavailable
-from federation.mesh import Mesh, Params
+from federation.mesh import Mesh
+from federation.pipeline.params import Params
 from federation.pipeline.query import to_jsonable
 from federation.result import Result
 from federation.server.admission import Admission

@@ -26,6 +26,7 @@ from federation.errors import DuckmeshError
 from federation.pipeline import DECIDE, STEPS, allowlist, run, scans, seal
 from federation.pipeline.allowlist import check
 from federation.pipeline.authorize import authorize
+from federation.pipeline.params import bind
 from federation.pipeline.parse import parse
 from federation.pipeline.query import GovernedQuery
 from federation.pipeline.resolve import resolve
@@ -91,6 +92,19 @@ def _parse(mesh: Mesh, case: Case) -> str:
     return parse(case.sql).sql(dialect="duckdb", pretty=True)
 
 
+def _params(mesh: Mesh, case: Case) -> str:
+    """``-- params:`` is JSON (an object binds $name, a list binds ? and $1); ISO strings
+    under a key ending in _at are timestamps."""
+    import datetime as dt
+    import json
+
+    values = json.loads(case.directives.get("params", "null"))
+    if isinstance(values, dict):
+        values = {k: dt.datetime.fromisoformat(v) if k.endswith("_at") else v
+                  for k, v in values.items()}
+    return bind(case.sql, values).expression.sql(dialect="duckdb", pretty=True)
+
+
 def _resolve(mesh: Mesh, case: Case) -> str:
     ctx = mesh.context(case.directives.get("user", "adam"))
     query = run(GovernedQuery(case.sql, parse(case.sql)), ctx, (allowlist, resolve))
@@ -129,8 +143,8 @@ def _seal(mesh: Mesh, case: Case) -> str:
 
 
 RUNNERS: dict[str, Callable[[Mesh, Case], str]] = {
-    "parse": _parse, "allowlist": _allowlist, "resolve": _resolve, "authorize": _authorize,
-    "scans": _scans, "rewrite": _rewrite, "seal": _seal,
+    "parse": _parse, "params": _params, "allowlist": _allowlist, "resolve": _resolve,
+    "authorize": _authorize, "scans": _scans, "rewrite": _rewrite, "seal": _seal,
 }
 CASES = [case for step in RUNNERS for case in load_cases(GOLDEN / f"{step}.sql")]
 
