@@ -185,6 +185,12 @@ def _footers(product: str, files: tuple[FileInfo, ...], root: str,
     return [first, *rest]
 
 
+def file_footers(product: str, files: tuple[FileInfo, ...], root: str,
+                 fs: Any = None) -> list[FileFooter]:
+    """Every file's footer facts (rows, columns with their field ids), in order."""
+    return _footers(product, files, root, fs)
+
+
 def _rel(info: FileInfo, root: str) -> str:
     return info.path[len(root):].lstrip("/") if info.path.startswith(root) else "a file"
 

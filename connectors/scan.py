@@ -49,6 +49,9 @@ class ScanPlan:
     fallback_reason: str | None = None
     columns: tuple[tuple[str, str], ...] = ()
     """Declared (name, DuckDB type): text formats are read with exactly these."""
+    field_ids: tuple[tuple[int, str, str], ...] = ()
+    """Iceberg: (field id, name, DuckDB type) of the projected schema; the files are read
+    by field id through these (renames, drops and re-adds, promoted types)."""
 
     @property
     def fallback_name(self) -> str:
@@ -71,9 +74,28 @@ class ScanPlan:
             return self._text_scan(files)
         hive = exp.EQ(this=exp.column("hive_partitioning"),
                       expression=exp.Boolean(this=self.hive_partitioning))
-        table = exp.Table(this=exp.Anonymous(this="read_parquet", expressions=[files, hive]))
+        args: list[exp.Expr] = [files, hive]
+        if self.field_ids:
+            args.append(exp.EQ(this=exp.column("schema"), expression=self._by_field_id()))
+        table = exp.Table(this=exp.Anonymous(this="read_parquet", expressions=args))
         table.meta[SCAN_MARK] = self.product
         return table
+
+    def _by_field_id(self) -> exp.Expr:
+        """``MAP {id: {name: …, type: …, default_value: NULL}, …}``: DuckDB's mapping of
+        Parquet field ids to the columns it returns (a missing id reads NULL)."""
+        def spec(name: str, type_: str) -> exp.Struct:
+            return exp.Struct(expressions=[
+                exp.PropertyEQ(this=exp.to_identifier("name"),
+                               expression=exp.Literal.string(name)),
+                exp.PropertyEQ(this=exp.to_identifier("type"),
+                               expression=exp.Literal.string(type_)),
+                exp.PropertyEQ(this=exp.to_identifier("default_value"), expression=exp.Null()),
+            ])
+
+        return exp.ToMap(this=exp.Struct(expressions=[
+            exp.PropertyEQ(this=exp.Literal.number(field_id), expression=spec(name, type_))
+            for field_id, name, type_ in self.field_ids]))
 
 
     def _text_scan(self, files: exp.Array) -> exp.Table:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from connectors.errors import UsageError
-from connectors.filesystems import filesystem
+from connectors.footers import ColumnFacts, DataFacts
 from connectors.iceberg import plan_iceberg
-from connectors.scan import ScanPlan, plan_scan, scan_facts
+from connectors.scan import ScanPlan, plan_scan
 from connectors.storage import resolve_location
 from products.contract import Product
 
@@ -30,13 +30,14 @@ def plan_product(product: Product, root: Path, storage: Any = None, *,
         plan = plan_iceberg(product.fqn, server.options, root, storage=storage,
                             predicate=predicate, as_of=as_of if as_of is not None else pinned)
         location = resolve_location(plan.location.rstrip("/"), root)
-        fs = None if location.is_local else filesystem(location.scheme, storage)
-        facts = scan_facts(product.fqn, plan.files, "parquet", location.directory, False, fs,
-                           fallback=plan.fallback)
+        facts = plan.facts or DataFacts(plan.files, 0, {
+            c.name.lower(): ColumnFacts(c.name, c.type, 0) for c in plan.columns})
         return ScanPlan(product=product.fqn, location=location, files=plan.files,
-                        format="parquet", hive_partitioning=False, facts=facts, filesystem=fs,
-                        snapshot_id=plan.snapshot_id, total_files=plan.total_files,
-                        fallback=plan.fallback, fallback_reason=plan.fallback_reason)
+                        format="parquet", hive_partitioning=False, facts=facts,
+                        filesystem=plan.filesystem, snapshot_id=plan.snapshot_id,
+                        total_files=plan.total_files, fallback=plan.fallback,
+                        fallback_reason=plan.fallback_reason,
+                        field_ids=tuple((c.field_id, c.name, c.type) for c in plan.columns))
     if as_of is not None:
         # Files keep no history: reading them "as of" a past time would silently mix
         # today's data into a result asked for at another time.
