@@ -264,6 +264,9 @@ POLICIES = {
     "rules": [
         {"classification": "pci", "action": "deny",
          "unless_roles": ["fraud_investigator", "data_owner"],
+         # The payments domain may release card numbers to a named reader for fraud
+         # detection (an approved access request), never for anything else.
+         "grantable_purposes": ["fraud_detection"],
          "description": "Card data only for fraud investigation"},
         {"classification": "pii", "action": "mask", "method": "hash",
          "unless_roles": ["fraud_investigator", "admin", "data_owner"],

@@ -95,6 +95,10 @@ def _grants(governance: Governance, products: dict[str, Product], broken: set[st
                     targets.append(product)
             if "*" in grant.products:
                 targets = [p for p in products.values() if p.domain == domain]
+            for j, user in enumerate(grant.users):
+                if user not in users:
+                    errors.append(gov.doc.error([*loc, "users", j], f"no principal {user!r} "
+                                                "in governance/principals.yaml"))
             row_filter = gov.row_filters[i]
             reported: set[tuple[str, str]] = set()
             for product in targets:
@@ -111,7 +115,7 @@ def _grants(governance: Governance, products: dict[str, Product], broken: set[st
                 errors.append(gov.doc.error([*loc, "row_filter"], exc.message))
             for name in placeholders(row_filter):
                 for user, spec in users.items():
-                    if set(spec.roles) & set(grant.roles) and name not in spec.attributes:
+                    if grant.names(user, spec.roles) and name not in spec.attributes:
                         errors.append(gov.doc.error(
                             [*loc, "row_filter"],
                             f"user {user!r} has a role of this grant but no attribute "

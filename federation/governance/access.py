@@ -16,7 +16,7 @@ from typing import Literal
 from sqlglot import exp
 
 from federation.errors import AccessDenied
-from federation.governance.grants import grant_problems
+from federation.governance.grants import Grant, grant_problems
 from federation.governance.model import Governance, Principal
 from federation.governance.policies import stricter, suggest
 from products.contract import Column, Product
@@ -113,6 +113,31 @@ def _global_decision(governance: Governance, principal: Principal, column: Colum
     return decision
 
 
+def _released(governance: Governance, principal: Principal, column: Column, grant: Grant,
+              grant_name: str, purpose: str | None,
+              decision: tuple[Action, str | None, str]) -> tuple[Action, str | None, str]:
+    """The decision once the grant's ``release_columns`` is considered: raw, if the query's
+    purpose is one the grant releases the column for and every global rule restricting
+    its label lets domains release it for that purpose; else ``decision``, saying why."""
+    policies = governance.policies
+    label = column.classification or policies.default_classification
+    roles = set(principal.roles)
+    ruling = [(i, r) for i, r in enumerate(policies.rules)
+              if r.classification == label and not roles & set(r.unless_roles)]
+    wanted = grant.released(column.name)
+    grantable = [p for p in wanted if ruling and label in policies.labels and
+                 all(p in r.grantable_purposes for _, r in ruling)]
+    if purpose is not None and purpose in grantable:
+        rules = ", ".join(r.describe(i) for i, r in ruling)
+        return ("allow", None, f"{grant_name} (release_columns, purpose {purpose!r}; "
+                               f"{rules} lets domains release it)")
+    action, method, reason = decision
+    if grantable:
+        reason += f"; {grant_name} releases it only for purpose " + \
+            ", ".join(map(repr, grantable))
+    return action, method, reason
+
+
 def _refuse(principal: Principal, product: Product, message: str, hint: str) -> AccessDenied:
     who = f"user {principal.name!r}"
     return AccessDenied(f"{who} cannot read {product.fqn}: {message}", product=product.fqn,
@@ -141,8 +166,12 @@ def evaluate(governance: Governance, principal: Principal, product: Product,
                       "run `duckmesh validate`")
     grants = domain.file.grants if domain else []
     roles = set(principal.roles)
+    # Named users match only principals of principals.yaml: an unknown name is nobody.
+    user = principal.name if principal.known else None
     index = next((i for i, g in enumerate(grants)
-                  if g.covers(product.name) and roles & set(g.roles)), None)
+                  if g.covers(product.name) and (roles & set(g.roles) or
+                                                 (user is not None and user in g.users))),
+                 None)
     if index is None:
         who = f"user {principal.name!r}"
         if not principal.known:
@@ -170,6 +199,9 @@ def evaluate(governance: Governance, principal: Principal, product: Product,
     for column in product.columns:
         action, method, reason = _global_decision(governance, principal, column, product.fqn,
                                                   purpose)
+        if action != "allow" and grant.released(column.name):
+            action, method, reason = _released(governance, principal, column, grant,
+                                               grant_name, purpose, (action, method, reason))
         reason = reason or grant_name  # allowed by no rule: the grant is the reason
         key = column.name.lower()
         if action != "deny" and key in deny:

@@ -16,7 +16,7 @@ from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.optimizer.simplify import simplify
 
 from federation.governance.masks import is_temporal
-from federation.governance.policies import MaskMethod
+from federation.governance.policies import Label, MaskMethod
 from products.contract import Product
 
 
@@ -25,17 +25,38 @@ class _Strict(BaseModel):
 
 
 class Grant(_Strict):
-    """A domain-owned grant: which roles read which products, and how restricted."""
+    """A domain-owned grant: which roles (or named users) read which products, and how
+    restricted."""
 
     products: list[str] = Field(min_length=1)
-    roles: list[str] = Field(min_length=1)
+    roles: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=list)
+    """Principals named one by one (an approved access request names its requester)."""
     row_filter: str | None = None
     deny_columns: list[str] = Field(default_factory=list)
     mask_columns: dict[str, MaskMethod] = Field(default_factory=dict)
+    release_columns: dict[str, list[Label]] = Field(default_factory=dict)
+    """Column → purposes: the grant's readers see the column raw while querying for one
+    of these purposes, where every global rule governing its label lets domains release
+    it for that purpose (policies.yaml ``grantable_purposes``); otherwise it does nothing."""
+
+    def model_post_init(self, _context: object) -> None:
+        if not self.roles and not self.users:
+            raise ValueError("a grant needs roles or users")
 
     def covers(self, product: str) -> bool:
         """True if the grant names ``product`` (or every product, with ``*``)."""
         return any(p == "*" or p.lower() == product for p in self.products)
+
+    def names(self, user: str, roles: tuple[str, ...] | list[str]) -> bool:
+        """True if the grant is for ``user`` (named) or one of ``roles``."""
+        return user in self.users or bool(set(roles) & set(self.roles))
+
+    def released(self, column: str) -> list[str]:
+        """The purposes ``release_columns`` gives ``column`` (case-insensitive)."""
+        wanted = column.lower()
+        return next((list(p) for c, p in self.release_columns.items()
+                     if c.lower() == wanted), [])
 
     @property
     def has_row_filter(self) -> bool:
@@ -111,6 +132,10 @@ def grant_problems(grant: Grant, row_filter: RowFilter, product: Product) -> lis
     for name in grant.deny_columns:
         if product.column(name) is None:
             problems.append(("deny_columns", f"{product.fqn} has no column {name!r}"))
+    for name in grant.release_columns:
+        if product.column(name) is None:
+            problems.append((f"release_columns.{name}", f"{product.fqn} has no column "
+                                                        f"{name!r}"))
     for name, method in grant.mask_columns.items():
         column = product.column(name)
         if column is None:

@@ -22,7 +22,9 @@ rules:
     unless_roles: [admin]
     release:                # raw for these roles, only for these purposes
       - {roles: [fraud_investigator], purposes: [fraud_detection]}
-  - {classification: pci, action: deny}
+  - classification: pci
+    action: deny
+    grantable_purposes: [fraud_detection]   # a domain's grant may release it (per reader)
 budgets:
   - {roles: [analyst], max_bytes: 10GB}
 ```
@@ -91,6 +93,9 @@ class Rule(_Strict):
     method: MaskMethod | None = None
     unless_roles: list[str] = Field(default_factory=list)
     release: list[Release] = Field(default_factory=list)
+    grantable_purposes: list[Label] = Field(default_factory=list)
+    """Purposes for which a domain's grant may release this rule's label to its readers
+    (``release_columns``: an approved access request); empty, the default: never."""
     description: str | None = None
 
     def model_post_init(self, _context: object) -> None:
@@ -149,6 +154,10 @@ class PoliciesFile(_Strict):
                 if unknown:
                     raise ValueError(f"rule {index + 1} releases for purpose {unknown[0]!r}, "
                                      "which is not declared under purposes")
+            unknown = [p for p in rule.grantable_purposes if p not in self.purpose_names]
+            if unknown:
+                raise ValueError(f"rule {index + 1} lets grants release for purpose "
+                                 f"{unknown[0]!r}, which is not declared under purposes")
         for label in self.classifications:
             if label.allow and label.name in ruled:
                 raise ValueError(f"classification {label.name!r} is both allowed and ruled: "
