@@ -23,8 +23,52 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SparkSettings(_Strict):
+    """Where and how governed queries run on Apache Spark (``engine: spark``; see
+    docs/spark.md).  ``master`` and ``remote`` are exclusive."""
+
+    master: str = Field(default="local[*]", description="Spark master of the shared "
+                        "SparkContext this process starts: local[*], spark://host:7077, "
+                        "yarn, k8s://…")
+    remote: str | None = Field(default=None, description="Spark Connect server instead of "
+                               "a SparkContext of our own, e.g. sc://host:15002")
+    app_name: str = Field(default="duckmesh", description="the Spark application name")
+    conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings "
+                                 "for the SparkContext (spark.executor.memory, …)")
+    auto_threshold: int | str = Field(
+        default="50GiB", description="with engine.default: auto, a query whose planned scan "
+        "is larger than this runs on Spark (see docs/benchmarks.md for the cross-over)")
+    max_result_bytes: int | str = Field(
+        default="2GiB", description="largest result collected back to this process "
+        "(spark.driver.maxResultSize); write bigger ones with --output")
+
+    @property
+    def auto_threshold_bytes(self) -> int:
+        """``auto_threshold`` in bytes."""
+        return parse_size(self.auto_threshold, "engine.spark.auto_threshold")
+
+    @field_validator("auto_threshold", "max_result_bytes")
+    @classmethod
+    def _spark_size(cls, value: int | str) -> int | str:
+        parse_size(value, "size")
+        return value
+
+    @field_validator("remote")
+    @classmethod
+    def _connect_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("sc://"):
+            raise ValueError(f"engine.spark.remote must be a Spark Connect URL "
+                             f"(sc://host:15002), not {value!r}")
+        return value
+
+
 class EngineSettings(_Strict):
     """How the embedded DuckDB runs each governed query."""
+
+    default: Literal["duckdb", "spark", "auto"] = Field(
+        default="duckdb", description="where queries run unless the caller says: duckdb, "
+        "spark, or auto (spark when the planned scan exceeds engine.spark.auto_threshold)")
+    spark: SparkSettings = SparkSettings()
 
     threads: int | None = Field(default=None, ge=1, description="DuckDB threads; default all cores")
     memory_limit: str | None = Field(default=None, description="e.g. '4GB'; default DuckDB's")

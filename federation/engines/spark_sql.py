@@ -1,0 +1,434 @@
+"""The sealed governed tree as Spark SQL: a pure AST rewrite, then sqlglot's generator.
+
+Only what this module has been shown to render exactly runs on Spark; everything else is
+refused (fail closed) with a hint to use DuckDB.  Each construct on the lists below has
+a parity test (``tests/federation/engines/test_spark_parity.py``) and each rewrite a
+golden fixture (``tests/fixtures/golden/spark.sql``).
+
+The rewrites fix what plain transpiling gets wrong:
+
+- scans: every ``read_parquet(...)`` / fallback table duckmesh made becomes a reference
+  to the temporary view the engine registers for it (``views``);
+- ``a / b``: DuckDB divides as DOUBLE (decimals too) and gives ±inf for a zero divisor;
+  Spark keeps decimals and, in ANSI mode, raises;
+- ``avg(x)``: DuckDB averages decimals as DOUBLE from an exact sum; Spark rounds to a
+  decimal of scale + 4;
+- QUALIFY: sqlglot moves ORDER BY and LIMIT inside the subquery it builds, before the
+  filter (shared/FACTS.md): we build the subquery ourselves;
+- the hash mask's DuckDB functions (``sha256``, ``encode``, ``unhex``, ``left``) become
+  Spark's; the mask key stays a named parameter (``:duckmesh_mask_ipad``) bound by
+  ``spark.sql(..., args=...)``.
+
+The generated text is parsed back as Spark SQL and checked once more: nothing but the
+registered views and CTEs is read, and every parameter is the mask's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, SqlglotError
+from sqlglot.optimizer.annotate_types import annotate_types
+
+from connectors.scan import SCAN_MARK
+from federation.errors import QueryRejected
+from federation.governance.masks import IPAD_PARAM, OPAD_PARAM
+
+HINT = "run it with --engine duckdb (engine='duckdb')"
+
+
+def _classes(names: str) -> frozenset[type[exp.Expr]]:
+    found = (getattr(exp, name, None) for name in names.split())
+    return frozenset(c for c in found if isinstance(c, type))
+
+
+# Nodes whose Spark rendering has the same meaning as DuckDB's (each with a parity test).
+STRUCTURE = _classes("""
+    Select Union Intersect Except With CTE Subquery From Join Where Group Having Qualify
+    Order Ordered Limit Offset Distinct Column Identifier Table TableAlias Alias
+    Literal Boolean Null Paren Neg Not And Or EQ NEQ GT GTE LT LTE NullSafeEQ Is In Between
+    Like ILike Add Sub Mul Div Mod IntDiv Window WindowSpec Interval Exists Case If
+    Cast TryCast DataType DataTypeParam Var Placeholder Tuple Filter Star
+""")
+FUNCTIONS = _classes("""
+    Count Sum Avg Min Max CountIf LogicalAnd LogicalOr Stddev StddevSamp StddevPop
+    Variance VariancePop
+    Abs Round Floor Ceil Ln Exp Sqrt Pow Sign Greatest Least Coalesce Nullif
+    Lower Upper Length Substring Trim Left Right Replace Concat StartsWith
+    Extract Year Month Day Quarter CurrentDate
+    RowNumber Rank DenseRank Lag Lead FirstValue LastValue
+""")
+# Function nodes used only by duckmesh's masks (sqlglot keeps them Anonymous).
+MASK_FUNCTIONS = frozenset({"sha256", "encode", "unhex", "left", "right", "length",
+                            "date_trunc"})
+PARAMETERS = frozenset({IPAD_PARAM, OPAD_PARAM})
+INTERVAL_UNITS = frozenset({"DAY", "MONTH", "YEAR"})
+EXTRACT_UNITS = frozenset({"YEAR", "MONTH", "DAY", "QUARTER"})
+# Casts: what Spark converts exactly as DuckDB does.  Floating point to text prints
+# differently (1e+20 vs 1.0E20) and a fraction to an integer rounds in DuckDB but
+# truncates in Spark: those are refused, as is any source whose type is not known.
+TEXT = frozenset({exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT,
+                  exp.DataType.Type.CHAR, exp.DataType.Type.NVARCHAR})
+INTEGERS = frozenset({exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT,
+                      exp.DataType.Type.INT, exp.DataType.Type.BIGINT})
+FLOATS = frozenset({exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE})
+CAST_TARGETS = TEXT | INTEGERS | FLOATS | frozenset({
+    exp.DataType.Type.DECIMAL, exp.DataType.Type.DATE, exp.DataType.Type.BOOLEAN})
+EXACT_TEXT_SOURCES = TEXT | INTEGERS | frozenset({
+    exp.DataType.Type.DECIMAL, exp.DataType.Type.DATE, exp.DataType.Type.BOOLEAN})
+MAX_DIVISION_NESTING = 4
+QUALIFY_ALIAS = "duckmesh_qualify"
+
+
+def refuse(what: str) -> QueryRejected:
+    """The refusal of a construct the Spark engine does not run."""
+    return QueryRejected(f"{what} is not supported on the spark engine", hint=HINT)
+
+
+def _name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    if isinstance(node, exp.Func):
+        return node.sql_name().lower() + "()"
+    return node.key.upper()
+
+
+# -- the checks ---------------------------------------------------------------------------
+
+def check(expression: exp.Expr) -> None:
+    """QueryRejected unless every node of the (scan-free) tree is one Spark runs exactly."""
+    for node in expression.walk():
+        if isinstance(node, exp.Anonymous):
+            if str(node.name).lower() not in MASK_FUNCTIONS or not node.meta.get("mask"):
+                raise refuse(f"function {_name(node)}()")
+            continue
+        kind = type(node)
+        if kind is exp.DPipe and node.meta.get("mask"):
+            continue  # the masks' concatenations: rewritten to concat() below
+        if kind not in STRUCTURE and kind not in FUNCTIONS:
+            what = f"function {_name(node)}" if isinstance(node, exp.Func) else \
+                f"SQL construct {_name(node)}"
+            raise refuse(what)
+        _check_node(node)
+
+
+def _check_node(node: exp.Expr) -> None:
+    if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
+        raise refuse("* outside count(*)")
+    if isinstance(node, exp.Placeholder) and node.name not in PARAMETERS:
+        raise refuse("a parameter")
+    if isinstance(node, exp.Var) and not isinstance(node.parent, exp.Interval | exp.Extract):
+        raise refuse(f"keyword {node.name}")
+    if isinstance(node, exp.Interval):
+        unit = node.args.get("unit")
+        if not isinstance(unit, exp.Var) or unit.name.upper() not in INTERVAL_UNITS \
+                or not isinstance(node.this, exp.Literal):
+            raise refuse("this interval")
+    if isinstance(node, exp.Extract):
+        if not isinstance(node.this, exp.Var) or node.this.name.upper() not in EXTRACT_UNITS:
+            raise refuse("this EXTRACT")
+    if isinstance(node, exp.Select) and node.args.get("distinct") is not None \
+            and node.args["distinct"].args.get("on") is not None:
+        raise refuse("DISTINCT ON")
+    if isinstance(node, exp.Group):
+        for key in ("grouping_sets", "cube", "rollup"):
+            if node.args.get(key):
+                raise refuse(f"GROUP BY {key.upper().replace('_', ' ')}")
+    if isinstance(node, exp.Ordered) and isinstance(node.this, exp.Var):
+        raise refuse("ORDER BY ALL")
+    if isinstance(node, exp.Join) and node.args.get("kind") not in (None, "", "INNER", "CROSS"):
+        # SEMI, ANTI, ASOF, POSITIONAL: DuckDB's meanings, not checked on Spark.
+        raise refuse(f"{node.args['kind']} JOIN")
+    if isinstance(node, exp.Join) and node.args.get("method"):
+        raise refuse(f"{node.args['method']} JOIN")
+    if isinstance(node, exp.Round) and node.args.get("decimals") is not None \
+            and not isinstance(node.args["decimals"], exp.Literal):
+        raise refuse("round() to a computed number of digits")
+    if isinstance(node, exp.Trim) and (node.args.get("position") or node.args.get("expression")):
+        raise refuse("TRIM with characters or a side")
+    if isinstance(node, exp.Union | exp.Intersect | exp.Except) and node.args.get("by_name"):
+        raise refuse("UNION BY NAME")
+
+
+def check_casts(expression: exp.Expr, schema: Mapping[str, Mapping[str, str]]) -> None:
+    """QueryRejected for a cast Spark would not compute as DuckDB does (types from
+    ``schema``: view name → column → DuckDB type)."""
+    casts = list(expression.find_all(exp.Cast, exp.TryCast))
+    if not casts:
+        return
+    typed = annotate_types(expression.copy(), schema={k: dict(v) for k, v in schema.items()},
+                           dialect="duckdb")
+    for node in typed.find_all(exp.Cast, exp.TryCast):
+        if node.meta.get("mask"):
+            continue
+        target = node.to.this
+        if target not in CAST_TARGETS:
+            raise refuse(f"a cast to {node.to.sql('duckdb')}")
+        source = node.this.type.this if node.this.type is not None else None
+        if isinstance(node.this, exp.Literal | exp.Null):
+            continue
+        if target in TEXT and source not in EXACT_TEXT_SOURCES:
+            raise refuse("a cast to text of a value that is not text, an integer, a decimal, "
+                         "a date or a boolean")
+        if target in INTEGERS and source not in TEXT | INTEGERS:
+            raise refuse("a cast to an integer of a value that is not text or an integer "
+                         "(DuckDB rounds, Spark truncates)")
+
+
+# -- the rewrites -------------------------------------------------------------------------
+
+def replace_scans(tree: exp.Expr, views: Mapping[str, str]) -> exp.Expr:
+    """Each scan duckmesh made (a table carrying the scan mark) → its view's name
+    (in place)."""
+    for table in list(tree.find_all(exp.Table)):
+        product = table.meta.get(SCAN_MARK)
+        if product is None:
+            continue
+        if product not in views:
+            raise QueryRejected(f"internal: no Spark view for {product}")
+        view = exp.Table(this=exp.to_identifier(views[product]))
+        alias = table.args.get("alias")
+        if alias is not None:
+            view.set("alias", alias.copy())
+        table.replace(view)
+    return tree
+
+
+def mark_masks(expression: exp.Expr) -> exp.Expr:
+    """Mark the nodes duckmesh's masks are made of: the projections of every secured
+    relation (the SELECT directly over a scan), so that the checks can tell them from
+    the caller's SQL.  Row filters are not marked: they are checked like the caller's."""
+    for table in expression.find_all(exp.Table):
+        if table.meta.get(SCAN_MARK) is None:
+            continue
+        select = table.find_ancestor(exp.Select)
+        if select is None:
+            continue
+        for projection in select.expressions:
+            if isinstance(projection, exp.Alias):
+                for node in projection.this.walk():
+                    node.meta["mask"] = True
+    return expression
+
+
+def rewrite_masks(expression: exp.Expr) -> exp.Expr:
+    """DuckDB's hash-mask functions as Spark's (same bytes: SHA-256 as hex, UTF-8)."""
+    def spark(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Anonymous) or not node.meta.get("mask"):
+            if isinstance(node, exp.DPipe) and node.meta.get("mask"):
+                return exp.Anonymous(this="concat", expressions=[node.this, node.expression])
+            return node
+        name, args = str(node.name).lower(), list(node.expressions)
+        if name == "sha256":
+            return exp.Anonymous(this="sha2", expressions=[*args, exp.Literal.number(256)])
+        if name == "encode":
+            return exp.Anonymous(this="encode", expressions=[*args, exp.Literal.string("UTF-8")])
+        return exp.Anonymous(this=name, expressions=args)
+
+    return _each(expression, (exp.Anonymous, exp.DPipe), spark)
+
+
+def _double(value: exp.Expr) -> exp.Expr:
+    return exp.Cast(this=value, to=exp.DataType.build("DOUBLE"))
+
+
+def rewrite_division(expression: exp.Expr) -> exp.Expr:
+    """``a / b`` as DuckDB computes it: both sides as DOUBLE, ±inf (NaN for 0/0) when
+    ``b`` is zero instead of Spark's error."""
+    for node in list(expression.find_all(exp.Div)):
+        depth = sum(1 for a in _ancestors(node) if isinstance(a, exp.Div))
+        if depth >= MAX_DIVISION_NESTING:
+            raise refuse("divisions nested this deeply")
+
+    def divide(node: exp.Expr) -> exp.Expr:
+        if not isinstance(node, exp.Div):
+            return node
+        left, right = _double(node.this), _double(node.expression)
+        if isinstance(node.expression, exp.Literal) and node.expression.is_number \
+                and float(node.expression.this) != 0:
+            return exp.Paren(this=exp.Div(this=left, expression=right))
+        infinite = exp.Mul(this=left.copy(), expression=exp.Cast(
+            this=exp.Literal.string("Infinity"), to=exp.DataType.build("DOUBLE")))
+        zero = exp.EQ(this=right.copy(), expression=exp.Literal.number(0))
+        return exp.Paren(this=exp.Case(ifs=[exp.If(this=zero, true=infinite)],
+                                       default=exp.Div(this=left, expression=right)))
+
+    return _each(expression, (exp.Div,), divide)
+
+
+def _each(tree: exp.Expr, kinds: tuple[type[exp.Expr], ...],
+          fun: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
+    """``fun`` applied to every node of ``kinds``, deepest first, in place; the new root."""
+    for node in reversed(list(tree.find_all(*kinds))):
+        new = fun(node)
+        if new is node:
+            continue
+        if node is tree:
+            tree = new
+        else:
+            node.replace(new)
+    return tree
+
+
+def _ancestors(node: exp.Expr) -> list[exp.Expr]:
+    out: list[exp.Expr] = []
+    parent = node.parent
+    while parent is not None:
+        out.append(parent)
+        parent = parent.parent
+    return out
+
+
+def rewrite_avg(expression: exp.Expr) -> exp.Expr:
+    """``avg(x)`` as DuckDB computes it: an exact sum divided as DOUBLE by the count
+    (NULL for no rows); DISTINCT, FILTER and OVER apply to both halves."""
+    for avg in list(expression.find_all(exp.Avg)):
+        holder: exp.Expr = avg
+        wrappers: list[exp.Expr] = []
+        while isinstance(holder.parent, exp.Filter | exp.Window) \
+                and holder.parent.this is holder:
+            holder = holder.parent
+            wrappers.append(holder)
+        total: exp.Expr = exp.Sum(this=avg.this.copy())
+        count: exp.Expr = exp.Count(this=avg.this.copy())
+        for wrapper in wrappers:
+            total, count = _rewrap(wrapper, total), _rewrap(wrapper, count)
+        ratio = _ratio(total, count)
+        if holder is expression:
+            return ratio
+        holder.replace(ratio)
+    return expression
+
+
+def _rewrap(wrapper: exp.Expr, inner: exp.Expr) -> exp.Expr:
+    copy = wrapper.copy()
+    copy.set("this", inner)
+    return copy
+
+
+def _ratio(total: exp.Expr, count: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(this="try_divide", expressions=[_double(total), _double(count)])
+
+
+def rewrite_qualify(expression: exp.Expr) -> exp.Expr:
+    """``SELECT … QUALIFY q ORDER BY o LIMIT n`` as a subquery filtered by ``q`` *before*
+    ordering and limiting (sqlglot's own rewrite limits first)."""
+    for select in list(expression.find_all(exp.Select)):
+        if select.args.get("qualify") is not None:
+            replacement = _unqualify(select)
+            if select is expression:
+                expression = replacement
+            else:
+                select.replace(replacement)
+    return expression
+
+
+def _unqualify(select: exp.Select) -> exp.Select:
+    if select.args.get("distinct") is not None:
+        raise refuse("QUALIFY with DISTINCT")
+    inner = select.copy()
+    qualify = inner.args["qualify"].this
+    order = inner.args.get("order")
+    limit, offset, with_ = (inner.args.get(k) for k in ("limit", "offset", "with_"))
+    for key in ("qualify", "order", "limit", "offset", "with_"):
+        inner.set(key, None)
+    names = [p.alias_or_name for p in inner.expressions]
+    if any(isinstance(p, exp.Star) for p in inner.expressions) or not all(names) \
+            or len({n.lower() for n in names}) != len(names):
+        raise refuse("QUALIFY over unnamed or repeated output columns")
+    known = {n.lower() for n in names}
+    hidden: list[exp.Expr] = []
+
+    def hide(value: exp.Expr) -> exp.Column:
+        name = f"duckmesh_q{len(hidden)}"
+        hidden.append(exp.alias_(value, name))
+        return exp.column(name)
+
+    def outer_reference(value: exp.Expr) -> exp.Expr:
+        """``value`` (from QUALIFY or ORDER BY) as the outer query can read it."""
+        if isinstance(value, exp.Column) and not value.table:
+            if value.name.lower() in known:
+                return exp.column(value.name, quoted=value.this.quoted)
+            raise refuse("QUALIFY or ORDER BY naming something that is not an output column")
+        if isinstance(value, exp.Literal) and value.is_int:
+            position = int(value.this)
+            if not 1 <= position <= len(names):
+                raise refuse("ORDER BY position out of range")
+            return exp.column(names[position - 1], quoted=True)
+        for column in value.find_all(exp.Column):
+            if not column.table and column.name.lower() in known:
+                raise refuse("an expression over output aliases in QUALIFY or ORDER BY")
+        return hide(value.copy())
+
+    condition = qualify.copy()
+    # Windows and aggregates are computed in the inner query, where they were written.
+    for window in list(condition.find_all(exp.Window)):
+        window.replace(hide(window.copy()))
+    for aggregate in list(condition.find_all(exp.AggFunc)):
+        if aggregate.find_ancestor(exp.AggFunc) is None:
+            aggregate.replace(hide(aggregate.copy()))
+    condition = _each(condition, (exp.Column,), lambda n: n if n.name.startswith(
+        "duckmesh_q") or n.find_ancestor(exp.Subquery) else outer_reference(n))
+    outer_order = None
+    if order is not None:
+        outer_order = order.copy()
+        for ordered in outer_order.expressions:
+            ordered.set("this", outer_reference(ordered.this))
+    inner.set("expressions", [*inner.expressions, *hidden])
+    outer = exp.Select(expressions=[exp.column(n, quoted=True) for n in names]).from_(
+        exp.alias_(exp.Subquery(this=inner), QUALIFY_ALIAS, table=True), copy=False)
+    outer = outer.where(condition, copy=False)
+    for key, value in (("order", outer_order), ("limit", limit), ("offset", offset),
+                       ("with_", with_)):
+        if value is not None:
+            outer.set(key, value)
+    return outer
+
+
+# -- the whole translation ----------------------------------------------------------------
+
+def to_spark(expression: exp.Expr, views: Mapping[str, str],
+             schema: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """The Spark SQL of a sealed governed tree whose scans read the temporary views
+    ``views`` (product → view name); QueryRejected for anything Spark would not compute
+    exactly as DuckDB.  ``schema`` (view → column → DuckDB type) lets casts be checked;
+    without it every cast of a column is refused."""
+    tree = mark_masks(expression.copy())
+    tree = replace_scans(tree, views)
+    check(tree)
+    check_casts(tree, schema or {})
+    tree = rewrite_qualify(tree)
+    tree = rewrite_avg(tree)
+    tree = rewrite_division(tree)
+    tree = rewrite_masks(tree)
+    try:
+        sql = tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
+    except (SqlglotError, RecursionError):
+        raise refuse("this query (sqlglot cannot write it as Spark SQL)") from None
+    verify(sql, set(views.values()))
+    return sql
+
+
+def verify(sql: str, views: set[str]) -> None:
+    """Parse the generated Spark SQL back and check it reads only ``views`` and CTEs and
+    binds only the mask's parameters (a generator mistake fails here, not in Spark)."""
+    from sqlglot import parse
+
+    try:
+        statements = parse(sql, read="spark")
+    except (SqlglotError, RecursionError):
+        raise QueryRejected("internal: the Spark SQL does not parse back") from None
+    if len(statements) != 1 or statements[0] is None:
+        raise QueryRejected("internal: the Spark SQL is not one statement")
+    tree = statements[0]
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        name = table.name
+        if not isinstance(table.this, exp.Identifier) or table.args.get("db") is not None:
+            raise QueryRejected("internal: the Spark SQL reads something other than a view")
+        if name not in views and name.lower() not in ctes | {QUALIFY_ALIAS}:
+            raise QueryRejected("internal: the Spark SQL reads something other than a view")
+    for node in tree.find_all(exp.Placeholder, exp.Parameter):
+        if node.name not in PARAMETERS:
+            raise QueryRejected("internal: an unexpected parameter in the Spark SQL")
