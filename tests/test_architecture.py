@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("federation.engines", "federation.audit"),
     ("federation.result",),
     ("federation.mesh",),
-    ("federation.checks", "federation.reports"),
+    ("federation.checks", "federation.reports", "federation.access"),
     ("federation.cli", "federation.server", "federation.notebook", "federation"),
 )
 TOP_LEVEL = {"__init__.py", "errors.py", "mesh.py", "result.py", "notebook.py"}

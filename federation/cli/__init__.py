@@ -16,7 +16,17 @@ from typing import Any, NoReturn
 
 import click
 
-from federation.cli import audit, contracts, demo, products, query, reports, serve, tokens
+from federation.cli import (
+    access,
+    audit,
+    contracts,
+    demo,
+    products,
+    query,
+    reports,
+    serve,
+    tokens,
+)
 from federation.cli.render import fail
 from federation.errors import DuckmeshError
 
@@ -89,7 +99,7 @@ def cli(ctx: click.Context, mesh_path: Path | None, debug: bool) -> None:
 for _command in (query.query, query.explain, query.lineage_cmd,
                  contracts.validate, contracts.diff_cmd, contracts.check_cmd,
                  audit.audit_cmd, demo.demo, products.products, reports.reports,
-                 serve.serve, tokens.tokens):
+                 serve.serve, tokens.tokens, access.access):
     cli.add_command(_command)
 
 
