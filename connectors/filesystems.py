@@ -4,16 +4,23 @@ DuckDB reads remote products through these filesystems (``register_filesystem``)
 own Parquet reader does the scanning.  s3fs is tuned by measurement (shared/FACTS.md):
 its default read-ahead cache made DuckDB fetch 8–26× the bytes it needed, so caching is
 off (``default_cache_type='none'``).  Retries with backoff and bounded timeouts come from
-botocore's configuration.
+botocore's configuration; a body the store cut short (it announced its length, then the
+connection closed) is retried here as well, and every read and listing ends by the query's
+deadline (:func:`storage_deadline`), whatever the store does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import fsspec
 import fsspec.asyn
+from fsspec.exceptions import FSTimeoutError
 
 from connectors.errors import ConfigError
 
@@ -29,11 +36,84 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
         errors += [BotoCoreError, ClientError]
     except ImportError:
         pass
+    with contextlib.suppress(ImportError):  # nor are aiohttp's (a body cut short)
+        from aiohttp import ClientError as HttpClientError
+
+        errors.append(HttpClientError)
     return tuple(errors)
 
 
 STORAGE_ERRORS = _storage_errors()
 """What a filesystem may raise when storage fails; turned into StorageError at the edge."""
+
+
+def _cut_short_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = []
+    with contextlib.suppress(ImportError):
+        from aiohttp import ClientPayloadError, ServerDisconnectedError
+
+        errors += [ClientPayloadError, ServerDisconnectedError]
+    with contextlib.suppress(ImportError):
+        from botocore.exceptions import IncompleteReadError, ResponseStreamingError
+
+        errors += [IncompleteReadError, ResponseStreamingError]
+    return tuple(errors)
+
+
+CUT_SHORT = _cut_short_errors()
+"""A response whose body ended before its announced length: transient, read again."""
+
+
+class DeadlineExceeded(OSError):
+    """The query's time limit ran out while storage was (not) answering."""
+
+
+class CutShort(OSError):
+    """The store cut every answer to one read short, as many times as it may be tried."""
+
+
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "duckmesh_storage_deadline", default=None)
+
+
+@contextlib.contextmanager
+def storage_deadline(deadline: float | None) -> Iterator[None]:
+    """Storage reads and listings in this context end by ``deadline`` (``time.monotonic``):
+    a store that stalls makes them fail with :class:`DeadlineExceeded`, not wait."""
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def current_deadline() -> float | None:
+    """The deadline of :func:`storage_deadline` in effect here (None: none)."""
+    return _DEADLINE.get()
+
+
+def _time_left(deadline: float | None) -> float | None:
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded("the query's time limit ran out while reading from storage")
+    return left
+
+
+def call(fs: Any, method: str, *args: Any, deadline: float | None = None, **kwargs: Any) -> Any:
+    """``fs.<method>(*args, **kwargs)``, ended by ``deadline`` (default: the current one)
+    when the filesystem is asynchronous (s3fs, gcsfs, adlfs)."""
+    deadline = deadline if deadline is not None else _DEADLINE.get()
+    if deadline is None or not getattr(fs, "async_impl", False) or \
+            not hasattr(fs, "_" + method):
+        return getattr(fs, method)(*args, **kwargs)
+    try:
+        return fsspec.asyn.sync(fs.loop, getattr(fs, "_" + method), *args,
+                                timeout=_time_left(deadline), **kwargs)
+    except FSTimeoutError:
+        raise DeadlineExceeded("the query's time limit ran out while storage was "
+                               "answering") from None
 
 S3_RETRIES = 5
 S3_CONNECT_TIMEOUT = 5.0
@@ -92,6 +172,8 @@ def filesystem(scheme: str, storage: Any = None) -> fsspec.AbstractFileSystem:
             # backoff: nested, a stalled endpoint took minutes instead of seconds.
             fs.retries = 1
         fs.duckmesh_if_match = if_match
+        fs.duckmesh_attempts = int(options.get("config_kwargs", {}).get("retries", {})
+                                   .get("max_attempts", 1))
         _CACHE[key] = fs
     return _CACHE[key]
 
@@ -109,22 +191,47 @@ class ObjectChanged(OSError):
     """A remote object is no longer the version a query planned (its ETag differs)."""
 
 
-def read_range(fs: Any, path: str, start: int, end: int, etag: str = "") -> bytes:
-    """Bytes ``start:end`` of ``path``, all of them (a short answer is a storage error).
+def read_range(fs: Any, path: str, start: int, end: int, etag: str = "",
+               deadline: float | None = None) -> bytes:
+    """Bytes ``start:end`` of ``path``, all of them, by ``deadline`` (default: the one of
+    :func:`storage_deadline` in effect).
 
     On S3, with the ETag the listing gave, only from that version of the object (a
     conditional GET, ``If-Match``; ``storage.s3.conditional_reads`` turns it off): a
     producer rewriting a file while a query reads it would otherwise mix the planned
     footer with the new file's bytes — column chunks at the old offsets, decoded as
     garbage or, worse, as plausible values.
+
+    An answer cut short (a body that ends before its announced length, or fewer bytes
+    than asked) is read again, up to ``storage.s3.max_attempts`` times with backoff, then
+    :class:`CutShort`; past the deadline, :class:`DeadlineExceeded`.
     """
+    deadline = deadline if deadline is not None else _DEADLINE.get()
+    attempts = max(1, int(getattr(fs, "duckmesh_attempts", 1)))
+    for attempt in range(attempts):
+        try:
+            data = _read_once(fs, path, start, end, etag, deadline)
+        except CUT_SHORT:
+            pass
+        else:
+            if len(data) == end - start:
+                return data
+        if attempt + 1 < attempts:
+            left = _time_left(deadline)
+            time.sleep(min(0.05 * 2 ** attempt, 1.0, left if left is not None else 1.0))
+    raise CutShort(f"short read of {path}: the store cut its answer short {attempts} times")
+
+
+def _read_once(fs: Any, path: str, start: int, end: int, etag: str,
+               deadline: float | None) -> bytes:
     if etag and getattr(fs, "duckmesh_if_match", False):
-        data = bytes(fsspec.asyn.sync(fs.loop, _s3_range_if_match, fs, path, start, end, etag))
-    else:
-        data = bytes(fs.cat_file(path, start=start, end=end))
-    if len(data) != end - start:
-        raise OSError(f"short read of {path}: {len(data)} of {end - start} bytes")
-    return data
+        try:
+            return bytes(fsspec.asyn.sync(fs.loop, _s3_range_if_match, fs, path, start, end,
+                                          etag, timeout=_time_left(deadline)))
+        except FSTimeoutError:
+            raise DeadlineExceeded("the query's time limit ran out while storage was "
+                                   "answering") from None
+    return bytes(call(fs, "cat_file", path, start=start, end=end, deadline=deadline))
 
 
 async def _s3_range_if_match(fs: Any, path: str, start: int, end: int, etag: str) -> bytes:

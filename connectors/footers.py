@@ -20,7 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.errors import StorageError
-from connectors.filesystems import STORAGE_ERRORS, ObjectChanged
+from connectors.filesystems import (
+    STORAGE_ERRORS,
+    CutShort,
+    DeadlineExceeded,
+    ObjectChanged,
+    current_deadline,
+)
 from connectors.listing import FileInfo, strip_scheme
 from connectors.tailcache import read_footer
 from connectors.types import duckdb_type, leaf_count, normalize_type
@@ -118,7 +124,8 @@ def _field_id(field: pa.Field) -> int | None:
     return int(raw) if raw is not None and raw.lstrip(b"-").isdigit() else None
 
 
-def _footer(info: FileInfo, fs: Any, guess: int | None = None) -> FileFooter:
+def _footer(info: FileInfo, fs: Any, guess: int | None = None,
+            deadline: float | None = None) -> FileFooter:
     key = (info.path, info.version)
     if key in _FOOTERS:
         return _FOOTERS[key]
@@ -126,7 +133,7 @@ def _footer(info: FileInfo, fs: Any, guess: int | None = None) -> FileFooter:
         meta = pq.read_metadata(info.path)
     else:
         # Read exactly once, kept for DuckDB to reuse (connectors.tailcache).
-        tail = read_footer(fs, strip_scheme(info.path), info.version, guess)
+        tail = read_footer(fs, strip_scheme(info.path), info.version, guess, deadline)
         meta = pq.read_metadata(io.BytesIO(tail))
     schema = meta.schema.to_arrow_schema()
     columns = []
@@ -158,9 +165,19 @@ def _footers(product: str, files: tuple[FileInfo, ...], root: str,
     margin, is the guess for the others, which are then one request each when it holds.
     """
 
+    deadline = current_deadline()  # read here: the pool's threads have no context
+
     def one(info: FileInfo, guess: int | None = None) -> FileFooter:
         try:
-            return _footer(info, fs, guess)
+            return _footer(info, fs, guess, deadline)
+        except DeadlineExceeded:
+            raise StorageError("the query's time limit ran out while reading the data's "
+                               "footers from storage", product=product,
+                               hint="raise engine.timeout_seconds") from None
+        except CutShort:
+            raise StorageError(f"storage kept cutting its answers short reading data file "
+                               f"{_rel(info, root)!r}", product=product,
+                               hint="run the query again") from None
         except PermissionError:
             raise StorageError("access denied reading the data", product=product) from None
         except FileNotFoundError:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from connectors.filesystems import call
+
 
 @dataclass(frozen=True)
 class FileInfo:
@@ -68,13 +70,14 @@ def _mtime_ns(detail: dict[str, Any]) -> int:
 
 def list_remote(fs: Any, scheme: str, path: str, *, glob: bool,
                 extensions: tuple[str, ...] = ("parquet",)) -> tuple[FileInfo, ...]:
-    """Every data object under (or matching) ``path`` on ``fs``, sorted."""
+    """Every data object under (or matching) ``path`` on ``fs``, sorted (by the deadline of
+    :func:`~connectors.filesystems.storage_deadline` in effect)."""
     if glob:
-        found = fs.glob(path, detail=True)
-    elif fs.isfile(path):
-        found = {path: fs.info(path)}
+        found = call(fs, "glob", path, detail=True)
+    elif call(fs, "isfile", path):
+        found = {path: call(fs, "info", path)}
     else:
-        found = fs.find(path, detail=True)
+        found = call(fs, "find", path, detail=True)
     out = []
     base = path.rstrip("/")
     for name, detail in sorted(found.items()):

@@ -16,7 +16,7 @@ from typing import Any
 from sqlglot import exp
 
 from connectors.errors import StorageError
-from connectors.filesystems import STORAGE_ERRORS, filesystem
+from connectors.filesystems import STORAGE_ERRORS, DeadlineExceeded, filesystem
 from connectors.footers import DataFacts, read_facts, table_facts, text_facts
 from connectors.listing import FileInfo, list_local, list_remote
 from connectors.storage import Location, resolve_location
@@ -142,6 +142,10 @@ def plan_scan(product: str, location_text: str, fmt: str, *, root: Path,
         except PermissionError:
             raise StorageError(f"access denied listing {location_text!r}",
                                product=product) from None
+        except DeadlineExceeded:
+            raise StorageError(f"the query's time limit ran out while listing "
+                               f"{location_text!r}", product=product,
+                               hint="raise engine.timeout_seconds") from None
         except FileNotFoundError:
             files = ()
         except STORAGE_ERRORS as exc:

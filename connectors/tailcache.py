@@ -34,7 +34,7 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from connectors.filesystems import read_range
+from connectors.filesystems import call, read_range
 
 DUCKDB_FOOTER_PROBE = 16 * 1024
 """The least DuckDB reads of a Parquet file's end to find its footer (more for large
@@ -110,7 +110,8 @@ RANGES = RangeCache(256 * 1024 * 1024)
 """Process-wide; sized by the ``storage.cache`` setting of the mesh opened last."""
 
 
-def read_footer(fs: Any, path: str, version: Version, guess: int | None = None) -> bytes:
+def read_footer(fs: Any, path: str, version: Version, guess: int | None = None,
+                deadline: float | None = None) -> bytes:
     """The end of ``path`` from its footer on (cached per file version), read exactly.
 
     ``guess``: how many bytes from the end probably hold the footer (from the product's
@@ -127,12 +128,12 @@ def read_footer(fs: Any, path: str, version: Version, guess: int | None = None) 
     if entry is not None and entry[0] == version:
         return entry[2]
     start = max(0, size - max(guess or 0, 8))
-    data = read_range(fs, path, start, size, version[2])
+    data = read_range(fs, path, start, size, version[2], deadline)
     footer = int.from_bytes(data[-8:-4], "little") + 8 if len(data) >= 8 else 0
     if data[-4:] != b"PAR1" or footer > size:
         return data
     if footer > len(data):
-        data = read_range(fs, path, size - footer, start, version[2]) + data
+        data = read_range(fs, path, size - footer, start, version[2], deadline) + data
         start = size - footer
     with _LOCK:
         _TAILS[path] = (version, start, data)
@@ -150,10 +151,11 @@ class _TailFile(io.RawIOBase):
     """
 
     def __init__(self, fs: Any, path: str, size: int, tail: tuple[int, bytes] | None,
-                 version: Version | None = None) -> None:
+                 version: Version | None = None, deadline: float | None = None) -> None:
         super().__init__()
         self._fs, self._path, self._size, self._tail = fs, path, size, tail
         self._version = version
+        self._deadline = deadline
         # DuckDB's threads share one handle: each seeks, then reads, and other threads
         # seek the handle while a read waits on the network (measured).  A position per
         # thread keeps each read where its own thread put it.
@@ -209,12 +211,13 @@ class _TailFile(io.RawIOBase):
 
     def _fetch(self, start: int, end: int) -> bytes:
         if self._version is None:  # not a planned file: no caching
-            return read_range(self._fs, self._path, start, end)
+            return read_range(self._fs, self._path, start, end, deadline=self._deadline)
         key = (self._path, self._version, start, end)
         data = RANGES.get(key)
         if data is None:
             # Only from the version planned: its footer is what DuckDB decodes with.
-            data = read_range(self._fs, self._path, start, end, self._version[2])
+            data = read_range(self._fs, self._path, start, end, self._version[2],
+                              self._deadline)
             RANGES.put(key, data)
         return data
 
@@ -229,12 +232,15 @@ class TailCachingFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     cachable = False
 
-    def __init__(self, inner: Any, files: dict[str, Version]) -> None:
-        """``files``: path (without scheme) → its version as planned."""
+    def __init__(self, inner: Any, files: dict[str, Version],
+                 deadline: float | None = None) -> None:
+        """``files``: path (without scheme) → its version as planned; ``deadline``
+        (``time.monotonic``): when the query's time is up, for every read."""
         super().__init__()
         self.inner = inner
         self.protocol = inner.protocol
         self._files = files
+        self._deadline = deadline
 
     def _strip(self, path: str) -> str:
         return str(self.inner._strip_protocol(path))
@@ -243,7 +249,7 @@ class TailCachingFileSystem(AbstractFileSystem):  # type: ignore[misc]
         key = self._strip(path)
         if key in self._files:
             return {"name": key, "size": self._files[key][0], "type": "file"}
-        return dict(self.inner.info(path, **kwargs))
+        return dict(call(self.inner, "info", path, deadline=self._deadline, **kwargs))
 
     def modified(self, path: str) -> dt.datetime:
         key = self._strip(path)
@@ -260,8 +266,9 @@ class TailCachingFileSystem(AbstractFileSystem):  # type: ignore[misc]
         key = self._strip(path)
         # Only planned files (a known version) use the caches.
         version = self._files.get(key)
-        size = version[0] if version else int(self.inner.info(key)["size"])
+        size = version[0] if version else int(call(self.inner, "info", key,
+                                                    deadline=self._deadline)["size"])
         with _LOCK:
             entry = _TAILS.get(key)
         tail = (entry[1], entry[2]) if entry is not None and entry[0] == version else None
-        return _TailFile(self.inner, key, size, tail, version)
+        return _TailFile(self.inner, key, size, tail, version, self._deadline)

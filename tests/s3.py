@@ -31,6 +31,8 @@ class Faults:
     """Answer this many requests with 503 SlowDown first."""
     truncate_gets: int = 0
     """Cut this many GET bodies to half their length."""
+    truncate_ranges: int = 0
+    """Cut this many ranged GET bodies (data reads, not listings) to half their length."""
     stall_seconds: float = 0.0
     """Sleep this long before answering every request."""
     deny: bool = False
@@ -69,6 +71,9 @@ class FaultProxy(LoopbackServer):
                     truncate = self.command == "GET" and faults.truncate_gets > 0
                     if truncate:
                         faults.truncate_gets -= 1
+                    elif self.command == "GET" and byte_range and faults.truncate_ranges > 0:
+                        truncate = True
+                        faults.truncate_ranges -= 1
                 if faults.stall_seconds:
                     time.sleep(faults.stall_seconds)
                 if faults.deny or throttle:

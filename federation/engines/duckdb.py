@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import threading
+import time
 import weakref
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -48,10 +49,11 @@ def _close_unfinished() -> None:
 
 
 def connect(query: GovernedQuery, engine: EngineSettings, root: Path, *,
-            progress: bool = False) -> duckdb.DuckDBPyConnection:
+            progress: bool = False, deadline: float | None = None) -> duckdb.DuckDBPyConnection:
     """A new connection that can read exactly the directories of ``query``'s products.
 
-    ``progress`` turns DuckDB's progress tracking on (for :meth:`query_progress`).
+    ``progress`` turns DuckDB's progress tracking on (for :meth:`query_progress`);
+    ``deadline`` (``time.monotonic``) ends every remote read DuckDB makes.
     """
     config: dict[str, Any] = {
         "autoinstall_known_extensions": False,
@@ -81,7 +83,7 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path, *,
                 _, files = remote.setdefault(id(scan.filesystem), (scan.filesystem, {}))
                 files.update({strip_scheme(f.path): f.version for f in scan.files})
         for fs, files in remote.values():
-            con.register_filesystem(TailCachingFileSystem(fs, files))
+            con.register_filesystem(TailCachingFileSystem(fs, files, deadline))
         for scan in query.scans.values():
             if scan.fallback is not None:
                 con.register(scan.fallback_name, scan.fallback)
@@ -158,7 +160,11 @@ class Execution:
         self.time_left = self.timeout if time_left is None else max(time_left, 0.001)
         self._timed_out = threading.Event()
         self._done = threading.Event()
-        self.con = connect(query, engine, root, progress=progress is not None)
+        # Storage reads stop at the same moment the timer interrupts DuckDB: a read the
+        # store stalls cannot keep the query past its limit.
+        self.deadline = time.monotonic() + self.time_left
+        self.con = connect(query, engine, root, progress=progress is not None,
+                           deadline=self.deadline)
         self._timer = threading.Timer(self.time_left, self._interrupt)
         self._timer.daemon = True
         self._progress_thread: threading.Thread | None = None

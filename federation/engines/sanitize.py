@@ -51,6 +51,14 @@ def sanitize(exc: BaseException, query: GovernedQuery, timeout: float) -> Duckme
         if "ObjectChanged:" in message:
             return StorageError(f"{what} changed while the query ran", product=product,
                                 hint="run it again")
+        if "DeadlineExceeded:" in message:
+            return QueryTimeout(f"the query ran longer than the limit of {timeout:g} s and "
+                                f"was stopped (storage was still answering for {what})",
+                                product=product,
+                                hint="raise engine.timeout_seconds in duckmesh.yaml")
+        if "CutShort:" in message:
+            return StorageError(f"storage kept cutting its answers short reading {what}",
+                                product=product, hint="run the query again")
         return StorageError(f"could not read {what}", product=product)
     if isinstance(exc, duckdb.InvalidInputException):
         product = _product_in(message, query)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from connectors.filesystems import storage_deadline
 from connectors.iceberg import to_iceberg
 from federation.errors import ConfigError
 from federation.governance.access import ProductAccess
@@ -34,7 +35,13 @@ def iceberg_predicate(query: GovernedQuery, fqn: str, access: ProductAccess) -> 
 
 
 def scans(query: GovernedQuery, ctx: Context) -> GovernedQuery:
-    """The query with a scan plan for every product it reads."""
+    """The query with a scan plan for every product it reads; storage listings and reads
+    end by the query's deadline."""
+    with storage_deadline(ctx.limits.deadline):
+        return _scans(query, ctx)
+
+
+def _scans(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     planned = {}
     for fqn, access in query.access.items():
         plan = plan_product(access.product, ctx.root, ctx.storage,

@@ -22,6 +22,7 @@ from connectors.errors import StorageError
 from connectors.footers import clear_caches
 from federation import Mesh
 from federation.cli import cli
+from federation.errors import QueryTimeout
 from products.config import S3Settings, StorageSettings
 from products.demo import write_demo
 from tests.helpers import col, contract, policies, write_yaml
@@ -493,3 +494,56 @@ def test_conditional_reads_can_be_turned_off(s3_mesh: Path, s3: FaultProxy) -> N
     rows = Mesh.open(s3_mesh).sql(sql, user="root").arrow().to_pylist()
     assert rows == [{"s": float(sum(i % 97 for i in range(ROWS)))}]
     assert s3.faults.conditional == 0
+
+
+# -- storage waits are bounded (issue 14, item 10): the query's time limit covers storage,
+# and a body the store cuts short is retried, then one line naming the product
+
+
+def _limit(root: Path, seconds: float) -> None:
+    path = root / "duckmesh.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["engine"] = {"timeout_seconds": seconds}
+    data["storage"]["s3"]["read_timeout"] = 30  # longer than the stall: only the limit ends it
+    write_yaml(path, data)
+
+
+def test_a_cut_body_is_read_again(s3_mesh: Path, s3: FaultProxy) -> None:
+    s3.faults.truncate_ranges = 2  # fewer than max_attempts (3)
+    result = Mesh.open(s3_mesh).sql("SELECT sum(score) AS s FROM crm.people", user="root")
+    assert result.arrow().to_pylist() == [{"s": float(sum(i % 97 for i in range(ROWS)))}]
+    assert s3.faults.truncate_ranges == 0
+
+
+def test_bodies_always_cut_end_in_one_line_naming_the_product(s3_mesh: Path,
+                                                              s3: FaultProxy) -> None:
+    s3.faults.truncate_ranges = 10_000
+    with pytest.raises(StorageError, match="crm.people.*cutting its answers short"):
+        Mesh.open(s3_mesh).sql("SELECT sum(score) FROM crm.people", user="root").arrow()
+    shown = CliRunner().invoke(cli, ["--mesh", str(s3_mesh), "products", "show", "crm.people",
+                                     "--format", "json"])
+    assert shown.exit_code == 0, shown.stderr
+    assert "cutting its answers short" in json.loads(shown.stdout)["facts"]["error"]
+    queried = CliRunner().invoke(cli, ["--mesh", str(s3_mesh), "query", "-u", "root",
+                                       "SELECT count(*) FROM crm.people"])
+    assert queried.exit_code == 1 and "internal error" not in queried.stderr
+    assert queried.stderr.count("\n") == 1 and "crm.people" in queried.stderr
+
+
+def test_a_stalled_store_during_planning_ends_at_the_time_limit(s3_mesh: Path,
+                                                                s3: FaultProxy) -> None:
+    _limit(s3_mesh, 1.0)
+    mesh = Mesh.open(s3_mesh)
+    s3.faults.stall_seconds = 3.0
+    with pytest.raises(StorageError, match="time limit ran out"):
+        mesh.sql("SELECT count(*) FROM crm.people", user="root")
+
+
+def test_a_stalled_store_during_execution_ends_at_the_time_limit(s3_mesh: Path,
+                                                                 s3: FaultProxy) -> None:
+    _limit(s3_mesh, 1.5)
+    mesh = Mesh.open(s3_mesh)
+    result = mesh.sql("SELECT sum(score) FROM crm.people", user="root")  # planned now
+    s3.faults.stall_seconds = 3.0  # then every data read stalls
+    with pytest.raises(QueryTimeout, match="limit of 1.5 s"):
+        result.arrow()
