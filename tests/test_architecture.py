@@ -17,6 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("connectors",),
     ("products",),
     ("federation.errors",),
+    ("federation.theme",),
     ("federation.governance",),
     ("federation.pipeline",),
     ("federation.engines", "federation.audit"),

@@ -10,7 +10,6 @@ once its upload completes, so a killed upload leaves nothing.
 
 from __future__ import annotations
 
-import html
 import importlib
 import io
 import json
@@ -24,7 +23,7 @@ import pyarrow as pa
 from connectors.filesystems import STORAGE_ERRORS, filesystem
 from connectors.storage import resolve_location
 from connectors.writers import atomic_file, write_stream
-from federation.errors import ConfigError, StorageError, UsageError
+from federation.errors import ConfigError, StorageError
 from federation.reports.spec import ReportSpec
 from federation.result import Result
 from products.config import StorageSettings
@@ -55,7 +54,7 @@ def render(result: Result, spec: ReportSpec, out: IO[bytes], context: dict[str, 
     if spec.format == "xlsx":
         _needs("pandas", "openpyxl")
     elif spec.format == "html":
-        _needs("pandas", *(["matplotlib"] if spec.chart else []))
+        _needs("jinja2")
     stamp = {**context, "stamp": result.stamp}
     if spec.format in ("parquet", "csv"):
         metadata = {"duckmesh.report": json.dumps(stamp, default=str)}
@@ -81,46 +80,10 @@ def _xlsx(table: pa.Table, out: IO[bytes], stamp: dict[str, Any]) -> None:
     out.write(buffer.getvalue())
 
 
-def _chart_svg(table: pa.Table, spec: ReportSpec) -> str:
-    assert spec.chart is not None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    for column in (spec.chart.x, spec.chart.y):
-        if column not in table.column_names:
-            raise UsageError(f"chart column {column!r} is not in the report's result",
-                             column=column)
-    x = [str(v) for v in table.column(spec.chart.x).to_pylist()]
-    y = [float(v) if v is not None else 0.0 for v in table.column(spec.chart.y).to_pylist()]
-    figure, axes = plt.subplots(figsize=(8, 4))
-    try:
-        (axes.bar if spec.chart.kind == "bar" else axes.plot)(x, y)
-        axes.set_xlabel(spec.chart.x)
-        axes.set_ylabel(spec.chart.y)
-        figure.autofmt_xdate()
-        buffer = io.StringIO()
-        figure.savefig(buffer, format="svg", bbox_inches="tight")
-    finally:
-        plt.close(figure)
-    svg = buffer.getvalue()
-    return svg[svg.index("<svg"):]
-
-
 def _html(table: pa.Table, spec: ReportSpec, result: Result, context: dict[str, Any]) -> str:
-    title = html.escape(spec.description or spec.name)
-    chart = _chart_svg(table, spec) if spec.chart else ""
-    body = table.to_pandas().to_html(index=False, na_rep="", border=0)
-    products = ", ".join(html.escape(p) for p in result.products)
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body><h1>{title}</h1>"
-        f"<p>Slot {html.escape(str(context['slot']))}, for "
-        f"{html.escape(str(context.get('audience', '')))}; "
-        f"{table.num_rows} rows.</p>{chart}{body}"
-        f"<footer><p>Products read: {products}. Governed for its audience: "
-        f"{len(result.decisions)} policy decisions applied.</p></footer></body></html>\n")
+    from federation.reports.html import render_html
+
+    return render_html(table, spec, result, context)
 
 
 def destination(spec: ReportSpec, context: dict[str, Any]) -> str:
