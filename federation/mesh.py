@@ -23,6 +23,7 @@ from federation.audit.log import record as audit_record
 from federation.audit.meta import FQN as META_AUDIT
 from federation.audit.meta import with_meta
 from federation.audit.openlineage import LineageEmitter
+from federation.engines.choose import choose
 from federation.engines.duckdb import Execution, ProgressCallback
 from federation.errors import ConfigError, DuckmeshError, StorageError, UsageError
 from federation.governance.model import Governance, Principal
@@ -115,7 +116,8 @@ class Mesh:
             progress: ProgressCallback | None = None, as_of: str | None = None,
             purpose: str | None = None, label: str | None = None,
             params: Params | None = None,
-            on_start: Callable[[Execution], None] | None = None) -> Result:
+            on_start: Callable[[Execution], None] | None = None,
+            engine: str | None = None) -> Result:
         """Govern ``sql`` for ``user`` and check the contracts of what it reads, now; run it
         when the result is first read.
 
@@ -125,6 +127,9 @@ class Mesh:
 
         ``params`` are bound into ``sql`` (:func:`federation.pipeline.params.bind`);
         ``on_start`` receives the execution as it starts (a server interrupts it with it).
+
+        ``engine``: ``duckdb``, ``spark`` or ``auto`` (default: ``engine.default`` of
+        duckmesh.yaml); the same governed query, the same answer (docs/spark.md).
 
         The stages (:mod:`federation.pipeline`): decide what the caller may read, refresh
         ``meta.audit`` if the query reads it, plan and seal, guard; every outcome audited.
@@ -141,6 +146,7 @@ class Mesh:
             planned = run(decided, ctx, PLAN)
             for guard in GUARDS:  # one at a time: a refusal is audited with the estimate
                 planned = guard(planned, ctx)
+            chosen = choose(engine, self.settings.engine, planned.scan_bytes)
         except DuckmeshError as exc:
             # Refused before running: denied, rejected or broken input — audited all the same.
             self.audit.write(audit_record(planned, sql=sql, user=ctx.principal.name,
@@ -149,7 +155,8 @@ class Mesh:
                                           scanned=planned.scan_bytes if planned else 0,
                                           purpose=purpose))
             raise
-        return self._result(planned, ctx, started, notes, progress, purpose, on_start)
+        return self._result(planned, ctx, started, notes, progress, purpose, on_start,
+                            chosen)
 
     def _refresh_meta(self, query: GovernedQuery) -> list[str]:
         """meta.audit shows every record up to now: a reader it is granted to (the grant is
@@ -166,7 +173,8 @@ class Mesh:
     def _result(self, query: GovernedQuery, ctx: Context, started: dt.datetime,
                 notes: list[str], progress: ProgressCallback | None,
                 purpose: str | None,
-                on_start: Callable[[Execution], None] | None = None) -> Result:
+                on_start: Callable[[Execution], None] | None = None,
+                engine: str = "duckdb") -> Result:
         """The lazy result of a guarded query: it runs, and is audited, when first read."""
         who, roles = ctx.principal.name, ctx.principal.roles
         events = self.lineage_events
@@ -174,10 +182,10 @@ class Mesh:
 
         def done(rows: int | None, error: BaseException | None) -> None:
             outcome = "ok" if error is None else outcome_of(error)
-            self.audit.write(audit_record(query, sql=query.sql, user=who, roles=roles,
-                                          started=started, outcome=outcome, rows=rows,
-                                          error=error, scanned=query.scan_bytes,
-                                          purpose=purpose))
+            record = audit_record(query, sql=query.sql, user=who, roles=roles,
+                                  started=started, outcome=outcome, rows=rows, error=error,
+                                  scanned=query.scan_bytes, purpose=purpose)
+            self.audit.write({**record, "engine": engine})
             if events is not None and run_ids:
                 events.finish(run_ids[-1], query, user=who, purpose=purpose, rows=rows,
                               error=error)
@@ -188,6 +196,15 @@ class Mesh:
         def opener() -> pa.RecordBatchReader:
             if events is not None:
                 run_ids.append(events.start(query, user=who, purpose=purpose))
+            if engine == "spark":
+                # Imported here: pyspark stays off the import path of every other query.
+                from federation.engines.spark import SparkExecution
+
+                spark = SparkExecution(query, self.settings.engine, self.root, progress,
+                                       done, time_left=time_left)
+                if on_start is not None:
+                    on_start(spark)  # type: ignore[arg-type]  # same interrupt() via .con
+                return spark.reader()
             execution = Execution(query, self.settings.engine, self.root, progress, done,
                                   time_left=time_left)
             if on_start is not None:
