@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from federation.audit.meta import DOMAIN as META_DOMAIN
+from federation.checks import results
 from federation.errors import DuckmeshError
 from federation.governance.model import Principal
 from federation.mesh import Mesh
@@ -106,7 +107,12 @@ def check(mesh: Mesh, names: Iterable[str] = ()) -> list[Finding]:
     # By default the domains' products; duckmesh's own (meta.*) only when named.
     products = [mesh.catalog.get(n) for n in names] or [
         p for p in mesh.catalog if p.domain != META_DOMAIN]
-    return [f for p in products for f in check_product(mesh, p)]
+    out: list[Finding] = []
+    for product in products:
+        findings = check_product(mesh, product)
+        results.record(mesh.root, product.fqn, findings)  # the catalog's "last check"
+        out.extend(findings)
+    return out
 
 
 def failed(findings: list[Finding]) -> bool:
