@@ -162,10 +162,26 @@ class OidcSettings(_Strict):
     algorithms: list[Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
                              "ES384", "ES512", "EdDSA"]] = ["RS256"]
     leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    # Sign-in to the web catalog (authorization code flow with PKCE); all four or none.
+    client_id: str | None = Field(default=None, description="the catalog's client id at "
+                                  "the IdP (an ID token's aud must be in audience)")
+    client_secret_file: str | None = Field(default=None, description="file holding the "
+                                           "client secret (none: a public client, PKCE only)")
+    authorization_endpoint: str | None = Field(default=None, description="the IdP's "
+                                               "authorization URL")
+    token_endpoint: str | None = Field(default=None, description="the IdP's token URL")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
 
     def model_post_init(self, _context: object) -> None:
         if (self.jwks_url is None) == (self.jwks_file is None):
             raise ValueError("give exactly one of jwks_url and jwks_file")
+        if self.client_id and not (self.authorization_endpoint and self.token_endpoint):
+            raise ValueError("client_id needs authorization_endpoint and token_endpoint")
+
+    @property
+    def sign_in(self) -> bool:
+        """True if the web catalog offers signing in with this IdP."""
+        return bool(self.client_id and self.authorization_endpoint and self.token_endpoint)
 
 
 class ServerSettings(_Strict):
