@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,9 +84,34 @@ def score(product: Product, text: str) -> Match:
 
 
 def search(catalog: Catalog, text: str) -> list[Match]:
-    """Products matching ``text``, best first (case-insensitive)."""
+    """Products matching ``text``, best first (case-insensitive).  When nothing matches,
+    each term is read as the closest word of the catalog (a typo: ``custmer`` is
+    ``customer``) and the hits say so."""
+    found = _ranked(catalog, text)
+    if found or not _terms(text):
+        return found
+    words = vocabulary(catalog)
+    fixed = [difflib.get_close_matches(t, words, n=1, cutoff=0.75) for t in _terms(text)]
+    if not all(fixed):
+        return []
+    corrected = " ".join(f[0] for f in fixed)
+    note = f"did you mean {corrected!r}?"
+    return [Match(m.product, m.score, (note, *m.reasons)) for m in _ranked(catalog, corrected)]
+
+
+def _ranked(catalog: Catalog, text: str) -> list[Match]:
     matches = [score(p, text) for p in catalog]
     return sorted((m for m in matches if m.score > 0), key=lambda m: (-m.score, m.product.fqn))
+
+
+def vocabulary(catalog: Catalog) -> list[str]:
+    """Every word a search can match exactly: names, domains, tags, columns, owners."""
+    words: set[str] = set()
+    for product in catalog:
+        words.update((product.name, product.domain, *(str(t).lower() for t in product.tags),
+                      *(c.name.lower() for c in product.columns)))
+        words.update(w for w in re.split(r"[^a-z0-9_]+", (product.owner or "").lower()) if w)
+    return sorted(words)
 
 
 def describe(product: Product, root: Path, storage: Any = None) -> dict[str, Any]:
