@@ -34,6 +34,14 @@ purpose = click.option(
 """``--purpose NAME``: checked against the declared purposes by the mesh."""
 
 
+engine = click.option(
+    "--engine", type=click.Choice(("duckdb", "spark", "auto")), default=None,
+    help="where the governed query runs (default: engine.default in duckmesh.yaml): "
+         "embedded DuckDB, Apache Spark (pip install 'duckmesh[spark]'; docs/spark.md), or "
+         "auto by the planned scan size")
+"""``--engine duckdb|spark|auto``: passed to :meth:`federation.Mesh.sql`."""
+
+
 def fmt(choices: Sequence[str], default: str = "table",
         help: str | None = "output format") -> Callable[[F], F]:
     """``--format`` (passed as ``fmt``) with these ``choices``, showing its default."""

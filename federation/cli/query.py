@@ -22,6 +22,7 @@ from federation.cli.render import (
     print_table,
     progress,
     render_table,
+    sigterm_interrupts,
     warn,
 )
 from federation.errors import UsageError
@@ -29,6 +30,7 @@ from federation.result import pretty_sql, to_jsonable
 
 if TYPE_CHECKING:
     from federation.audit.lineage import ColumnLineage
+    from federation.mesh import Mesh
     from federation.pipeline.query import GovernedQuery
     from federation.result import Result
     from federation.server.client import RemoteResult
@@ -49,23 +51,26 @@ if TYPE_CHECKING:
                    "lists the contract versions and files read (parquet output always "
                    "carries it as file metadata 'duckmesh.stamp')")
 @p.purpose
+@p.engine
 @p.remote
 @click.pass_context
 def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path | None,
           max_rows: int, as_of: str | None, stamp: bool, purpose: str | None,
-          server: str | None, token_file: Path | None) -> None:
+          engine: str | None, server: str | None, token_file: Path | None) -> None:
     """Run governed SQL naming products as domain.product."""
     given = ctx.get_parameter_source("fmt") not in (ParameterSource.DEFAULT, None)
     fmt = output_format(fmt, output, given=given)
     if stamp and fmt != "json":
         raise UsageError("--stamp goes with --format json")
-    with progress() as on_progress:
+    with sigterm_interrupts(), progress() as on_progress:
+        if server and engine:
+            raise UsageError("--engine cannot be used with --server: the server chooses")
         if server:
             result: Result | RemoteResult = p.connection(server, token_file, user, as_of) \
                 .sql(sql, purpose=purpose)
         else:
             result = p.mesh_of(ctx).sql(sql, user=p.caller(user), progress=on_progress,
-                                        as_of=as_of, purpose=purpose)
+                                        as_of=as_of, purpose=purpose, engine=engine)
         for warning in result.warnings:
             warn(warning)
         if fmt == "table":
@@ -84,10 +89,12 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
 @click.option("--as-of", metavar="SNAPSHOT_OR_TIME",
               help="plan Iceberg products at this snapshot id or ISO timestamp")
 @p.purpose
+@p.engine
 @p.remote
 @click.pass_context
 def explain(ctx: click.Context, sql: str, user: str | None, fmt: str, as_of: str | None,
-            purpose: str | None, server: str | None, token_file: Path | None) -> None:
+            purpose: str | None, engine: str | None, server: str | None,
+            token_file: Path | None) -> None:
     """Show the governed SQL and every policy decision, without running the query."""
     if server:
         from federation.cli.remote import print_explain
@@ -95,15 +102,37 @@ def explain(ctx: click.Context, sql: str, user: str | None, fmt: str, as_of: str
         connection = p.connection(server, token_file, user, as_of)
         print_explain(connection.explain_json(sql, purpose=purpose), fmt)
         return
-    governed = p.mesh_of(ctx).govern(sql, p.caller(user), as_of=as_of, purpose=purpose)
+    mesh = p.mesh_of(ctx)
+    governed = mesh.govern(sql, p.caller(user), as_of=as_of, purpose=purpose)
+    chosen, spark = engine_sql(mesh, governed, engine)
     if fmt == "json":
-        print_json(explanation(governed, p.caller(user)))
+        print_json({**explanation(governed, p.caller(user)), "engine": chosen,
+                    **({"spark_sql": spark} if spark is not None else {})})
         return
     rows = [[d.product, d.column or "", d.action + (f" [{d.detail}]" if d.detail else ""),
              d.reason] for d in governed.decisions]
     print_table(rows, ("product", "column", "decision", "rule"),
                 title=f"policy decisions for {p.caller(user)}")
+    click.echo(f"\n-- engine: {chosen}")
     click.echo("\n-- governed SQL\n" + pretty_sql(governed))
+    if spark is not None:
+        click.echo("\n-- Spark SQL (views stand for the planned files; the mask key is bound "
+                   "as :duckmesh_mask_ipad/opad)\n" + spark)
+
+
+def engine_sql(mesh: Mesh, governed: GovernedQuery, engine: str | None) -> tuple[str,
+                                                                                str | None]:
+    """The engine ``explain`` reports for ``governed`` and, for Spark, its Spark SQL."""
+    from federation.engines.choose import choose
+    from federation.pipeline.budget import estimate_bytes
+
+    chosen = choose(engine, mesh.settings.engine, estimate_bytes(governed))
+    if chosen != "spark":
+        return chosen, None
+    from federation.engines.spark import display_views, shapes, spark_sql
+
+    types = shapes(governed, mesh.settings.engine, mesh.root).types
+    return chosen, spark_sql(governed, display_views(governed), types)
 
 
 def explanation(governed: GovernedQuery, user: str) -> dict[str, object]:

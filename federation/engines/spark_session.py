@@ -40,8 +40,14 @@ _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
 
 
-def _quiet_warnings() -> None:
-    # pyspark warns on every Arrow conversion that it does not yet support pandas 3.
+def _quiet() -> None:
+    """Keep pyspark's own messages off the caller's terminal: its loggers of query errors
+    print the failing SQL and the offending value (data), and it warns on every Arrow
+    conversion that it does not yet support pandas 3."""
+    from pyspark.logger.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
                             category=FutureWarning)
 
@@ -92,7 +98,7 @@ def root_session(settings: SparkSettings) -> Any:
     one running is a ConfigError.
     """
     require_pyspark()
-    _quiet_warnings()
+    _quiet()
     key = settings.remote or settings.master
     with _LOCK:
         running = _STATE.get("key")

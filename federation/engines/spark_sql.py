@@ -229,6 +229,14 @@ def rewrite_masks(expression: exp.Expr) -> exp.Expr:
     return _each(expression, (exp.Anonymous, exp.DPipe), spark)
 
 
+def keep_try_casts(expression: exp.Expr) -> exp.Expr:
+    """TRY_CAST stays TRY_CAST: sqlglot writes it as Spark's CAST (which only fails soft
+    outside ANSI mode) unless the node says it is safe."""
+    for node in expression.find_all(exp.TryCast):
+        node.set("safe", True)
+    return expression
+
+
 def _double(value: exp.Expr) -> exp.Expr:
     return exp.Cast(this=value, to=exp.DataType.build("DOUBLE"))
 
@@ -402,6 +410,7 @@ def to_spark(expression: exp.Expr, views: Mapping[str, str],
     tree = rewrite_avg(tree)
     tree = rewrite_division(tree)
     tree = rewrite_masks(tree)
+    tree = keep_try_casts(tree)
     try:
         sql = tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
     except (SqlglotError, RecursionError):
