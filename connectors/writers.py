@@ -90,13 +90,14 @@ def glob_escape(name: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[IO[bytes]]:
+def atomic_file(path: Path, *, sync: bool = True) -> Iterator[IO[bytes]]:
     """Write to a temporary file beside ``path``; rename into place only on success.
 
     The data is synced before the rename, so a crash never leaves a renamed but empty or
     partial file; a write that fails leaves nothing.  A process killed while writing
     leaves a hidden ``.<name>.<host>~<pid>~<random>.partial`` beside it: the next write
-    of the same file removes it (:func:`remove_stale_partials`).
+    of the same file removes it (:func:`remove_stale_partials`).  ``sync=False`` skips
+    the fsync: the file then survives a killed process, not a crashed machine.
     """
     path = path.resolve()
     if path.is_dir():
@@ -112,7 +113,8 @@ def atomic_file(path: Path) -> Iterator[IO[bytes]]:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -19,7 +19,8 @@ from connectors.errors import ConfigError, DuckmeshError, StorageError, UsageErr
 
 __all__ = [
     "AccessDenied", "AuthenticationFailed", "ConfigError", "ContractError", "DuckmeshError",
-    "QueryCancelled", "QueryFailed", "QueryRejected", "QueryTimeout", "ServerUnavailable",
+    "QueryCancelled", "QueryFailed", "QueryInterrupted", "QueryRejected", "QueryTimeout",
+    "ServerUnavailable",
     "StorageError", "UsageError",
 ]
 
@@ -46,6 +47,11 @@ class QueryFailed(DuckmeshError, RuntimeError):
 
 class QueryTimeout(QueryFailed, TimeoutError):
     """The query ran past the configured time limit and was interrupted."""
+
+
+class QueryInterrupted(QueryFailed):
+    """The query was stopped from outside (SIGTERM): its audit record says
+    ``interrupted``."""
 
 
 class QueryCancelled(QueryFailed):

@@ -194,6 +194,12 @@ class Mesh:
         time_left = ctx.limits.remaining()
 
         def opener() -> pa.RecordBatchReader:
+            # Recorded as it starts, before it delivers a row; `done` completes the record.
+            # A process killed meanwhile leaves it `running`: shown as interrupted.
+            self.audit.start(audit_record(
+                query, sql=query.sql, user=who, roles=roles, started=started,
+                outcome="running", scanned=query.scan_bytes, purpose=purpose,
+                time_limit=self.settings.engine.timeout_seconds))
             if events is not None:
                 run_ids.append(events.start(query, user=who, purpose=purpose))
             if engine == "spark":

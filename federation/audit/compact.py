@@ -6,7 +6,9 @@ Record files are many and small; compaction gathers them into one Parquet file u
 compaction interrupted after writing Parquet but before removing the record files is
 harmless: readers and the next compaction skip records whose id is already compacted.
 One compaction runs at a time, across machines too (an exclusive create of a lock file
-in the store); writers never wait for it.
+in the store); writers never wait for it.  A record of a query still running is left in
+place (its query completes it); one whose process is gone is compacted as
+``interrupted``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from federation.audit.running import RUNNING, abandoned, settled
 from federation.audit.store import AuditStore
 from federation.errors import StorageError, UsageError
 
@@ -224,6 +227,10 @@ def compact(store: AuditStore) -> Compaction:
                 record = json.loads(store.read(f"{RECORDS}/{name}"))
             except ValueError:
                 continue  # unreadable: left in place for a person to look at
+            if record.get("outcome") == RUNNING:
+                if not abandoned(record):
+                    continue  # still running: its query completes the file later
+                record = settled(record)
             rows.append(to_row(record_id, record))
             consumed.append(name)
         target = None

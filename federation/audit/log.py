@@ -14,9 +14,10 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,15 @@ from federation.audit.compact import (
     ensure_seed,
     from_row,
 )
+from federation.audit.running import INTERRUPTED, settled
 from federation.audit.store import AuditStore
-from federation.errors import AccessDenied, ConfigError, DuckmeshError, StorageError
+from federation.errors import (
+    AccessDenied,
+    ConfigError,
+    DuckmeshError,
+    QueryInterrupted,
+    StorageError,
+)
 from federation.pipeline.query import GovernedQuery, to_jsonable
 
 DEFAULT_PATH = ".duckmesh/audit"
@@ -43,6 +51,11 @@ class AuditLog:
 
     store: AuditStore
     readers: tuple[str, ...] = DEFAULT_READERS
+    _running: dict[tuple[str, str, str], list[str]] = field(
+        default_factory=dict, compare=False, repr=False)
+    """Names of the records :meth:`start` wrote, by (timestamp, user, sql): the record that
+    completes one replaces it."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @classmethod
     def for_mesh(cls, root: Path, settings: dict[str, Any],
@@ -60,26 +73,58 @@ class AuditLog:
         ensure_seed(self.store)
 
     def write(self, record: dict[str, Any]) -> str:
-        """Append ``record`` atomically; returns its name."""
+        """Append ``record`` atomically — replacing the ``running`` record :meth:`start`
+        wrote for the same query, if any; returns its name."""
         ensure_seed(self.store)
-        stamp = record["timestamp"].replace(":", "").replace("-", "")
-        name = f"{stamp}-{uuid.uuid4().hex}.json"
+        with self._lock:
+            started = self._running.get(_key(record))
+            name = started.pop(0) if started else _name(record)
+            if started == []:
+                del self._running[_key(record)]
         self.store.put(f"{RECORDS}/{name}",
                        json.dumps(record, default=str, ensure_ascii=False).encode())
         return name
 
+    def start(self, record: dict[str, Any]) -> str:
+        """Write the record of a query as it starts (outcome ``running``), before it
+        delivers a row; :meth:`write` of its final record replaces it.  Not synced: it
+        must survive the process being killed, which the page cache does."""
+        ensure_seed(self.store)
+        name = _name(record)
+        self.store.put(f"{RECORDS}/{name}",
+                       json.dumps(record, default=str, ensure_ascii=False).encode(),
+                       durable=False)
+        with self._lock:
+            self._running.setdefault(_key(record), []).append(name)
+        return name
+
     def records(self) -> Iterator[dict[str, Any]]:
-        """Every complete record, compacted or not, oldest first."""
-        rows = list(compacted_rows(self.store))
-        done = {r["record_id"] for r in rows}
-        out = [from_row(r) for r in rows]
-        for name in self.store.names(RECORDS, ".json"):
-            if name.removesuffix(".json") in done:
+        """Every record, compacted or not, oldest first; a running record whose process
+        is gone is shown as ``interrupted`` (:mod:`federation.audit.running`).
+
+        Consistent while a compaction runs: record files are listed before the compacted
+        ones are read, and a listed file that is gone by the time it is read was compacted
+        meanwhile, so the compacted files are read again (a compaction writes its Parquet
+        before it removes the files it holds).
+        """
+        names = self.store.names(RECORDS, ".json")
+        by_id = {r["record_id"]: r for r in compacted_rows(self.store)}
+        loose: dict[str, dict[str, Any]] = {}
+        for name in names:
+            record_id = name.removesuffix(".json")
+            if record_id in by_id:
                 continue  # compacted; its file is about to be removed
             try:
-                out.append(json.loads(self.store.read(f"{RECORDS}/{name}")))
-            except (StorageError, ValueError):
-                continue  # removed by a compaction since listing, or unreadable
+                loose[record_id] = json.loads(self.store.read(f"{RECORDS}/{name}"))
+                continue
+            except ValueError:
+                continue  # unreadable: left for a person to look at
+            except StorageError:
+                pass
+            # Gone since listing: a compaction took it; its Parquet is there by now.
+            by_id.update({r["record_id"]: r for r in compacted_rows(self.store)
+                          if r["record_id"] not in by_id and r["record_id"] not in loose})
+        out = [from_row(r) for r in by_id.values()] + [settled(r) for r in loose.values()]
         out.sort(key=lambda r: dt.datetime.fromisoformat(r["timestamp"]))
         yield from out
 
@@ -102,8 +147,9 @@ class AuditLog:
 def record(query: GovernedQuery | None, *, sql: str, user: str, roles: tuple[str, ...],
            started: dt.datetime, outcome: str, rows: int | None = None,
            error: BaseException | None = None, scanned: int = 0,
-           purpose: str | None = None) -> dict[str, Any]:
-    """The audit record of one query; ``purpose`` says why it ran (``report:NAME``, …)."""
+           purpose: str | None = None, time_limit: float | None = None) -> dict[str, Any]:
+    """The audit record of one query; ``purpose`` says why it ran (``report:NAME``, …);
+    ``time_limit`` (a running record's): the seconds after which it cannot be running."""
     ended = dt.datetime.now(dt.UTC)
     governed = _governed_sql(query)
     return {
@@ -129,6 +175,7 @@ def record(query: GovernedQuery | None, *, sql: str, user: str, roles: tuple[str
         "error": str(error) if isinstance(error, DuckmeshError) else None,
         "denied": {"product": error.product, "column": error.column}
         if isinstance(error, AccessDenied) else None,
+        **({"time_limit": time_limit} if time_limit is not None else {}),
     }
 
 
@@ -150,6 +197,15 @@ def costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["queries"] += 1
             row["bytes_scanned"] += round(share)
     return [totals[k] for k in sorted(totals)]
+
+
+def _name(record: dict[str, Any]) -> str:
+    stamp = record["timestamp"].replace(":", "").replace("-", "")
+    return f"{stamp}-{uuid.uuid4().hex}.json"
+
+
+def _key(record: dict[str, Any]) -> tuple[str, str, str]:
+    return (str(record.get("timestamp")), str(record.get("user")), str(record.get("sql")))
 
 
 def _governed_sql(query: GovernedQuery | None) -> str | None:
@@ -174,9 +230,12 @@ def _denied_columns(error: BaseException | None) -> dict[str, list[str]]:
 
 
 def outcome_of(error: BaseException) -> str:
-    """``denied`` (exit 3), ``rejected`` (bad SQL or input) or ``failed``."""
+    """``denied`` (exit 3), ``rejected`` (bad SQL or input), ``interrupted`` (SIGTERM,
+    Ctrl-C) or ``failed``."""
     if isinstance(error, AccessDenied):
         return "denied"
+    if isinstance(error, QueryInterrupted | KeyboardInterrupt):
+        return INTERRUPTED
     if isinstance(error, DuckmeshError) and error.exit_code == 1 and \
             type(error).__name__ in ("QueryRejected", "UsageError"):
         return "rejected"

@@ -44,7 +44,7 @@ _DESCRIPTIONS = {
     "rows": "Rows returned",
     "bytes_scanned": "Estimated bytes scanned",
     "duration_ms": "Duration in milliseconds",
-    "outcome": "ok, denied, rejected or failed",
+    "outcome": "ok, denied, rejected, failed or interrupted",
     "error_class": "Error class, if any",
     "error": "Error message, if any",
     "denied": "The denied product and column, if denied (JSON)",

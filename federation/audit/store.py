@@ -53,13 +53,14 @@ class AuditStore:
                             f"({type(exc).__name__})",
                             hint="the audit log must be writable for queries to run")
 
-    def put(self, relative: str, data: bytes) -> None:
-        """Create ``relative`` whole, or not at all."""
+    def put(self, relative: str, data: bytes, *, durable: bool = True) -> None:
+        """Create (or replace) ``relative`` whole, or not at all; ``durable=False`` skips
+        the local fsync (the file survives a killed process, not a crashed machine)."""
         if self.fs is None:
             path = Path(self.uri(relative))
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_file(path) as handle:
+                with atomic_file(path, sync=durable) as handle:
                     handle.write(data)
             except OSError as exc:
                 raise self._fail("write", exc) from None

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import signal
 import sys
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -24,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connectors.writers import STREAM_FORMATS, atomic_file, dumps, write_stream
+from federation.engines.duckdb import interrupt_all
 from federation.errors import UsageError
 from federation.pipeline.stamp import STAMP_METADATA_KEY
 from federation.result import Result
@@ -69,6 +72,28 @@ def progress() -> Iterator[Callable[[float], None] | None]:
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("query", total=100)
         yield lambda pct: bar.update(task, completed=pct)
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a service manager stopping the process, ``kill``) stops the running query
+    as interrupted: DuckDB is interrupted, the file being written is removed, the query's
+    audit record is completed as ``interrupted``, and the process exits 143 with one line.
+    (SIGKILL cannot be handled: its record stays ``running`` and readers show it as
+    interrupted.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        interrupt_all()
+        fail("interrupted (SIGTERM); the query's audit record says so", 128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # -- tables on stdout ---------------------------------------------------------------------

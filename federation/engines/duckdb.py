@@ -23,7 +23,7 @@ import pyarrow as pa
 from connectors.listing import strip_scheme
 from connectors.tailcache import TailCachingFileSystem
 from federation.engines.sanitize import sanitize
-from federation.errors import ConfigError, QueryFailed
+from federation.errors import ConfigError, QueryFailed, QueryInterrupted
 from federation.pipeline.query import GovernedQuery
 from products.config import EngineSettings
 
@@ -34,6 +34,18 @@ DoneCallback = Callable[[int | None, BaseException | None], None]
 
 _UNFINISHED: weakref.WeakSet[Generator[pa.RecordBatch, None, None]] = weakref.WeakSet()
 """Result streams not yet read to the end (entries go when a stream is collected)."""
+_RUNNING: weakref.WeakSet[Execution] = weakref.WeakSet()
+TERMINATING = threading.Event()
+"""Set when the process was asked to stop (SIGTERM): queries ending now were interrupted."""
+
+
+def interrupt_all() -> None:
+    """Stop every running query of this process (SIGTERM): each ends, and is audited, as
+    interrupted."""
+    TERMINATING.set()
+    for execution in list(_RUNNING):
+        with contextlib.suppress(duckdb.Error):
+            execution.con.interrupt()
 
 
 @atexit.register
@@ -165,6 +177,7 @@ class Execution:
         self.deadline = time.monotonic() + self.time_left
         self.con = connect(query, engine, root, progress=progress is not None,
                            deadline=self.deadline)
+        _RUNNING.add(self)
         self._timer = threading.Timer(self.time_left, self._interrupt)
         self._timer.daemon = True
         self._progress_thread: threading.Thread | None = None
@@ -222,11 +235,15 @@ class Execution:
             error = self._sanitized(exc)
             raise error from None
         except GeneratorExit:
-            # Closed before its end: the caller stopped reading (`| head`, a break).
-            error = QueryFailed("the result was not read to the end: its reader stopped")
+            # Closed before its end: the caller stopped reading (`| head`, a break), or the
+            # process is stopping (SIGTERM).
+            error = QueryInterrupted("the query was interrupted (the process was asked to "
+                                     "stop)") if TERMINATING.is_set() else \
+                QueryFailed("the result was not read to the end: its reader stopped")
             raise
         except BaseException as exc:
-            error = exc
+            error = QueryInterrupted("the query was interrupted (the process was asked to "
+                                     "stop)") if TERMINATING.is_set() else exc
             raise
         finally:
             self.close()
@@ -238,6 +255,9 @@ class Execution:
             self._on_done(rows, error)
 
     def _sanitized(self, exc: BaseException) -> Exception:
+        if TERMINATING.is_set() and not self._timed_out.is_set():
+            return QueryInterrupted("the query was interrupted (the process was asked to "
+                                    "stop)")
         if self._timed_out.is_set():
             exc = duckdb.InterruptException("interrupted")
         return sanitize(exc, self.query, self.timeout)
