@@ -252,4 +252,8 @@ def create_app(service: Service) -> FastAPI:
         return PlainTextResponse(service.metrics.render(),
                                  media_type="text/plain; version=0.0.4")
 
+    # The web catalog: pages on the same identity and governance (docs/catalog.md).
+    from federation.server.web.app import mount
+
+    mount(app, service)
     return app
