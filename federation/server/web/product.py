@@ -132,8 +132,9 @@ def history(root: Path, product: Product, limit: int = 20) -> dict[str, Any]:
     path = product.contract_path.resolve()
     log = _git(path.parent, "log", f"-{limit}", "--format=%H%x09%aI%x09%an%x09%s", "--",
                path.name)
-    current: dict[str, Any] = {"version": product.version, "commit": None, "date": None, "author": None,
-               "subject": "working copy", "changes": [], "bump": "none"}
+    current: dict[str, Any] = {"version": product.version, "commit": None, "date": None,
+                               "author": None, "subject": "working copy", "changes": [],
+                               "bump": "none"}
     if log is None:
         return {"git": False, "versions": [current]}
     entries: list[dict[str, Any]] = []
