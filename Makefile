@@ -16,6 +16,18 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# The web catalog's browser tests drive Debian's chromium headless (Playwright's own
+# browser download is not used). Installed here when missing and we are root; otherwise
+# a clear message, and those tests skip.
+CHROMIUM ?= /usr/bin/chromium
+$(BIN)/.browser: | $(BIN)/.installed
+	@if [ -x "$(CHROMIUM)" ]; then touch $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	  && touch $@; \
+	else echo "NOTE: $(CHROMIUM) is missing and this is not root: run 'apt-get install chromium' as root; the browser tests are skipped until then" >&2; fi
+
 $(MESH)/duckmesh.yaml: | $(BIN)/.installed
 	$(BIN)/duckmesh demo $(MESH) --scale $(SCALE)
 
@@ -29,7 +41,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check federation connectors products tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+test: lint $(BIN)/.browser
 	$(BIN)/pytest -q
 
 # TPC-H as a governed three-domain mesh vs raw DuckDB (docs/benchmarks.md). SF=10 for more.
