@@ -134,7 +134,7 @@ def history(root: Path, product: Product, limit: int = 20) -> dict[str, Any]:
                path.name)
     current: dict[str, Any] = {"version": product.version, "commit": None, "date": None,
                                "author": None, "subject": "working copy", "changes": [],
-                               "bump": "none"}
+                               "bump": "none", "created": False}
     if log is None:
         return {"git": False, "versions": [current]}
     entries: list[dict[str, Any]] = []

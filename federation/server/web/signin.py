@@ -71,7 +71,8 @@ def register(app: FastAPI, web: Web) -> None:
     def form_page(request: Request, error: str | None = None, status: int = 200) -> Response:
         nonce = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(24)
         oidc = web.service.settings.oidc
-        response = web.page(request, "signin.html.j2", None, status, signin_csrf=nonce,
+        response = web.page(request, "signin.html.j2", None, status, title="Sign in",
+                            signin_csrf=nonce,
                             next=safe_next(request.query_params.get("next")), error=error,
                             oidc=oidc.issuer if oidc is not None and oidc.sign_in else None)
         _cookie(web, response, SIGNIN_COOKIE, nonce, 3600, "strict")
