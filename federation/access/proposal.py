@@ -33,6 +33,8 @@ class Proposal:
     changes: list[str]
     """What the requester would get that they do not get now; empty: nothing."""
     notes: list[str]
+    blocked: list[str]
+    """Requested columns no domain grant can give: a global rule keeps them restricted."""
 
 
 def in_words(column: ColumnAccess | None) -> str:
@@ -123,7 +125,9 @@ def proposal(mesh: Mesh, principal: Principal, product: Product, columns: list[s
                 if released is not None and released.action == "allow":
                     releases, after = trial, tried
         grant = _grant(product, principal, base, wanted, whole, releases)
-    changes, notes = [], []
+    changes: list[str] = []
+    notes: list[str] = []
+    blocked: list[str] = []
     if now is None:
         changes.append(f"read {product.fqn} (no access today)")
     for name in wanted:
@@ -132,7 +136,8 @@ def proposal(mesh: Mesh, principal: Principal, product: Product, columns: list[s
         if in_words(before) != in_words(got):
             if now is not None:
                 changes.append(f"{name}: {in_words(before)} → {in_words(got)}")
-        elif not whole:
+        elif not whole and (got is None or got.action != "allow"):
+            blocked.append(name)
             notes.append(f"{name} stays {in_words(got)}: {got.reason if got else ''}; a "
                          "domain's grant cannot change that (the governance team owns "
                          "governance/policies.yaml)")
@@ -141,7 +146,7 @@ def proposal(mesh: Mesh, principal: Principal, product: Product, columns: list[s
                          f"({got.reason})")
     if after.row_filter_reason:
         notes.append(f"rows stay filtered: {after.row_filter_reason}")
-    return Proposal(grant, changes, notes)
+    return Proposal(grant, changes, notes, blocked)
 
 
 def _evaluate(governance: Governance, principal: Principal, product: Product, purpose: str,

@@ -188,8 +188,13 @@ def create(mesh: Mesh, user: str, product_name: str, columns: list[str], purpose
                              "pending")
     plan = proposal(mesh, principal, product, names, purpose)
     if not plan.changes:
+        if plan.blocked:
+            raise UsageError(f"the owners of {product.domain} cannot grant you "
+                             f"{', '.join(plan.blocked)}: {plan.notes[0]}",
+                             product=product.fqn, column=plan.blocked[0])
         raise UsageError(f"you already read {product.fqn}" + (
-            f" ({', '.join(names)})" if names else "") + f" for purpose {purpose!r}")
+            f" ({', '.join(names)})" if names else "") + f" for purpose {purpose!r}",
+            product=product.fqn)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     request = AccessRequest(
         id=f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}", product=product.fqn,
