@@ -234,6 +234,7 @@ def test_report_pages_are_for_their_audience(writable: Served) -> None:
         assert "<svg" in text and "1e8" not in text and " M<" in text  # 488.6 M on axes
         assert re.search(r"\d{1,3}(,\d{3})+\.\d\d", text)  # thousands separators
         assert "Governed for" in text
+        assert '"Segoe UI"' in text  # the embedded stylesheet is CSS, not escaped text
     with bearer(writable, "dana") as http:  # not in either audience
         assert http.get("/reports/weekly_channels").status_code == 404
         assert "weekly_channels" not in http.get("/reports").text
