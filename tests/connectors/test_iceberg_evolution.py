@@ -4,6 +4,7 @@ allows, duckmesh returns exactly what pyiceberg's own scan returns (the oracle).
 from __future__ import annotations
 
 import decimal
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,23 @@ def test_nested_columns_after_evolution_read_as_pyiceberg_does(lake: tuple[Path,
     same_as_pyiceberg(root, table)  # DuckDB maps nested fields by name: pyiceberg reads it
     decisions = Mesh.open(root).sql("SELECT s FROM lab.evo", user="root").decisions
     assert "read by pyiceberg" in next(d.reason for d in decisions if d.action == "scan")
+
+
+# A mesh folder can move (issue 14, item 2).
+def test_a_moved_mesh_still_reads_its_iceberg_products(lake: tuple[Path, Any],
+                                                       tmp_path: Path) -> None:
+    root, catalog = lake
+    table = catalog.create_table("lab.evo", schema=SCHEMA)
+    append(table, rows(0))
+    append(table, rows(5))
+    publish_contract(root, table)
+    sql = "SELECT count(*) AS n, sum(budget) AS b FROM lab.evo"
+    before = Mesh.open(root).sql(sql, user="root").arrow().to_pylist()
+    moved = tmp_path / "elsewhere" / "mesh"
+    moved.parent.mkdir()
+    shutil.move(str(root), str(moved))
+    assert not root.exists()  # where the catalog recorded every location
+    result = Mesh.open(moved).sql(sql, user="root")
+    assert result.arrow().to_pylist() == before and before[0]["n"] == 10
+    files = result.stamp["products"]["lab.evo"]["files"]
+    assert files and all(f["path"].startswith(str(moved.resolve())) for f in files)
