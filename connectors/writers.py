@@ -90,22 +90,25 @@ def glob_escape(name: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, *, sync: bool = True) -> Iterator[IO[bytes]]:
+def atomic_file(path: Path, *, sync: bool = True, sweep: bool = False) -> Iterator[IO[bytes]]:
     """Write to a temporary file beside ``path``; rename into place only on success.
 
     The data is synced before the rename, so a crash never leaves a renamed but empty or
     partial file; a write that fails leaves nothing.  A process killed while writing
-    leaves a hidden ``.<name>.<host>~<pid>~<random>.partial`` beside it: the next write
-    of the same file removes it (:func:`remove_stale_partials`).  ``sync=False`` skips
-    the fsync: the file then survives a killed process, not a crashed machine.
+    leaves a hidden ``.<name>.<host>~<pid>~<random>.partial`` beside it; with ``sweep``
+    (the CLI's ``--output``), the next write of the same file removes it
+    (:func:`remove_stale_partials`: it lists the folder, too slow for the audit log's).
+    ``sync=False`` skips the fsync: the file then survives a killed process, not a crashed
+    machine.
     """
     path = path.resolve()
     if path.is_dir():
         raise UsageError(f"{path} is a directory")
     if not path.parent.is_dir():
         raise UsageError(f"folder {path.parent} does not exist")
-    with contextlib.suppress(OSError):
-        remove_stale_partials(path)
+    if sweep:
+        with contextlib.suppress(OSError):
+            remove_stale_partials(path)
     middle = _SEP.join((socket.gethostname(), str(os.getpid()), uuid.uuid4().hex[:12]))
     tmp = str(path.parent / f".{path.name}.{middle}.partial")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

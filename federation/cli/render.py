@@ -198,7 +198,7 @@ def write_text(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text)
         return
-    with atomic_file(output) as handle:
+    with atomic_file(output, sweep=True) as handle:
         handle.write(text.encode())
 
 
@@ -232,7 +232,7 @@ def emit(result: Result | RemoteResult, fmt: str, output: Path | None, stamp: bo
                 "duckmesh.lineage": dumps([c.as_dict() for c in result.lineage()])}
     wrap = result.stamp if stamp and fmt == "json" else None
     if output is not None:
-        with atomic_file(output) as handle:
+        with atomic_file(output, sweep=True) as handle:
             rows = write_stream(result.reader(), fmt, handle, metadata, stamp=wrap)
         click.echo(f"wrote {rows} rows to {output}", err=True)
         return

@@ -77,7 +77,7 @@ def _parse(sql: str) -> exp.Expr:
         # ``/* sqlglot.meta key=value */`` comment) — a caller could forge a scan mark.
         # Dropping it also makes tree copies 3x faster (positions are deep-copied).
         node._meta = None
-    return rebalance(expression)
+    return rebalance(expression, sql)
 
 
 def _chained(node: exp.Expr, head: exp.Expr) -> bool:
@@ -113,8 +113,17 @@ def _balanced(head: exp.Expr, operands: list[exp.Expr]) -> exp.Expr:
                       expression=_balanced(head, operands[middle:]), **args)
 
 
-def rebalance(expression: exp.Expr) -> exp.Expr:
-    """``expression`` with every long AND, OR or UNION (ALL) chain as a balanced tree."""
+def rebalance(expression: exp.Expr, sql: str | None = None) -> exp.Expr:
+    """``expression`` with every long AND, OR or UNION (ALL) chain as a balanced tree.
+
+    ``sql``, the text it was parsed from: with fewer than ``BALANCE_FROM - 1`` of the
+    words AND, OR and UNION in it (counted generously, ``ORDER`` counts), no chain can
+    be long and the tree is not walked.
+    """
+    if sql is not None:
+        upper = sql.upper()
+        if upper.count("AND") + upper.count("OR") + upper.count("UNION") < BALANCE_FROM - 1:
+            return expression
     heads = [node for node in expression.walk()
              if isinstance(node, exp.And | exp.Or | exp.Union)
              and isinstance(node.this, type(node))

@@ -97,10 +97,21 @@ def test_a_killed_writer_leaves_a_partial_the_next_write_removes(tmp_path: Path)
         alive = left[0].with_name(left[0].name.replace(
             left[0].name.split("~")[1], str(sleeper.pid)))
         alive.write_bytes(b"in progress")
-        with atomic_file(target) as handle:
+        with atomic_file(target, sweep=True) as handle:
             handle.write(b"a,b\n")
         assert target.read_bytes() == b"a,b\n"
         assert sorted(tmp_path.glob(".out.csv.*.partial")) == [alive]
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_query_output_removes_what_a_killed_query_left(demo_root: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(target)],
+                          cwd=Path(__file__).resolve().parents[2], check=False)
+    assert proc.returncode == -signal.SIGKILL and list(tmp_path.glob(".out.csv.*.partial"))
+    result = dm("query", "-u", "ana", "-o", str(target),
+                "SELECT flight_id FROM flights.schedule LIMIT 3", mesh=demo_root)
+    assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
+    assert not list(tmp_path.glob(".out.csv.*.partial"))
