@@ -23,7 +23,7 @@ import pytest
 
 from federation import Mesh
 from federation.errors import DuckmeshError
-from federation.pipeline import DECIDE, STEPS, allowlist, run, scans, seal
+from federation.pipeline import DECIDE, STEPS, allowlist, bound, run, scans, seal
 from federation.pipeline.allowlist import check
 from federation.pipeline.authorize import authorize
 from federation.pipeline.params import bind
@@ -65,6 +65,12 @@ def save_cases(path: Path, cases: list[Case]) -> None:
         head = "".join(f"-- {k}: {v}\n" for k, v in case.directives.items())
         blocks.append(f"{head}{case.sql}\n=>\n{case.expected}")
     path.write_text(SEPARATOR.join(blocks) + "\n")
+
+
+def _bound(mesh: Mesh, case: Case) -> str:
+    query = GovernedQuery(case.sql, parse(case.sql))
+    bound(query, mesh.context(case.directives.get("user", "adam")))
+    return "OK"
 
 
 def _allowlist(mesh: Mesh, case: Case) -> str:
@@ -143,7 +149,8 @@ def _seal(mesh: Mesh, case: Case) -> str:
 
 
 RUNNERS: dict[str, Callable[[Mesh, Case], str]] = {
-    "parse": _parse, "params": _params, "allowlist": _allowlist, "resolve": _resolve,
+    "parse": _parse, "params": _params, "bound": _bound, "allowlist": _allowlist,
+    "resolve": _resolve,
     "authorize": _authorize, "scans": _scans, "rewrite": _rewrite, "seal": _seal,
 }
 CASES = [case for step in RUNNERS for case in load_cases(GOLDEN / f"{step}.sql")]
