@@ -27,11 +27,13 @@ from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from connectors.scan import TEXT_READERS, ScanPlan
 from federation.engines.duckdb import DoneCallback, ProgressCallback, connect
+from federation.engines.spark_qualify import refuse
 from federation.engines.spark_session import query_session, release
-from federation.engines.spark_sql import refuse, to_spark
+from federation.engines.spark_sql import to_spark
 from federation.errors import DuckmeshError, QueryFailed, QueryTimeout, StorageError
 from federation.pipeline.query import GovernedQuery
 from products.config import EngineSettings
@@ -57,7 +59,8 @@ class Shapes:
 
 
 def shapes(query: GovernedQuery, engine: EngineSettings, root: Path) -> Shapes:
-    """Bind the governed query and each scan in a sandboxed DuckDB connection."""
+    """Bind (never run) the governed query and each scan in a sandboxed DuckDB
+    connection: their columns and types, as Arrow schemas."""
     con = connect(query, engine, root)
     try:
         scans: dict[str, pa.Schema] = {}
@@ -66,12 +69,28 @@ def shapes(query: GovernedQuery, engine: EngineSettings, root: Path) -> Shapes:
             relation = con.sql(exp.select("*").from_(scan.to_expression()).sql("duckdb"))
             types[fqn] = {c: str(t) for c, t in zip(relation.columns, relation.types,
                                                    strict=True)}
-            scans[fqn] = relation.limit(0).to_arrow_table().schema
+            scans[fqn] = _arrow_schema(con, relation)
         result = con.sql(query.governed_sql, params=query.params or None)
-        schema = result.limit(0).to_arrow_table().schema
+        schema = _arrow_schema(con, result)
     finally:
         con.close()
     return Shapes(scans, types, schema)
+
+
+def _arrow_schema(con: Any, relation: Any) -> pa.Schema:
+    """The Arrow schema of a bound relation, from a one-row relation of NULLs of its
+    types (``LIMIT 0`` can still run an aggregate over all the data)."""
+    columns = []
+    for name, kind in zip(relation.columns, relation.types, strict=True):
+        try:
+            to = exp.DataType.build(str(kind), dialect="duckdb")
+        except (SqlglotError, ValueError):
+            raise refuse(f"a result column of type {kind}") from None
+        columns.append(exp.alias_(exp.Cast(this=exp.Null(), to=to), name, quoted=True))
+    if not columns:
+        raise QueryFailed("internal: a query without columns")
+    table = con.sql(exp.select(*columns).sql("duckdb")).to_arrow_table()
+    return table.schema
 
 
 def check_masks(query: GovernedQuery) -> None:
@@ -211,6 +230,7 @@ class SparkExecution:
         self.timeout = engine.timeout_seconds
         self.time_left = self.timeout if time_left is None else max(time_left, 0.001)
         self._timed_out = threading.Event()
+        self._closed = threading.Event()
         self._tag = "duckmesh-" + secrets.token_hex(8)
         self._session: Any = None
         self._views: list[str] = []
@@ -219,14 +239,22 @@ class SparkExecution:
         self.con = _Interrupter(self)
 
     def _expire(self) -> None:
+        # Again and again until the query ends: a job started just after an interrupt
+        # (the query was still being planned) is stopped by the next one.
         self._timed_out.set()
-        self.interrupt()
+        while not self._closed.is_set():
+            self.interrupt()
+            self._closed.wait(0.5)
 
     def interrupt(self) -> None:
         """Cancel the query's Spark jobs (the stream then fails)."""
         session = self._session
-        if session is not None:
-            with contextlib.suppress(Exception):
+        if session is None:
+            return
+        with contextlib.suppress(Exception):
+            if self.engine.spark.remote is None:
+                session.sparkContext.cancelJobGroup(self._tag)
+            else:
                 session.interruptTag(self._tag)
 
     def dataframe(self) -> Any:
@@ -236,7 +264,13 @@ class SparkExecution:
         views = {fqn: VIEW_PREFIX + secrets.token_hex(16) for fqn in self.query.scans}
         sql = spark_sql(self.query, views, shaped.types)
         self._session = session = query_session(self.engine.spark, self.engine.timezone)
-        session.addTag(self._tag)
+        if self.engine.spark.remote is None:
+            # A job group, not a tag: the Arrow collection runs in a JVM thread of its
+            # own, which inherits the group (local properties) but not the session's tags.
+            session.sparkContext.setJobGroup(self._tag, "duckmesh query",
+                                             interruptOnCancel=True)
+        else:
+            session.addTag(self._tag)
         for fqn, scan in self.query.scans.items():
             frame(session, scan, shaped.scans[fqn]).createTempView(views[fqn])
             self._views.append(views[fqn])
@@ -281,10 +315,12 @@ class SparkExecution:
 
     def close(self) -> None:
         """Stop the timer, drop the views, release the session (idempotent)."""
+        self._closed.set()
         self._timer.cancel()
         session, self._session = self._session, None
         if session is not None:
-            with contextlib.suppress(Exception):
-                session.removeTag(self._tag)
+            if self.engine.spark.remote is not None:
+                with contextlib.suppress(Exception):
+                    session.removeTag(self._tag)
             release(session, self._views, self.engine.spark)
             self._views = []

@@ -133,6 +133,7 @@ def _start(settings: SparkSettings) -> Any:
                           hint=f"Java 17 must be installed; see {private / 'spark.log'}"
                           ) from None
     finally:
+        log.close()  # the JVM holds its own descriptor of the log
         if env_before is not None:
             os.environ["PYSPARK_GATEWAY_PORT"] = env_before
     context.setLogLevel("ERROR")
@@ -142,6 +143,7 @@ def _start(settings: SparkSettings) -> Any:
 def _connect(settings: SparkSettings) -> Any:
     from pyspark.sql import SparkSession
 
+    assert settings.remote is not None
     try:
         return SparkSession.builder.remote(settings.remote).create()
     except Exception as exc:  # noqa: BLE001 - a missing extra, a bad URL: one clear line
@@ -154,7 +156,7 @@ def _connect(settings: SparkSettings) -> Any:
 def query_session(settings: SparkSettings, timezone: str) -> Any:
     """A new session for one query: the shared application, views and settings its own."""
     root = root_session(settings)
-    if settings.remote:
+    if settings.remote is not None:
         from pyspark.sql import SparkSession
 
         session = SparkSession.builder.remote(settings.remote).create()

@@ -25,17 +25,16 @@ registered views and CTEs is read, and every parameter is the mask's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 
 from connectors.scan import SCAN_MARK
+from federation.engines.spark_qualify import QUALIFY_ALIAS, each, refuse, rewrite_qualify
 from federation.errors import QueryRejected
 from federation.governance.masks import IPAD_PARAM, OPAD_PARAM
-
-HINT = "run it with --engine duckdb (engine='duckdb')"
 
 
 def _classes(names: str) -> frozenset[type[exp.Expr]]:
@@ -49,7 +48,7 @@ STRUCTURE = _classes("""
     Order Ordered Limit Offset Distinct Column Identifier Table TableAlias Alias
     Literal Boolean Null Paren Neg Not And Or EQ NEQ GT GTE LT LTE NullSafeEQ Is In Between
     Like ILike Add Sub Mul Div Mod IntDiv Window WindowSpec Interval Exists Case If
-    Cast TryCast DataType DataTypeParam Var Placeholder Tuple Filter Star
+    Cast TryCast DataType DataTypeParam Var Placeholder Tuple Filter Star DPipe
 """)
 FUNCTIONS = _classes("""
     Count Sum Avg Min Max CountIf LogicalAnd LogicalOr Stddev StddevSamp StddevPop
@@ -78,12 +77,8 @@ CAST_TARGETS = TEXT | INTEGERS | FLOATS | frozenset({
 EXACT_TEXT_SOURCES = TEXT | INTEGERS | frozenset({
     exp.DataType.Type.DECIMAL, exp.DataType.Type.DATE, exp.DataType.Type.BOOLEAN})
 MAX_DIVISION_NESTING = 4
-QUALIFY_ALIAS = "duckmesh_qualify"
 
 
-def refuse(what: str) -> QueryRejected:
-    """The refusal of a construct the Spark engine does not run."""
-    return QueryRejected(f"{what} is not supported on the spark engine", hint=HINT)
 
 
 def _name(node: exp.Expr) -> str:
@@ -125,9 +120,9 @@ def _check_node(node: exp.Expr) -> None:
         if not isinstance(unit, exp.Var) or unit.name.upper() not in INTERVAL_UNITS \
                 or not isinstance(node.this, exp.Literal):
             raise refuse("this interval")
-    if isinstance(node, exp.Extract):
-        if not isinstance(node.this, exp.Var) or node.this.name.upper() not in EXTRACT_UNITS:
-            raise refuse("this EXTRACT")
+    if isinstance(node, exp.Extract) and (not isinstance(node.this, exp.Var)
+                                          or node.this.name.upper() not in EXTRACT_UNITS):
+        raise refuse("this EXTRACT")
     if isinstance(node, exp.Select) and node.args.get("distinct") is not None \
             and node.args["distinct"].args.get("on") is not None:
         raise refuse("DISTINCT ON")
@@ -137,7 +132,8 @@ def _check_node(node: exp.Expr) -> None:
                 raise refuse(f"GROUP BY {key.upper().replace('_', ' ')}")
     if isinstance(node, exp.Ordered) and isinstance(node.this, exp.Var):
         raise refuse("ORDER BY ALL")
-    if isinstance(node, exp.Join) and node.args.get("kind") not in (None, "", "INNER", "CROSS"):
+    if isinstance(node, exp.Join) and node.args.get("kind") not in (None, "", "INNER", "CROSS",
+                                                                     "OUTER"):
         # SEMI, ANTI, ASOF, POSITIONAL: DuckDB's meanings, not checked on Spark.
         raise refuse(f"{node.args['kind']} JOIN")
     if isinstance(node, exp.Join) and node.args.get("method"):
@@ -226,7 +222,7 @@ def rewrite_masks(expression: exp.Expr) -> exp.Expr:
             return exp.Anonymous(this="encode", expressions=[*args, exp.Literal.string("UTF-8")])
         return exp.Anonymous(this=name, expressions=args)
 
-    return _each(expression, (exp.Anonymous, exp.DPipe), spark)
+    return each(expression, (exp.Anonymous, exp.DPipe), spark)
 
 
 def keep_try_casts(expression: exp.Expr) -> exp.Expr:
@@ -262,21 +258,7 @@ def rewrite_division(expression: exp.Expr) -> exp.Expr:
         return exp.Paren(this=exp.Case(ifs=[exp.If(this=zero, true=infinite)],
                                        default=exp.Div(this=left, expression=right)))
 
-    return _each(expression, (exp.Div,), divide)
-
-
-def _each(tree: exp.Expr, kinds: tuple[type[exp.Expr], ...],
-          fun: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
-    """``fun`` applied to every node of ``kinds``, deepest first, in place; the new root."""
-    for node in reversed(list(tree.find_all(*kinds))):
-        new = fun(node)
-        if new is node:
-            continue
-        if node is tree:
-            tree = new
-        else:
-            node.replace(new)
-    return tree
+    return each(expression, (exp.Div,), divide)
 
 
 def _ancestors(node: exp.Expr) -> list[exp.Expr]:
@@ -317,81 +299,6 @@ def _rewrap(wrapper: exp.Expr, inner: exp.Expr) -> exp.Expr:
 
 def _ratio(total: exp.Expr, count: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this="try_divide", expressions=[_double(total), _double(count)])
-
-
-def rewrite_qualify(expression: exp.Expr) -> exp.Expr:
-    """``SELECT … QUALIFY q ORDER BY o LIMIT n`` as a subquery filtered by ``q`` *before*
-    ordering and limiting (sqlglot's own rewrite limits first)."""
-    for select in list(expression.find_all(exp.Select)):
-        if select.args.get("qualify") is not None:
-            replacement = _unqualify(select)
-            if select is expression:
-                expression = replacement
-            else:
-                select.replace(replacement)
-    return expression
-
-
-def _unqualify(select: exp.Select) -> exp.Select:
-    if select.args.get("distinct") is not None:
-        raise refuse("QUALIFY with DISTINCT")
-    inner = select.copy()
-    qualify = inner.args["qualify"].this
-    order = inner.args.get("order")
-    limit, offset, with_ = (inner.args.get(k) for k in ("limit", "offset", "with_"))
-    for key in ("qualify", "order", "limit", "offset", "with_"):
-        inner.set(key, None)
-    names = [p.alias_or_name for p in inner.expressions]
-    if any(isinstance(p, exp.Star) for p in inner.expressions) or not all(names) \
-            or len({n.lower() for n in names}) != len(names):
-        raise refuse("QUALIFY over unnamed or repeated output columns")
-    known = {n.lower() for n in names}
-    hidden: list[exp.Expr] = []
-
-    def hide(value: exp.Expr) -> exp.Column:
-        name = f"duckmesh_q{len(hidden)}"
-        hidden.append(exp.alias_(value, name))
-        return exp.column(name)
-
-    def outer_reference(value: exp.Expr) -> exp.Expr:
-        """``value`` (from QUALIFY or ORDER BY) as the outer query can read it."""
-        if isinstance(value, exp.Column) and not value.table:
-            if value.name.lower() in known:
-                return exp.column(value.name, quoted=value.this.quoted)
-            raise refuse("QUALIFY or ORDER BY naming something that is not an output column")
-        if isinstance(value, exp.Literal) and value.is_int:
-            position = int(value.this)
-            if not 1 <= position <= len(names):
-                raise refuse("ORDER BY position out of range")
-            return exp.column(names[position - 1], quoted=True)
-        for column in value.find_all(exp.Column):
-            if not column.table and column.name.lower() in known:
-                raise refuse("an expression over output aliases in QUALIFY or ORDER BY")
-        return hide(value.copy())
-
-    condition = qualify.copy()
-    # Windows and aggregates are computed in the inner query, where they were written.
-    for window in list(condition.find_all(exp.Window)):
-        window.replace(hide(window.copy()))
-    for aggregate in list(condition.find_all(exp.AggFunc)):
-        if aggregate.find_ancestor(exp.AggFunc) is None:
-            aggregate.replace(hide(aggregate.copy()))
-    condition = _each(condition, (exp.Column,), lambda n: n if n.name.startswith(
-        "duckmesh_q") or n.find_ancestor(exp.Subquery) else outer_reference(n))
-    outer_order = None
-    if order is not None:
-        outer_order = order.copy()
-        for ordered in outer_order.expressions:
-            ordered.set("this", outer_reference(ordered.this))
-    inner.set("expressions", [*inner.expressions, *hidden])
-    outer = exp.Select(expressions=[exp.column(n, quoted=True) for n in names]).from_(
-        exp.alias_(exp.Subquery(this=inner), QUALIFY_ALIAS, table=True), copy=False)
-    outer = outer.where(condition, copy=False)
-    for key, value in (("order", outer_order), ("limit", limit), ("offset", offset),
-                       ("with_", with_)):
-        if value is not None:
-            outer.set(key, value)
-    return outer
 
 
 # -- the whole translation ----------------------------------------------------------------
