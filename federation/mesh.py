@@ -185,7 +185,9 @@ class Mesh:
             record = audit_record(query, sql=query.sql, user=who, roles=roles,
                                   started=started, outcome=outcome, rows=rows, error=error,
                                   scanned=query.scan_bytes, purpose=purpose)
-            self.audit.write({**record, "engine": engine})
+            # Only a non-default engine is recorded: meta.audit's compacted columns do not
+            # hold it yet (a record must read the same before and after compaction).
+            self.audit.write({**record, "engine": engine} if engine != "duckdb" else record)
             if events is not None and run_ids:
                 events.finish(run_ids[-1], query, user=who, purpose=purpose, rows=rows,
                               error=error)
