@@ -50,8 +50,10 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
+# ENGINE=spark: governed Spark vs raw Spark on the same files, and DuckDB in the same run.
+ENGINE ?= duckdb
 bench: $(BIN)/.bench-installed
-	$(BIN)/python -m benchmarks.tpch --sf $(SF)
+	$(BIN)/python -m benchmarks.tpch --sf $(SF) --engine $(ENGINE)
 
 test-slow: $(BIN)/.installed
 	$(BIN)/pytest -q -m slow

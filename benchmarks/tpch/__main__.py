@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", type=int, default=0,
                         help="files per table (default: 1 per scale factor unit)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="spark: governed vs raw Spark, and DuckDB in the same run")
     args = parser.parse_args(argv)
     mesh = args.mesh or Path(".bench") / f"tpch-sf{args.sf:g}"
     if not (mesh / "duckmesh.yaml").exists():
@@ -34,6 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generating TPC-H SF{args.sf:g} into {mesh} ({parts} file(s) per table)")
         build(mesh, args.sf, parts)
     selected = [int(q) for q in args.queries.split(",") if q.strip()]
+    if args.engine == "spark":
+        from benchmarks.tpch import spark
+
+        outcome = spark.run(mesh, args.sf, runs=min(args.runs, 3), selected=selected)
+        json_out, md_out = spark.write(outcome, args.out)
+        print(md_out.read_text())
+        print(f"written: {json_out} and {md_out}")
+        return 1 if outcome["summary"]["different"] else 0
     result = run_benchmark(mesh, args.sf, runs=args.runs,
                            plan_iterations=args.plan_iterations, selected=selected)
     json_path, md_path = report.write(result, args.out)
