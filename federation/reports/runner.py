@@ -83,7 +83,8 @@ def run_slot(mesh: Mesh, spec: ReportSpec, slot: dt.datetime, *,
             check_destination(mesh, target)
             entry["run_as"] = principal
             result = mesh.sql(sql, user=principal, purpose=spec.purpose,
-                              label=f"report:{spec.name}", params=params or None)
+                              label=f"report:{spec.name}", params=params or None,
+                              engine=spec.engine)
             rows = publish(result, spec, target, mesh.root, mesh.settings.storage,
                            {k: v for k, v in context.items() if k != "slot_local"})
         except DuckmeshError as exc:

@@ -13,6 +13,7 @@ format: parquet                 # parquet, csv, xlsx or html
 chart: {kind: bar, x: country, y: revenue}   # html only, optional
 destination: out/revenue/{slot:%Y-%m-%d}.parquet   # under duckmesh.yaml reports.destinations
 max_catchup: 3                  # `reports due` runs at most this many missed slots
+engine: spark                   # optional: duckdb, spark or auto (default engine.default)
 ```
 """
 
@@ -79,6 +80,9 @@ class ReportSpec(BaseModel):
     chart: Chart | None = None
     destination: str
     max_catchup: int = Field(default=1, ge=1, le=1000)
+    engine: Literal["duckdb", "spark", "auto"] | None = Field(
+        default=None, description="where the report's query runs (default: engine.default "
+        "of duckmesh.yaml); see docs/spark.md")
 
     @field_validator("schedule")
     @classmethod

@@ -221,3 +221,14 @@ def test_cli_formats_on_spark(demo_root: Path, tmp_path: Path, spark: Any) -> No
     import pyarrow.parquet as pq
 
     assert b"duckmesh.stamp" in pq.read_metadata(out).metadata
+
+
+def test_a_report_names_its_engine() -> None:
+    from federation.reports.spec import ReportSpec
+
+    base = {"sql": "SELECT 1", "run_as": "ana", "schedule": "0 6 * * *",
+            "destination": "out/x.parquet"}
+    assert ReportSpec.model_validate({**base, "engine": "spark"}).engine == "spark"
+    assert ReportSpec.model_validate(base).engine is None
+    with pytest.raises(ValueError):
+        ReportSpec.model_validate({**base, "engine": "oracle"})
