@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import pandas
     import polars
 
-__all__ = ["Result", "pretty_sql", "render_explain", "to_jsonable"]
+__all__ = ["Result", "pretty_sql", "render_explain", "to_jsonable", "to_polars"]
 
 Opener = Callable[[], pa.RecordBatchReader]
 
@@ -92,14 +92,7 @@ class Result:
 
     def pl(self) -> polars.DataFrame:
         """The result as a polars DataFrame (needs ``pip install polars``)."""
-        try:
-            import polars
-        except ImportError:
-            from federation.errors import UsageError
-            raise UsageError("polars is not installed", hint="pip install polars") from None
-        frame = polars.from_arrow(self.arrow())
-        assert isinstance(frame, polars.DataFrame)
-        return frame
+        return to_polars(self.arrow())
 
     def lineage(self) -> list[Any]:
         """For each output column: source product columns, transformation, classification."""
@@ -139,3 +132,15 @@ def render_explain(query: GovernedQuery) -> str:
 def pretty_sql(query: GovernedQuery) -> str:
     """The governed SQL, formatted for reading."""
     return query.expression.sql(dialect="duckdb", pretty=True)
+
+
+def to_polars(table: pa.Table) -> polars.DataFrame:
+    """``table`` as a polars DataFrame; a clear error when polars is not installed."""
+    try:
+        import polars
+    except ImportError:
+        from federation.errors import UsageError
+        raise UsageError("polars is not installed", hint="pip install polars") from None
+    frame = polars.from_arrow(table)
+    assert isinstance(frame, polars.DataFrame)
+    return frame

@@ -116,13 +116,9 @@ class RemoteResult:
         return self.arrow().to_pandas()
 
     def pl(self) -> polars.DataFrame:
-        try:
-            import polars
-        except ImportError:
-            raise UsageError("polars is not installed", hint="pip install polars") from None
-        frame = polars.from_arrow(self.arrow())
-        assert isinstance(frame, polars.DataFrame)
-        return frame
+        from federation.result import to_polars
+
+        return to_polars(self.arrow())
 
     def explain(self) -> str:
         """The governed SQL and every decision, as the server explained them."""
