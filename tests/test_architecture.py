@@ -24,7 +24,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("federation.result",),
     ("federation.mesh",),
     ("federation.checks", "federation.reports", "federation.access"),
-    ("federation.cli", "federation.server", "federation.notebook", "federation"),
+    ("federation.cli", "federation.shell", "federation.server", "federation.notebook",
+     "federation"),
 )
 TOP_LEVEL = {"__init__.py", "errors.py", "mesh.py", "result.py", "notebook.py"}
 MAX_LINES = 420
