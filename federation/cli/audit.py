@@ -94,7 +94,9 @@ def cost_rows(records: list[dict[str, Any]], product: str | None) -> list[dict[s
 
 def _record_cells(record: dict[str, Any]) -> list[str]:
     # Long SQL is cut: the table is for scanning; --format json has the whole text.
-    return [record["timestamp"][:19], record["user"], record["outcome"],
+    # A server-verified identity (token, OIDC) is marked; an embedded --user is a claim.
+    user = record["user"] + (" (authenticated)" if record.get("authenticated") else "")
+    return [record["timestamp"][:19], user, record["outcome"],
             ", ".join(record["products"]),
             "" if record["rows"] is None else str(record["rows"]),
             str(record["duration_ms"]), record["sql"][:200]]
