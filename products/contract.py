@@ -50,6 +50,47 @@ SUPPORTED_SERVER_TYPES = ("local", "s3", "iceberg")
 SUPPORTED_FORMATS = ("parquet", "csv", "json")
 
 
+ITEMS = "[]"
+"""A path step into the elements of an array (ODCS ``items``)."""
+MAP_KEY, MAP_VALUE = "{key}", "{value}"
+"""Path steps into a map's keys and values (ODCS ``map.key`` / ``map.value``)."""
+
+
+@dataclass(frozen=True)
+class NestedField:
+    """A classification declared below a column: on a property of an ``object``, on an
+    array's ``items`` or a map's key or value, at any depth."""
+
+    path: tuple[str, ...]
+    """Steps from the column down: field names, :data:`ITEMS`, :data:`MAP_KEY`/``VALUE``."""
+    classification: str
+
+    def describe(self, column: str) -> str:
+        """``s.email``, ``l[].email``: the path as people write it."""
+        return ".".join([column, *self.path]).replace(".[]", "[]")
+
+
+def nested_fields(prop: dict[str, Any], path: tuple[str, ...] = ()) -> tuple[NestedField, ...]:
+    """Every classification declared inside ``prop`` (not on ``prop`` itself)."""
+    out: list[NestedField] = []
+    children: list[tuple[str, Any]] = []
+    if isinstance(prop.get("properties"), list):
+        children += [(f.get("name"), f) for f in prop["properties"] if isinstance(f, dict)]
+    if isinstance(prop.get("items"), dict):
+        children.append((ITEMS, prop["items"]))
+    if isinstance(prop.get("map"), dict):
+        children += [(step, prop["map"].get(k)) for k, step in
+                     (("key", MAP_KEY), ("value", MAP_VALUE))]
+    for step, child in children:
+        if not isinstance(child, dict) or not isinstance(step, str):
+            continue
+        label = child.get("classification")
+        if label is not None:
+            out.append(NestedField((*path, step), str(label).lower()))
+        out += nested_fields(child, (*path, step))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Column:
     """One top-level property of a product's schema."""
@@ -66,6 +107,8 @@ class Column:
     description: str | None = None
     tags: tuple[str, ...] = ()
     quality: tuple[dict[str, Any], ...] = ()
+    nested: tuple[NestedField, ...] = ()
+    """Classifications declared on fields inside this column (a struct's, a list's)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +166,13 @@ class Product:
     def server(self) -> Server:
         """The server queries read from: the first one listed."""
         return self.servers[0]
+
+    def custom(self, key: str) -> Any:
+        """The value of the contract's top-level ``customProperties`` entry ``key``."""
+        for prop in self.raw.get("customProperties") or []:
+            if isinstance(prop, dict) and prop.get("property") == key:
+                return prop.get("value")
+        return None
 
 
 def schema_version(api_version: object) -> str | None:
@@ -282,6 +332,7 @@ def _column(doc: YamlDocument, loc: list[str | int], prop: dict[str, Any]) -> Co
         description=prop.get("description"),
         tags=tuple(prop.get("tags") or ()),
         quality=tuple(prop.get("quality") or ()),
+        nested=nested_fields(prop),
     )
 
 
@@ -348,7 +399,8 @@ def load_contract(path: Path, domain: str) -> Product:
 
 
 __all__ = [
-    "CONTRACT_SUFFIX", "LATEST_API_VERSION", "Column", "Product", "Server", "column_type",
+    "CONTRACT_SUFFIX", "ITEMS", "LATEST_API_VERSION", "MAP_KEY", "MAP_VALUE", "Column",
+    "NestedField", "Product", "Server", "column_type", "nested_fields",
     "format_location", "load_contract", "product_from_document", "schema_errors",
     "schema_version",
 ]

@@ -35,12 +35,7 @@ from federation.mesh import Mesh
 
 def owners(governance: Governance, domain: str) -> list[str]:
     """The principals who decide ``domain``'s requests (its ``owner``, as a name or role)."""
-    found = governance.domains.get(domain)
-    owner = found.file.owner if found is not None and found.error is None else None
-    if not owner:
-        return []
-    return sorted(name for name, spec in governance.principals.users.items()
-                  if name == owner or owner in spec.roles)
+    return governance.owners(domain)
 
 
 def owned_domains(governance: Governance, user: str) -> list[str]:

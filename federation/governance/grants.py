@@ -66,7 +66,10 @@ class Grant(_Strict):
 
 
 class DomainFile(_Strict):
-    """``domains/<domain>/domain.yaml``.  ``owner`` is a contact; it grants no power."""
+    """``domains/<domain>/domain.yaml``.  ``owner`` (a principal, or a role) names who
+    administers the domain: decides its access requests, publishes derived products and
+    changes its contracts' status.  It grants no reading power: owners read through
+    grants and rules like everyone else."""
 
     owner: str | None = None
     description: str | None = None
