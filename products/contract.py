@@ -400,7 +400,6 @@ def load_contract(path: Path, domain: str) -> Product:
 
 __all__ = [
     "CONTRACT_SUFFIX", "ITEMS", "LATEST_API_VERSION", "MAP_KEY", "MAP_VALUE", "Column",
-    "NestedField", "Product", "Server", "column_type", "nested_fields",
-    "format_location", "load_contract", "product_from_document", "schema_errors",
-    "schema_version",
+    "NestedField", "Product", "Server", "column_type", "format_location", "load_contract",
+    "nested_fields", "product_from_document", "schema_errors", "schema_version",
 ]
