@@ -166,7 +166,7 @@ def logical_type(duckdb_type: str) -> str:
     return next((logical for prefix, logical in _LOGICAL if upper.startswith(prefix)), "string")
 
 
-def _shape(duckdb_type: str) -> dict[str, Any]:
+def column_shape(duckdb_type: str) -> dict[str, Any]:
     """``logicalType`` and ``physicalType`` of a type, with its nested ``items``,
     ``properties`` or ``map`` (ODCS v3.2)."""
     spelled = normalize_type(duckdb_type)
@@ -177,12 +177,13 @@ def _shape(duckdb_type: str) -> dict[str, Any]:
         return out
     inner = [e for e in parsed.expressions if isinstance(e, exp.DataType | exp.ColumnDef)]
     if out["logicalType"] == "array" and inner:
-        out["items"] = _shape(_spelled(inner[0]))
+        out["items"] = column_shape(_spelled(inner[0]))
     elif out["logicalType"] == "object":
-        out["properties"] = [{"name": f.name, **_shape(_spelled(f))} for f in inner
+        out["properties"] = [{"name": f.name, **column_shape(_spelled(f))} for f in inner
                              if isinstance(f, exp.ColumnDef)]
     elif out["logicalType"] == "map" and len(inner) == 2:
-        out["map"] = {"key": _shape(_spelled(inner[0])), "value": _shape(_spelled(inner[1]))}
+        out["map"] = {"key": column_shape(_spelled(inner[0])),
+                      "value": column_shape(_spelled(inner[1]))}
     return out
 
 
@@ -205,7 +206,7 @@ def _samples(files: list[str]) -> dict[str, list[Any]]:
 
 
 def _property(col: ColumnFacts, samples: dict[str, list[Any]]) -> dict[str, Any]:
-    shape = _shape(col.type)
+    shape = column_shape(col.type)
     prop: dict[str, Any] = {
         "name": col.name, **shape, "required": col.null_count == 0,
         "description": "TODO: describe this column",
