@@ -27,6 +27,8 @@ rules:
     grantable_purposes: [fraud_detection]   # a domain's grant may release it (per reader)
 budgets:
   - {roles: [analyst], max_bytes: 10GB}
+declassify:                 # derived products: which masks lower a label (default: none)
+  - {classification: pii, method: redact, to: internal, description: nothing personal left}
 ```
 """
 
@@ -111,6 +113,18 @@ class Rule(_Strict):
         return f"policies.yaml rule {index + 1} ({self.classification}: {what}{unless})"
 
 
+class Declassify(_Strict):
+    """A derived product's column computed from ``classification`` masked with ``method``
+    is labelled ``to`` instead (e.g. pii redacted → internal).  Without one, masking never
+    lowers a label: pseudonymised personal data is still personal data."""
+
+    classification: Label
+    method: MaskMethod
+    to: Label
+    description: str = Field(min_length=1)
+    """Why this mask makes the data less sensitive; recorded with every column it lowers."""
+
+
 class Budget(_Strict):
     """The most one query by these roles may scan, e.g. ``{roles: [analyst], max_bytes: 1MB}``."""
 
@@ -134,6 +148,7 @@ class PoliciesFile(_Strict):
     purposes: list[Purpose] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     budgets: list[Budget] = Field(default_factory=list)
+    declassify: list[Declassify] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _closed_vocabulary(self) -> PoliciesFile:
@@ -158,6 +173,16 @@ class PoliciesFile(_Strict):
             if unknown:
                 raise ValueError(f"rule {index + 1} lets grants release for purpose "
                                  f"{unknown[0]!r}, which is not declared under purposes")
+        for index, entry in enumerate(self.declassify):
+            for field_name in ("classification", "to"):
+                label_name = getattr(entry, field_name)
+                if label_name not in names:
+                    raise ValueError(f"declassify {index + 1} names {field_name} "
+                                     f"{label_name!r}, which is not declared"
+                                     + suggest(label_name, names))
+            if names.index(entry.to) >= names.index(entry.classification):
+                raise ValueError(f"declassify {index + 1} does not lower {entry.classification!r}"
+                                 f": {entry.to!r} is not declared before it (less sensitive)")
         for label in self.classifications:
             if label.allow and label.name in ruled:
                 raise ValueError(f"classification {label.name!r} is both allowed and ruled: "

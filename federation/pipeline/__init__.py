@@ -8,6 +8,7 @@ fixtures in ``tests/fixtures/golden/<stage>.sql``::
     DECIDE  bound             size, nesting and time within the limits, or refused
             allowlist         every node on the allow-list, or refused
             resolve           domain.product names -> products of the catalog
+            lifecycle         drafts only for their owners, retired refused, deprecated warned
             authorize         per-column decisions, masks and row filters; stars expanded
     PLAN    scans             files listed, Iceberg snapshots planned, footers read (the
                               only stage that does I/O)
@@ -32,6 +33,7 @@ from federation.pipeline.allowlist import allowlist
 from federation.pipeline.authorize import authorize
 from federation.pipeline.budget import budget, estimate
 from federation.pipeline.contracts import contracts
+from federation.pipeline.lifecycle import lifecycle
 from federation.pipeline.limits import bound, gc_paused
 from federation.pipeline.parse import parse
 from federation.pipeline.query import Context, GovernedQuery
@@ -43,7 +45,7 @@ from federation.pipeline.stamp import stamp
 
 Step = Callable[[GovernedQuery, Context], GovernedQuery]
 
-DECIDE: tuple[Step, ...] = (bound, allowlist, resolve, authorize)
+DECIDE: tuple[Step, ...] = (bound, allowlist, resolve, lifecycle, authorize)
 """What the caller may read: pure, no I/O."""
 PLAN: tuple[Step, ...] = (scans, rewrite, seal)
 """What will be read, and the SQL that reads only that."""
@@ -54,8 +56,8 @@ GUARDS: tuple[Step, ...] = (contracts, estimate, budget, stamp)
 
 __all__ = [
     "DECIDE", "GUARDS", "PLAN", "STEPS", "Context", "GovernedQuery", "Step", "allowlist",
-    "authorize", "bound", "budget", "contracts", "estimate", "govern", "parse", "resolve",
-    "rewrite", "run", "scans", "seal", "stamp",
+    "authorize", "bound", "budget", "contracts", "estimate", "govern", "lifecycle", "parse",
+    "resolve", "rewrite", "run", "scans", "seal", "stamp",
 ]
 
 

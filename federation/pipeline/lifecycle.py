@@ -1,0 +1,62 @@
+"""Step 4: each product's lifecycle status — who may read it, and what the reader is told.
+
+A contract's ``status`` moves draft → active → deprecated → retired (``duckmesh products
+status``).  A draft (or ``proposed``) product is readable only by its domain's owners: it
+is not published yet.  A deprecated one is read with a warning naming its replacement and
+sunset date; a retired one is refused (exit 4), naming the replacement.  A status this
+step does not know is refused: a typo such as ``activ`` must not publish a product.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from federation.errors import AccessDenied, ContractError
+from federation.pipeline.query import Context, GovernedQuery
+from products.contract import Product
+
+UNPUBLISHED = ("draft", "proposed")
+READABLE = ("active", "deprecated")
+STATUSES = (*UNPUBLISHED, *READABLE, "retired")
+"""Every status duckmesh understands, in lifecycle order (ODCS v3's own values)."""
+
+REPLACEMENT = "duckmesh.replacement"
+SUNSET = "duckmesh.sunset"
+
+
+def status_of(product: Product) -> str:
+    """The product's status, lower case; a contract without one is ``active`` (ODCS
+    before v3 had no status)."""
+    return str(product.status or "active").strip().lower()
+
+
+def successor(product: Product) -> str:
+    """`` Use X instead (sunset D).``, from the contract's customProperties."""
+    replacement, sunset = product.custom(REPLACEMENT), product.custom(SUNSET)
+    text = f" Use {replacement} instead" if replacement else ""
+    if sunset:
+        text += f"{',' if text else ' It'} sunsets on {sunset}"
+    return f"{text}." if text else ""
+
+
+def lifecycle(query: GovernedQuery, ctx: Context) -> GovernedQuery:
+    """Refuse retired products, and drafts to anyone but their domain's owners; warn on
+    deprecated ones."""
+    warnings = list(query.warnings)
+    for fqn in query.products:
+        product = ctx.catalog.get(fqn)
+        status = status_of(product)
+        if status not in STATUSES:
+            raise ContractError(f"{fqn} has status {product.status!r}, which duckmesh does "
+                                "not know; it is not readable", product=fqn,
+                                hint="status is one of " + ", ".join(STATUSES))
+        if status == "retired":
+            raise ContractError(f"{fqn} is retired.{successor(product)}", product=fqn)
+        if status in UNPUBLISHED and ctx.principal.name not in \
+                ctx.governance.owners(product.domain):
+            raise AccessDenied(f"{fqn} is a {status}: only the owners of {product.domain} "
+                               "read it until they make it active", product=fqn,
+                               hint=f"duckmesh products status {fqn} active (by an owner)")
+        if status == "deprecated":
+            warnings.append(f"{fqn} is deprecated.{successor(product)}")
+    return dataclasses.replace(query, warnings=tuple(warnings))
