@@ -104,6 +104,10 @@ class GovernedQuery:
                 if col.action == "deny":
                     action = "hidden"
                 out.append(Decision(fqn, col.column.name, action, col.reason))
+                for inner in col.fields:  # classified fields inside a struct or list
+                    action = f"mask:{inner.method}" if inner.action == "mask" else "hidden"
+                    out.append(Decision(fqn, inner.field.describe(col.column.name), action,
+                                        inner.reason))
             if access.row_filter is not None:
                 out.append(Decision(fqn, None, "row_filter", access.row_filter_reason or "",
                                     access.row_filter.sql(dialect="duckdb")))
