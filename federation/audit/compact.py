@@ -20,7 +20,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from federation.audit.store import AuditStore
 from federation.errors import StorageError, UsageError
 
 COMPACTED = "compacted"
-JSON_FIELDS = ("roles", "products", "columns", "decisions", "denied")
+JSON_FIELDS = ("roles", "products", "columns", "decisions", "denied", "session")
 """Record fields holding lists or maps: stored as JSON text, so the product's columns
 have plain types."""
 
@@ -55,8 +55,19 @@ SCHEMA = pa.schema([
     ("error_class", pa.string()),
     ("error", pa.string()),
     ("denied", pa.string()),
+    ("engine", pa.string()),
+    ("authenticated", pa.bool_()),
+    ("session", pa.string()),
 ])
-"""The columns of meta.audit, in order (timestamps in UTC)."""
+"""The columns of meta.audit, in order (timestamps in UTC).
+
+Columns are only ever appended.  Files written before a column existed read it as null
+(:func:`compacted_rows`), and :func:`upgrade` rewrites them to the current schema, so
+DuckDB (which reads the files of meta.audit together, by the first file's columns) sees
+one schema."""
+OPTIONAL = ("engine", "session")
+"""Columns a record has only when they say something (a non-default engine, a served
+query's session): absent from the record, null in the row."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,11 @@ def from_row(row: dict[str, Any]) -> dict[str, Any]:
     record["timestamp"] = stamp.replace(tzinfo=dt.UTC).isoformat()
     for name in JSON_FIELDS:
         record[name] = None if row.get(name) is None else json.loads(row[name])
+    for name in OPTIONAL:
+        if record.get(name) is None:
+            record.pop(name, None)
+    # Rows compacted before the column existed were all embedded (self-named) queries.
+    record["authenticated"] = bool(record.get("authenticated"))
     return record
 
 
@@ -100,8 +116,11 @@ def ensure_seed(store: AuditStore) -> None:
     record on (before any compaction); written once, checked once per process."""
     if store.base in _seeded:
         return
-    if not store.exists(f"{COMPACTED}/{SEED}"):
-        store.put_parquet(f"{COMPACTED}/{SEED}", SCHEMA.empty_table())
+    seed = f"{COMPACTED}/{SEED}"
+    # An empty seed of an older schema is rewritten at once: DuckDB takes the columns of
+    # the first file (the seed sorts first), so it must have them all.
+    if not store.exists(seed) or store.parquet_schema(seed).names != SCHEMA.names:
+        store.put_parquet(seed, SCHEMA.empty_table())
     _seeded.add(store.base)
 
 
@@ -109,6 +128,22 @@ def compacted_rows(store: AuditStore) -> Iterator[dict[str, Any]]:
     """Every row of every compacted file."""
     for name in store.names(COMPACTED, ".parquet"):
         yield from store.read_parquet(f"{COMPACTED}/{name}", schema=SCHEMA).to_pylist()
+
+
+def upgrade(store: AuditStore, check: Callable[[], None] = lambda: None) -> int:
+    """Rewrite compacted files that lack columns of :data:`SCHEMA` (written by an older
+    duckmesh) to the current schema, the new columns null; returns how many.  Each file is
+    replaced whole under the same name, so its records are neither lost nor doubled."""
+    upgraded = 0
+    for name in store.names(COMPACTED, ".parquet"):
+        path = f"{COMPACTED}/{name}"
+        if store.parquet_schema(path).names == SCHEMA.names:
+            continue
+        table = store.read_parquet(path, schema=SCHEMA)
+        check()
+        store.put_parquet(path, table)
+        upgraded += 1
+    return upgraded
 
 
 def compacted_ids(store: AuditStore) -> set[str]:
@@ -216,6 +251,7 @@ def _lock(store: AuditStore) -> Iterator[_Lease]:
 def compact(store: AuditStore) -> Compaction:
     """Move every complete record file into one Parquet file."""
     with _lock(store) as lease:
+        upgrade(store, lease.check)
         done = compacted_ids(store)
         rows, consumed = [], []
         for name in store.names(RECORDS, ".json"):

@@ -124,7 +124,8 @@ class AuditLog:
             # Gone since listing: a compaction took it; its Parquet is there by now.
             by_id.update({r["record_id"]: r for r in compacted_rows(self.store)
                           if r["record_id"] not in by_id and r["record_id"] not in loose})
-        out = [from_row(r) for r in by_id.values()] + [settled(r) for r in loose.values()]
+        out = [from_row(r) for r in by_id.values()] + \
+            [_normalized(settled(r)) for r in loose.values()]
         out.sort(key=lambda r: dt.datetime.fromisoformat(r["timestamp"]))
         yield from out
 
@@ -147,7 +148,8 @@ class AuditLog:
 def record(query: GovernedQuery | None, *, sql: str, user: str, roles: tuple[str, ...],
            started: dt.datetime, outcome: str, rows: int | None = None,
            error: BaseException | None = None, scanned: int = 0,
-           purpose: str | None = None, time_limit: float | None = None) -> dict[str, Any]:
+           purpose: str | None = None, time_limit: float | None = None,
+           authenticated: bool = False) -> dict[str, Any]:
     """The audit record of one query; ``purpose`` says why it ran (``report:NAME``, …);
     ``time_limit`` (a running record's): the seconds after which it cannot be running."""
     ended = dt.datetime.now(dt.UTC)
@@ -175,6 +177,9 @@ def record(query: GovernedQuery | None, *, sql: str, user: str, roles: tuple[str
         "error": str(error) if isinstance(error, DuckmeshError) else None,
         "denied": {"product": error.product, "column": error.column}
         if isinstance(error, AccessDenied) else None,
+        # True only when a server verified who the caller is (a token, OIDC): embedded,
+        # ``user`` is whatever the caller said (--user, $DUCKMESH_USER, the OS user).
+        "authenticated": authenticated,
         **({"time_limit": time_limit} if time_limit is not None else {}),
     }
 
@@ -197,6 +202,12 @@ def costs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["queries"] += 1
             row["bytes_scanned"] += round(share)
     return [totals[k] for k in sorted(totals)]
+
+
+def _normalized(record: dict[str, Any]) -> dict[str, Any]:
+    """A record file as compaction will show it: written before ``authenticated``
+    existed, it was an embedded (self-named) query."""
+    return {**record, "authenticated": bool(record.get("authenticated"))}
 
 
 def _name(record: dict[str, Any]) -> str:
@@ -255,5 +266,5 @@ def auth_failure(*, reason: str, client: str, protocol: str,
         "rows": None, "bytes_scanned": 0, "duration_ms": 0.0, "outcome": "unauthenticated",
         "error_class": "AuthenticationFailed",
         "error": f"{reason} (client {client}, {protocol})", "denied": None,
-        "client": client, "protocol": protocol,
+        "authenticated": False, "session": {"client": client, "protocol": protocol},
     }

@@ -27,9 +27,9 @@ DOMAIN = "meta"
 PRODUCT = "audit"
 FQN = f"{DOMAIN}.{PRODUCT}"
 _TYPES = {"string": "VARCHAR", "timestamp[us]": "TIMESTAMP", "int64": "BIGINT",
-          "double": "DOUBLE"}
+          "double": "DOUBLE", "bool": "BOOLEAN"}
 _LOGICAL = {"VARCHAR": "string", "TIMESTAMP": "timestamp", "BIGINT": "integer",
-            "DOUBLE": "number"}
+            "DOUBLE": "number", "BOOLEAN": "boolean"}
 _DESCRIPTIONS = {
     "record_id": "Unique id of the record",
     "timestamp": "When the query started, UTC",
@@ -48,6 +48,11 @@ _DESCRIPTIONS = {
     "error_class": "Error class, if any",
     "error": "Error message, if any",
     "denied": "The denied product and column, if denied (JSON)",
+    "engine": "The engine, when not the default (duckdb)",
+    "authenticated": "True when duckmesh serve verified the user (token, OIDC); false "
+                     "when the caller named themselves (embedded --user)",
+    "session": "A served query's session: auth method, token id or subject, client "
+               "address, protocol (JSON)",
 }
 
 

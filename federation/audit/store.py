@@ -142,6 +142,16 @@ class AuditStore:
         except STORAGE_ERRORS as exc:
             raise self._fail("read", exc) from None
 
+    def parquet_schema(self, relative: str) -> pa.Schema:
+        """The schema of a Parquet file (its footer only)."""
+        try:
+            if self.fs is None:
+                return pq.read_schema(self.uri(relative))
+            with self.fs.open(self._key(relative), "rb") as handle:
+                return pq.read_schema(handle)
+        except STORAGE_ERRORS as exc:
+            raise self._fail("read", exc) from None
+
     def put_parquet(self, relative: str, table: pa.Table) -> None:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)

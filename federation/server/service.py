@@ -53,8 +53,12 @@ class SessionAudit(AuditLog):
     session: dict[str, str] = field(default_factory=dict)
     cancelled: list[str] = field(default_factory=list)
 
+    def start(self, record: dict[str, Any]) -> str:
+        # The running record too: if the server dies, its settled record still says who.
+        return super().start({**record, "session": self.session, "authenticated": True})
+
     def write(self, record: dict[str, Any]) -> str:
-        record = {**record, "session": self.session}
+        record = {**record, "session": self.session, "authenticated": True}
         if self.cancelled and record.get("outcome") != "ok":
             record.update(error_class="QueryCancelled", error=f"cancelled: {self.cancelled[0]}")
         return super().write(record)

@@ -285,3 +285,62 @@ def test_meta_audit_decisions_and_denials_name_audit_readers(demo_copy: Path) ->
                               "SELECT count(*) FROM meta.audit").stdout)
     grant = next(d for d in explained["decisions"] if d["action"] == "grant")
     assert grant["reason"] == "duckmesh.yaml audit.readers"
+
+
+OLD_COLUMNS = ("record_id", "timestamp", "user", "roles", "host", "pid", "purpose", "sql",
+               "governed_sql_sha256", "products", "columns", "decisions", "rows",
+               "bytes_scanned", "duration_ms", "outcome", "error_class", "error", "denied")
+"""The compacted schema before ``engine``, ``authenticated`` and ``session`` existed."""
+
+
+def test_files_compacted_by_an_older_duckmesh_still_read_and_are_upgraded(
+        demo_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+
+    from federation.audit.compact import SCHEMA, to_row
+    from federation.audit.log import record
+
+    mesh = Mesh.open(demo_copy)
+    run_three(mesh)
+    store = mesh.audit.store
+    old = pa.schema([SCHEMA.field(name) for name in OLD_COLUMNS])
+    # What the old duckmesh wrote: its seed and one compacted file, by the old schema.
+    rows = []
+    for name in store.names("records", ".json"):
+        loose = json.loads(store.read(f"records/{name}"))
+        for key in ("authenticated", "engine", "session"):
+            loose.pop(key, None)
+        rows.append({k: v for k, v in to_row(name.removesuffix(".json"), loose).items()
+                     if k in OLD_COLUMNS})
+        store.delete(f"records/{name}")
+    store.put_parquet(f"{COMPACTED}/{SEED}", old.empty_table())
+    store.put_parquet(f"{COMPACTED}/20000101T000000-old.parquet",
+                      pa.Table.from_pylist(rows, schema=old))
+    assert pq.read_schema(store.uri(f"{COMPACTED}/{SEED}")).names == list(OLD_COLUMNS)
+    # Read as they are: the new columns are absent (embedded, unauthenticated).
+    before = list(Mesh.open(demo_copy).audit.records())
+    assert [(r["user"], r["authenticated"]) for r in before] == [
+        ("ana", False), ("dana", False), ("ana", False)]
+    assert not any("session" in r or "engine" in r for r in before)
+    # A served query's record (a verified user, its session) next to them.
+    served = record(None, sql="SELECT 1", user="ana", roles=("analyst",),
+                    started=dt.datetime.now(dt.UTC), outcome="ok", rows=1,
+                    authenticated=True)
+    session = {"auth": "token", "subject": "abc", "client": "10.0.0.7",
+               "protocol": "flight-sql"}
+    mesh = Mesh.open(demo_copy)
+    mesh.audit.write({**served, "session": session})
+    loose = list(mesh.audit.records())
+    # A reader's query of meta.audit compacts, which upgrades the old files first.
+    table = mesh.sql("SELECT user, authenticated, session->>'client' AS client, engine "
+                     "FROM meta.audit WHERE sql = 'SELECT 1'", user="adam").arrow()
+    assert table.to_pylist() == [{"user": "ana", "authenticated": True,
+                                  "client": "10.0.0.7", "engine": None}]
+    for name in store.names(COMPACTED, ".parquet"):
+        assert pq.read_schema(store.uri(f"{COMPACTED}/{name}")).names == SCHEMA.names
+    after = [r for r in Mesh.open(demo_copy).audit.records()
+             if not r["sql"].startswith("SELECT user, authenticated")]
+    assert after == loose  # the session survives compaction, the old records unchanged
+    monkeypatch.setenv("DUCKMESH_USER", "adam")
+    shown = dm(demo_copy, "audit").stdout
+    assert "ana (authenticated)" in shown and "dana (authenticated)" not in shown
