@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from federation.errors import (
@@ -13,8 +14,6 @@ from federation.errors import (
     QueryRejected,
     StorageError,
 )
-from federation.mesh import Mesh
-from federation.result import Result
 
 __all__ = [
     "AccessDenied", "ConfigError", "ContractError", "DuckmeshError", "Mesh", "QueryFailed",
@@ -22,7 +21,26 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from federation.mesh import Mesh
+    from federation.result import Result
     from federation.server.client import Connection
+
+# Loaded on first use (PEP 562), so that `import federation.cli` (every `duckmesh` call)
+# does not pay for duckdb, pyarrow and sqlglot: `from federation import Mesh` still works.
+_LAZY = {"Mesh": "federation.mesh", "Result": "federation.result"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'federation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def connect(url: str, token: str | None = None, **options: Any) -> Connection:
