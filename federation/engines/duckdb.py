@@ -155,6 +155,24 @@ def _exportable(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
         for name, kind in zip(relation.columns, kinds, strict=True)])
 
 
+def result_schema(query: GovernedQuery, engine: EngineSettings, root: Path) -> pa.Schema:
+    """The Arrow schema of ``query``'s result without reading its data: DuckDB binds the
+    governed SQL under ``LIMIT 0`` (binding reads only metadata, e.g. Parquet footers),
+    in the same sandbox and with the same time limit as a run; errors sanitized."""
+    con = connect(query, engine, root)
+    timer = threading.Timer(engine.timeout_seconds, con.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        relation = _exportable(con.sql(query.governed_sql, params=query.params or None))
+        return relation.limit(0).to_arrow_table().schema
+    except duckdb.Error as exc:
+        raise sanitize(exc, query, engine.timeout_seconds) from None
+    finally:
+        timer.cancel()
+        con.close()
+
+
 class Execution:
     """One running governed query: a stream of Arrow record batches, then closed."""
 
