@@ -73,7 +73,7 @@ class NestedField:
 def nested_fields(prop: dict[str, Any], path: tuple[str, ...] = ()) -> tuple[NestedField, ...]:
     """Every classification declared inside ``prop`` (not on ``prop`` itself)."""
     out: list[NestedField] = []
-    children: list[tuple[str, Any]] = []
+    children: list[tuple[Any, Any]] = []
     if isinstance(prop.get("properties"), list):
         children += [(f.get("name"), f) for f in prop["properties"] if isinstance(f, dict)]
     if isinstance(prop.get("items"), dict):
