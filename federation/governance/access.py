@@ -17,11 +17,23 @@ from sqlglot import exp
 
 from federation.errors import AccessDenied
 from federation.governance.grants import Grant, grant_problems
+from federation.governance.masks import NotRebuildable, mask_expression, nested_mask
 from federation.governance.model import Governance, Principal
 from federation.governance.policies import stricter, suggest
-from products.contract import Column, Product
+from products.contract import Column, NestedField, Product
 
 Action = Literal["allow", "mask", "deny"]
+
+
+@dataclass(frozen=True)
+class FieldAccess:
+    """What the caller gets of one classified field inside a column (never ``allow``:
+    allowed fields are not listed)."""
+
+    field: NestedField
+    action: Action
+    method: str | None
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,22 @@ class ColumnAccess:
     action: Action
     method: str | None
     reason: str
+    fields: tuple[FieldAccess, ...] = ()
+    """Fields inside the column masked or left out (the column itself is ``allow``)."""
+
+    def mask(self, value: exp.Expr) -> exp.Expr:
+        """``value`` (the raw column) as the caller sees it: masked, or rebuilt with its
+        governed fields masked or left out."""
+        if self.action == "mask" and self.method:
+            return mask_expression(self.method, value, self.column)
+        if not self.fields:
+            return value
+        rules = {f.field.path: (f.action, f.method) for f in self.fields}
+        rebuilt = nested_mask(value, self.column, rules)
+        if rebuilt is None:  # evaluate() denies such a column; never serve it raw
+            raise AccessDenied(f"nothing of column {self.column.name} is visible",
+                               column=self.column.name)
+        return rebuilt
 
     @property
     def visible(self) -> bool:
@@ -154,6 +182,35 @@ def _scoped(principal: Principal, product: Product) -> ProductAccess:
                          tuple(ColumnAccess(c, "allow", None, reason) for c in product.columns))
 
 
+def _with_fields(governance: Governance, principal: Principal, product: Product,
+                 purpose: str | None, decision: ColumnAccess) -> ColumnAccess:
+    """``decision`` with its column's nested classifications decided; the column is denied
+    when one of them cannot be enforced (a path its type lacks, inside a MAP) or nothing
+    of it is left visible."""
+    column = decision.column
+    if decision.action != "allow" or not column.nested:
+        return decision  # a masked or denied column covers whatever is inside it
+    fields = []
+    for nested in column.nested:
+        where = nested.describe(column.name)
+        as_column = Column(where, column.type, classification=nested.classification)
+        action, method, reason = _global_decision(governance, principal, as_column,
+                                                  product.fqn, purpose)
+        if action != "allow":
+            fields.append(FieldAccess(nested, action, method, reason))
+    if not fields:
+        return decision
+    rules = {f.field.path: (f.action, f.method) for f in fields}
+    try:
+        if nested_mask(exp.column(column.name), column, rules) is None:
+            return ColumnAccess(column, "deny", None, f"nothing of it is visible: "
+                                f"{fields[0].reason}")
+    except NotRebuildable as exc:
+        return ColumnAccess(column, "deny", None, f"{exc}, so its classified fields "
+                            "cannot be enforced (fail closed)")
+    return ColumnAccess(column, "allow", None, decision.reason, tuple(fields))
+
+
 def evaluate(governance: Governance, principal: Principal, product: Product,
              purpose: str | None = None) -> ProductAccess:
     """The caller's access to ``product`` for ``purpose``; AccessDenied if no usable grant
@@ -211,7 +268,8 @@ def evaluate(governance: Governance, principal: Principal, product: Product,
             if method is None or stricter(domain_method, method) == domain_method != method:
                 action, method = "mask", domain_method
                 reason = f"{grant_name} (mask_columns)"
-        decisions.append(ColumnAccess(column, action, method, reason))
+        decisions.append(_with_fields(governance, principal, product, purpose,
+                                      ColumnAccess(column, action, method, reason)))
     row_filter = None
     filter_reason = None
     if isinstance(template, exp.Expr):

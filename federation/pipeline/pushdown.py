@@ -5,8 +5,8 @@ comparison, IN, BETWEEN or IS [NOT] NULL between one of the product's columns an
 literals.  The query keeps every predicate: pushing only lets the planner skip files that
 cannot hold a matching row.  Two rules keep that exact:
 
-- columns the caller sees masked are never pushed (their predicates compare masked
-  values, not stored ones);
+- columns the caller sees masked, or with masked fields inside, are never pushed (their
+  predicates compare masked values, not stored ones);
 - nothing is pushed from a SELECT with an outer join: pruning the null-supplying side
   would turn "no match in a pruned file" into NULLs that a predicate like IS NULL keeps.
 
@@ -102,7 +102,9 @@ def pushable(table: exp.Table, access: ProductAccess) -> list[Predicate]:
 
     def visible_raw(column: exp.Column) -> bool:
         decision = access.column(column.name)
-        return column.table == alias and decision is not None and decision.action == "allow"
+        # A column with masked fields inside is not stored as the caller sees it either.
+        return column.table == alias and decision is not None and \
+            decision.action == "allow" and not decision.fields
 
     where = select.args.get("where")
     out += [p for c in _conjuncts(where.this if where is not None else None)

@@ -19,8 +19,8 @@ from sqlglot import exp
 
 from connectors.scan import ScanPlan
 from federation.errors import AccessDenied, ConfigError, QueryRejected
-from federation.governance.access import ProductAccess
-from federation.governance.masks import hmac_params, mask_expression
+from federation.governance.access import ColumnAccess, ProductAccess
+from federation.governance.masks import hmac_params
 from federation.pipeline.query import Context, GovernedQuery
 from federation.pipeline.resolve import product_name
 
@@ -49,10 +49,9 @@ def secured_relation(access: ProductAccess, scan: ScanPlan, alias: str,
     chosen = [d for d in visible if d.column.name.lower() in wanted] or visible[:1]
     projections: list[exp.Expr] = []
     for decision in chosen:
-        raw = exp.column(decision.column.name, table=SOURCE_ALIAS)
-        value: exp.Expr = raw
-        if decision.action == "mask" and decision.method:
-            value = mask_expression(decision.method, raw, decision.column)
+        # Fields governed inside a struct or list are masked here, at the source, so no
+        # way of reaching them later (s.*, to_json, unnest, casts, the whole row) is raw.
+        value = decision.mask(exp.column(decision.column.name, table=SOURCE_ALIAS))
         projections.append(exp.alias_(value, decision.column.name, copy=False))
     if not projections:
         raise AccessDenied(f"no column of {access.product.fqn} is visible to the caller",
@@ -63,6 +62,12 @@ def secured_relation(access: ProductAccess, scan: ScanPlan, alias: str,
     if access.row_filter is not None:
         select = select.where(_qualify_filter(access.row_filter), copy=False)
     return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def _methods(decision: ColumnAccess) -> set[str | None]:
+    """The mask methods a column's projection uses, its nested fields' included."""
+    methods = {f.method for f in decision.fields if f.action == "mask"}
+    return methods | ({decision.method} if decision.action == "mask" else set())
 
 
 def _try_casts(node: exp.Expr) -> exp.Expr:
@@ -78,7 +83,7 @@ def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """
     scans = query.scans
     uses_hash = any(
-        c.method == "hash" and c.action == "mask" and c.column.name in query.columns_read[fqn]
+        "hash" in _methods(c) and c.column.name in query.columns_read[fqn]
         for fqn, a in query.access.items() for c in a.columns)
     params: dict[str, bytes] = {}
     if uses_hash:
