@@ -188,6 +188,9 @@ DOMAINS: dict[str, dict[str, Any]] = {
             # Support agents: contact details in clear only with purpose customer_service
             # (policies.yaml releases pii for it), pseudonymised otherwise.
             {"products": ["profiles"], "roles": ["support_agent"]},
+            # The sales team publishes bookings.booking_facts from profiles (its contract
+            # then carries the pii labels of what it derives from email).
+            {"products": ["profiles"], "roles": ["bookings_owner"]},
         ],
     },
     "flights": {
@@ -211,7 +214,7 @@ DOMAINS: dict[str, dict[str, Any]] = {
         "description": "How customers paid.",
         "grants": [
             {"products": ["*"], "roles": ["admin", "fraud_investigator", "payments_owner"]},
-            {"products": ["transactions"], "roles": ["analyst"]},
+            {"products": ["transactions"], "roles": ["analyst", "bookings_owner"]},
             {"products": ["transactions"], "roles": ["data_scientist"],
              "mask_columns": {"customer_id": "hash"}},
         ],

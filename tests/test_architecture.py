@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("federation.engines", "federation.audit"),
     ("federation.result",),
     ("federation.mesh",),
-    ("federation.checks", "federation.reports", "federation.access"),
+    ("federation.checks", "federation.reports", "federation.access", "federation.publish"),
     ("federation.cli", "federation.shell", "federation.server", "federation.notebook",
      "federation"),
 )

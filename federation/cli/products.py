@@ -181,3 +181,10 @@ def products_init(ctx: click.Context, name: str, source: str, output: Path | Non
         reason = prop["customProperties"][1]["value"]
         click.echo(f"  {prop['name']:<24} {prop['physicalType']:<16} "
                    f"{prop['classification']:<11} {reason}", err=True)
+
+
+# Self-serve publishing (federation/cli/publishing.py): publish, refresh, due, status.
+from federation.cli.publishing import COMMANDS as _PUBLISHING  # noqa: E402
+
+for _command in _PUBLISHING:
+    products.add_command(_command)

@@ -29,8 +29,8 @@ def slot_key(slot: dt.datetime) -> str:
 class History:
     """The run records of one report."""
 
-    def __init__(self, root: Path, name: str) -> None:
-        self.folder = root / STATE_DIR / name
+    def __init__(self, root: Path, name: str, state_dir: str = STATE_DIR) -> None:
+        self.folder = root / state_dir / name
 
     def record(self, entry: dict[str, Any]) -> Path:
         """Write one attempt's record atomically."""

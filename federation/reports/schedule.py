@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from federation.reports.spec import ReportSpec
+
+class Scheduled(Protocol):
+    """Anything run on a cron schedule in a time zone (a report, a derived product)."""
+
+    @property
+    def schedule(self) -> str: ...
+
+    @property
+    def zone(self) -> ZoneInfo: ...
 
 
-def latest_slot(spec: ReportSpec, at: dt.datetime) -> dt.datetime:
+def latest_slot(spec: Scheduled, at: dt.datetime) -> dt.datetime:
     """The most recent slot at or before ``at`` (UTC-aware result)."""
     local = at.astimezone(spec.zone)
     # croniter's get_prev is strictly before; step a microsecond past `at` so a slot
@@ -19,14 +29,14 @@ def latest_slot(spec: ReportSpec, at: dt.datetime) -> dt.datetime:
     return slot.astimezone(dt.UTC)
 
 
-def previous_slot(spec: ReportSpec, slot: dt.datetime) -> dt.datetime:
+def previous_slot(spec: Scheduled, slot: dt.datetime) -> dt.datetime:
     """The slot before ``slot``: a report's data window is (previous slot, slot]."""
     it = croniter(spec.schedule, slot.astimezone(spec.zone))
     before: dt.datetime = it.get_prev(dt.datetime)
     return before.astimezone(dt.UTC)
 
 
-def slots_between(spec: ReportSpec, after: dt.datetime | None, until: dt.datetime,
+def slots_between(spec: Scheduled, after: dt.datetime | None, until: dt.datetime,
                   limit: int) -> list[dt.datetime]:
     """Slots in (``after``, ``until``], oldest first, at most the ``limit`` newest.
 

@@ -1,0 +1,193 @@
+"""The contract of a derived product, from its query: pure functions, no I/O.
+
+Each column's classification is inherited from its lineage: the most sensitive label of
+the source columns it is computed from, in the order policies.yaml declares them (least
+to most sensitive; a label it does not declare outranks every declared one).  A source
+the publisher saw masked keeps its label — a hashed email is still personal data —
+unless policies.yaml ``declassify`` names that label and mask method, which the column
+then records.  A column whose lineage cannot be traced takes the most sensitive label of
+everything the query read (fail closed); one computed from no column at all (``count(*)``,
+a literal) takes ``internal`` when the vocabulary has it, else the default label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+from connectors.footers import ColumnFacts
+from federation.governance.access import ProductAccess
+from federation.governance.policies import PoliciesFile
+from products.bootstrap import column_shape
+from products.contract import LATEST_API_VERSION, Product
+
+DERIVED = "duckmesh.derived"
+"""Top-level customProperties key: how the product is made (SQL, upstream, schedule)."""
+COLUMN_LINEAGE = "duckmesh.lineage"
+COLUMN_TRANSFORM = "duckmesh.transformation"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source column of an output, as the publisher saw it."""
+
+    product: str
+    column: str
+    label: str
+    seen: str
+    """``allow`` or ``mask:<method>``: what the publisher's query read of it."""
+    type: str | None = None
+    """The source column's type in its contract (a refresh stops if it changes)."""
+
+
+@dataclass(frozen=True)
+class Inherited:
+    """An output column's classification, and why."""
+
+    label: str
+    reason: str
+    declassified: tuple[dict[str, str], ...] = ()
+
+
+def sensitivity(policies: PoliciesFile, label: str) -> int:
+    """Position in the declared vocabulary; undeclared labels outrank all of it."""
+    labels = policies.labels
+    return labels.index(label) if label in labels else len(labels)
+
+
+def most_sensitive(policies: PoliciesFile, labels: Iterable[str]) -> str | None:
+    """The most sensitive of ``labels`` by the mesh's own order (ties: by name)."""
+    present = set(labels)
+    return max(present, key=lambda x: (sensitivity(policies, x), x)) if present else None
+
+
+def declassified_to(policies: PoliciesFile, label: str, seen: str) -> str | None:
+    """The label a source masked as ``seen`` is lowered to by policies.yaml, or None."""
+    if not seen.startswith("mask:"):
+        return None
+    method = seen.split(":", 1)[1]
+    for entry in policies.declassify:
+        if entry.classification == label and entry.method == method:
+            return entry.to
+    return None
+
+
+def inherit(policies: PoliciesFile, sources: Iterable[Source], *, traced: bool,
+            everything_read: Iterable[str]) -> Inherited:
+    """The classification of an output computed from ``sources``.
+
+    ``traced`` is False when the output references columns whose lineage could not be
+    followed; ``everything_read`` are the labels of every column the query read.
+    """
+    if not traced:
+        label = most_sensitive(policies, everything_read) or policies.default_classification
+        return Inherited(label, "lineage could not be traced: the most sensitive label "
+                                "the query read")
+    sources = list(sources)
+    if not sources:
+        fallback = "internal" if "internal" in policies.labels \
+            else policies.default_classification
+        return Inherited(fallback, "computed from no product column")
+    effective: list[str] = []
+    lowered: list[dict[str, str]] = []
+    for source in sources:
+        to = declassified_to(policies, source.label, source.seen)
+        if to is None:
+            effective.append(source.label)
+            continue
+        effective.append(to)
+        lowered.append({"source": f"{source.product}.{source.column}", "from": source.label,
+                        "to": to, "mask": source.seen})
+    label = most_sensitive(policies, effective)
+    assert label is not None  # sources is not empty
+    names = ", ".join(f"{s.product}.{s.column} ({s.label}"
+                      f"{', seen ' + s.seen if s.seen != 'allow' else ''})" for s in sources)
+    return Inherited(label, f"inherited from {names}", tuple(lowered))
+
+
+def sources_of(entry: Any, access: dict[str, ProductAccess],
+               default_label: str) -> list[Source]:
+    """The :class:`Source` of each product column a lineage entry names, with what the
+    publisher saw of it."""
+    out = []
+    for src in entry.sources:
+        decision = access[src.product].column(src.column)
+        seen = "allow"
+        if decision is not None and decision.action == "mask":
+            seen = f"mask:{decision.method}"
+        out.append(Source(src.product, src.column, src.classification or default_label, seen,
+                          decision.column.type if decision is not None else None))
+    return out
+
+
+def references_columns(transformation: str) -> bool:
+    """True if an output's SQL names a column (so it must have traceable sources)."""
+    try:
+        tree = exp.maybe_parse(transformation, dialect="duckdb")
+    except Exception:  # noqa: BLE001 - unparsable: assume it does (fail closed)
+        return True
+    return any(True for _ in tree.find_all(exp.Column))
+
+
+def row_filters(access: dict[str, ProductAccess]) -> list[dict[str, str]]:
+    """Every row filter the publisher's view had: the derived product holds only those
+    rows, and its contract must say so."""
+    return [{"product": fqn, "filter": a.row_filter.sql(dialect="duckdb"),
+             "reason": a.row_filter_reason or ""}
+            for fqn, a in sorted(access.items()) if a.row_filter is not None]
+
+
+def derived_contract(*, fqn: str, owner: str | None, description: str, version: str,
+                     server: dict[str, Any], columns: list[ColumnFacts],
+                     inherited: dict[str, Inherited], transformations: dict[str, str],
+                     lineage_of: dict[str, list[Source]], derived: dict[str, Any]
+                     ) -> dict[str, Any]:
+    """The ODCS v3 contract document of a derived product (status ``draft``)."""
+    domain, _, name = fqn.partition(".")
+    properties = []
+    for col in columns:
+        if col.partition:
+            continue
+        got = inherited[col.name]
+        custom: list[dict[str, Any]] = [
+            {"property": COLUMN_TRANSFORM, "value": transformations.get(col.name, col.name)},
+            {"property": COLUMN_LINEAGE, "value": [
+                {"product": s.product, "column": s.column, "classification": s.label,
+                 "seen": s.seen, "type": s.type} for s in lineage_of.get(col.name, [])]},
+            {"property": "duckmesh.classificationReason", "value": got.reason},
+        ]
+        if got.declassified:
+            custom.append({"property": "duckmesh.declassified",
+                           "value": list(got.declassified)})
+        properties.append({"name": col.name, **column_shape(col.type),
+                           "required": col.null_count == 0,
+                           "description": f"Derived: {transformations.get(col.name, col.name)}",
+                           "classification": got.label, "customProperties": custom})
+    filtered = derived.get("rowFilters") or []
+    text = description
+    if filtered:
+        text += (" Published from a row-filtered view ("
+                 + "; ".join(f"{f['product']}: {f['filter']}" for f in filtered)
+                 + "): it holds only those rows.")
+    contract: dict[str, Any] = {
+        "apiVersion": LATEST_API_VERSION, "kind": "DataContract",
+        "id": f"urn:duckmesh:{domain}:{name}", "name": fqn, "version": version,
+        "status": "draft", "domain": domain, "dataProduct": name,
+        "description": {"purpose": text},
+        "servers": [server],
+        "schema": [{"name": name, "physicalType": "table", "description": text,
+                    "properties": properties}],
+        "customProperties": [{"property": DERIVED, "value": derived}],
+    }
+    if owner:
+        contract["team"] = {"name": owner}
+    return contract
+
+
+def upstream_versions(products: Iterable[Product]) -> list[dict[str, str]]:
+    """``[{product, contractVersion}]`` of the products a query read."""
+    return [{"product": p.fqn, "contractVersion": p.version}
+            for p in sorted(products, key=lambda p: p.fqn)]

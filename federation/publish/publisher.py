@@ -1,0 +1,251 @@
+"""``products publish`` and ``products refresh``: a governed query becomes a product.
+
+Publishing is done by one of the domain's owners (checked), governed as that owner: the
+derived product holds exactly what the owner's own query may read — masked where the
+owner sees masks, only the rows the owner's row filters let through — and its contract
+says where each column comes from and inherits its sources' labels (see
+:mod:`federation.publish.derive`), so readers of the new product meet the same global
+rules as readers of its sources.  The contract starts as a ``draft`` (readable only by
+the domain's owners) until they make it active.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from connectors.scan import plan_scan
+from connectors.storage import resolve_location
+from connectors.writers import atomic_file
+from federation.errors import AccessDenied, ConfigError, ContractError, UsageError
+from federation.mesh import Mesh
+from federation.publish import derive, store
+from federation.reports.history import History
+from products.bootstrap import check_draft
+from products.contract import CONTRACT_SUFFIX, Product
+
+STATE_DIR = ".duckmesh/publications"
+HEADER = ("# Written by `duckmesh products publish`: a derived product. Its SQL, upstream\n"
+          "# products and each column's lineage are under customProperties; classifications\n"
+          "# are inherited from the sources. Edit descriptions freely; republish to change\n"
+          "# the SQL. `duckmesh products status {fqn} active` publishes it to readers.\n")
+_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One materialised version of a derived product."""
+
+    product: str
+    version: int
+    rows: int
+    location: str
+    contract: Path
+    upstream: list[dict[str, Any]]
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        return (f"{self.product}: version {self.version}, {self.rows:,} rows -> "
+                f"{self.location} (contract {self.contract})")
+
+
+def check_owner(mesh: Mesh, domain: str, user: str) -> None:
+    """AccessDenied unless ``user`` is one of ``domain``'s owners."""
+    owners = mesh.governance.owners(domain)
+    if user not in owners:
+        raise AccessDenied(f"only the owners of domain {domain} publish its products "
+                           f"({', '.join(owners) or 'none: domain.yaml names no owner'}); "
+                           f"{user} is not one", hint="run as an owner with --user")
+
+
+def _split(fqn: str, mesh: Mesh) -> tuple[str, str]:
+    domain, _, name = fqn.lower().partition(".")
+    if not name or "." in name or not set(name) <= _NAME_OK or not name[0].isalpha():
+        raise UsageError(f"name the product DOMAIN.NAME with a lower-case SQL name, not {fqn!r}")
+    if domain not in mesh.governance.domains:
+        raise UsageError(f"unknown domain {domain!r}", hint="domains are the folders under "
+                         "domains/ (see `duckmesh products list`)")
+    return domain, name
+
+
+def data_folder(mesh: Mesh, domain: str, name: str) -> tuple[str, Path]:
+    """The product's folder under the domain's first local storage root: as the contract
+    writes it (relative to the mesh), and as a path."""
+    declared = mesh.settings.domains.get(domain)
+    roots = declared.roots if declared else [f"data/{domain}/"]
+    for root in roots:
+        location = resolve_location(root.rstrip("/"), mesh.root)
+        if location.is_local:
+            text = f"{root.rstrip('/')}/{name}"
+            return text, Path(location.path) / name
+    raise UsageError(f"domain {domain} has no local storage root to publish into",
+                     hint="publishing to object storage is not supported yet (docs/"
+                          "publishing.md); add a local root in duckmesh.yaml domains")
+
+
+def publish(mesh: Mesh, fqn: str, sql: str, *, user: str, description: str | None = None,
+            schedule: str | None = None, timezone: str = "UTC") -> Publication:
+    """Publish ``sql``'s governed result as the new draft product ``fqn``."""
+    domain, name = _split(fqn, mesh)
+    fqn = f"{domain}.{name}"
+    check_owner(mesh, domain, user)
+    contract_path = mesh.root / "domains" / domain / f"{name}{CONTRACT_SUFFIX}"
+    if contract_path.exists() or fqn in mesh.catalog.broken:
+        raise UsageError(f"{fqn} already exists", product=fqn,
+                         hint=f"`duckmesh products refresh {fqn}` makes a new version")
+    if schedule is not None:
+        _check_schedule(schedule, timezone)
+    location_text, folder = data_folder(mesh, domain, name)
+    created = not folder.exists()
+    result = mesh.sql(sql, user=user, label=f"publish:{fqn}")
+    query = result.query
+    try:
+        upstream = derive.upstream_versions(query.access[p].product for p in query.products)
+        derived: dict[str, Any] = {
+            "sql": sql.strip(), "publishedBy": user, "format": "parquet",
+            "upstream": upstream, "rowFilters": derive.row_filters(query.access)}
+        if schedule is not None:
+            derived |= {"schedule": schedule, "timezone": timezone}
+        record = _record(fqn, user, upstream, result.stamp)
+        staged = store.stage(folder, result.reader(), record)
+        version, rows = staged.version, staged.rows
+        contract = _contract(mesh, fqn, result, derived, str(staged.path),
+                             f"{location_text}/{store.CURRENT}",
+                             description or f"Derived from {', '.join(query.products)}.")
+        check_draft(contract, contract_path, domain, name)
+        store.commit(staged)
+        with atomic_file(contract_path) as handle:
+            text = HEADER.format(fqn=fqn) + yaml.safe_dump(contract, sort_keys=False,
+                                                           allow_unicode=True)
+            handle.write(text.encode("utf-8"))
+    except BaseException:
+        store.discard(folder, created)
+        raise
+    publication = Publication(fqn, version, rows, f"{location_text}/v{version:06d}",
+                              contract_path, upstream)
+    _history(mesh.root, fqn).record({**record, "slot": dt.datetime.now(dt.UTC).isoformat(),
+                                     "outcome": "ok", "version": version, "rows": rows})
+    return publication
+
+
+def _record(fqn: str, user: str, upstream: list[dict[str, Any]],
+            stamp: dict[str, Any]) -> dict[str, Any]:
+    """What a publication read: upstream contract versions and exact files/snapshots."""
+    read = {p: {k: v for k, v in facts.items() if k in ("snapshot_id", "files")}
+            for p, facts in (stamp.get("products") or {}).items()}
+    return {"product": fqn, "published_by": user,
+            "published_at": dt.datetime.now(dt.UTC).isoformat(),
+            "upstream": upstream, "read": read}
+
+
+def _contract(mesh: Mesh, fqn: str, result: Any, derived: dict[str, Any], written: str,
+              location: str, description: str) -> dict[str, Any]:
+    """The contract of ``result`` (its data ``written`` there) to publish at ``location``."""
+    query = result.query
+    policies = mesh.governance.policies
+    default = policies.default_classification
+    columns = list(plan_scan(fqn, written, "parquet", root=mesh.root,
+                             partitioned=False).facts.columns.values())
+    names = [c.name for c in columns]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UsageError(f"two result columns are called {dupes[0]!r}: alias each column "
+                         "of a product's query uniquely", product=fqn)
+    everything = [decision.column.classification or default
+                  for fqn_read, cols in query.columns_read.items()
+                  for c in cols
+                  if (decision := query.access[fqn_read].column(c)) is not None]
+    inherited: dict[str, derive.Inherited] = {}
+    transformations: dict[str, str] = {}
+    lineage_of: dict[str, list[derive.Source]] = {}
+    traced = {entry.output: entry for entry in result.lineage()}
+    for column in names:
+        entry = traced.get(column)
+        if entry is None:
+            inherited[column] = derive.inherit(policies, (), traced=False,
+                                               everything_read=everything)
+            continue
+        sources = derive.sources_of(entry, query.access, default)
+        ok = bool(sources) or not derive.references_columns(entry.transformation)
+        inherited[column] = derive.inherit(policies, sources, traced=ok,
+                                           everything_read=everything)
+        transformations[column] = entry.transformation
+        lineage_of[column] = sources
+    owner = _domain_owner(mesh, fqn.split(".")[0])
+    return derive.derived_contract(
+        fqn=fqn, owner=owner, description=description, version="1.0.0",
+        server={"server": "local", "type": "local", "format": "parquet", "path": location},
+        columns=columns, inherited=inherited, transformations=transformations,
+        lineage_of=lineage_of, derived=derived)
+
+
+def _domain_owner(mesh: Mesh, domain: str) -> str | None:
+    found = mesh.governance.domains.get(domain)
+    return found.file.owner if found is not None and found.error is None else None
+
+
+def _history(root: Path, fqn: str) -> History:
+    return History(root, fqn, STATE_DIR)
+
+
+def _check_schedule(schedule: str, timezone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from croniter import croniter
+
+    if not croniter.is_valid(schedule):
+        raise UsageError(f"--schedule {schedule!r} is not a cron expression "
+                         "(minute hour day month weekday)")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"unknown time zone {timezone!r}") from None
+
+
+def derived_spec(product: Product) -> dict[str, Any]:
+    """The ``duckmesh.derived`` block of a derived product's contract."""
+    derived = product.custom(derive.DERIVED)
+    if not isinstance(derived, dict) or not isinstance(derived.get("sql"), str):
+        raise UsageError(f"{product.fqn} is not a derived product (its contract has no "
+                         f"{derive.DERIVED} with the SQL)", product=product.fqn)
+    return derived
+
+
+def check_upstream(mesh: Mesh, product: Product) -> None:
+    """ContractError naming the upstream column when a source a derived column reads was
+    removed or retyped since publication (or its product retired)."""
+    for column in product.columns:
+        for source in _lineage(product, column.name):
+            upstream = mesh.catalog.find(*source["product"].split(".", 1))
+            if upstream is None:
+                raise ContractError(f"upstream product {source['product']} (read by "
+                                    f"{product.fqn}.{column.name}) no longer exists",
+                                    product=product.fqn, column=column.name)
+            found = upstream.column(source["column"])
+            if found is None:
+                raise ContractError(
+                    f"upstream column {source['product']}.{source['column']} was removed; "
+                    f"{product.fqn}.{column.name} is computed from it", product=product.fqn,
+                    column=column.name, hint="change the SQL and publish a new version")
+            if source.get("type") and found.type != source["type"]:
+                raise ContractError(
+                    f"upstream column {source['product']}.{source['column']} changed type "
+                    f"from {source['type']} to {found.type}; {product.fqn}.{column.name} is "
+                    "computed from it", product=product.fqn, column=column.name)
+
+
+def _lineage(product: Product, column: str) -> list[dict[str, Any]]:
+    prop = next((p for p in product.raw["schema"][0].get("properties") or []
+                 if str(p.get("name", "")).lower() == column.lower()), {})
+    for custom in prop.get("customProperties") or []:
+        if isinstance(custom, dict) and custom.get("property") == derive.COLUMN_LINEAGE:
+            value = custom.get("value")
+            if not isinstance(value, list):
+                raise ConfigError(f"{product.fqn}.{column}: {derive.COLUMN_LINEAGE} is not "
+                                  "a list", product=product.fqn, column=column)
+            return [s for s in value if isinstance(s, dict)]
+    return []

@@ -1,0 +1,165 @@
+"""``products refresh`` and ``products due``: a derived product's next version.
+
+A refresh re-runs the product's recorded SQL as its publisher (who must still own the
+domain), after checking that every upstream column it is computed from still exists with
+the type recorded at publication — a breaking upstream change stops it, naming the
+upstream column.  The result must keep the contract's schema: a refresh never changes
+what the contract promises.  ``due`` runs each scheduled product once per schedule slot
+(like ``reports due``): under a lock, skipping slots already done, retrying a failed
+slot on the next call, one product's failure never stopping the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from connectors.scan import plan_scan
+from federation.errors import ContractError, DuckmeshError
+from federation.mesh import Mesh
+from federation.publish import derive, store
+from federation.publish.publisher import (
+    Publication,
+    _history,
+    _record,
+    check_owner,
+    check_upstream,
+    data_folder,
+    derived_spec,
+)
+from federation.reports.schedule import latest_slot, slots_between
+from products.contract import Product
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A derived product's schedule (the shape :mod:`federation.reports.schedule` takes)."""
+
+    schedule: str
+    timezone: str = "UTC"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """What happened to one product for one slot."""
+
+    product: str
+    slot: dt.datetime
+    outcome: str
+    """``ok``, ``skipped`` or ``failed``."""
+    publication: Publication | None = None
+    error: DuckmeshError | None = None
+    note: str | None = None
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        head = f"{self.product} {self.slot.isoformat()}: {self.outcome}"
+        if self.publication is not None:
+            return f"{head}, version {self.publication.version}, {self.publication.rows:,} rows"
+        if self.error is not None:
+            return f"{head}: {self.error}"
+        return f"{head} ({self.note})" if self.note else head
+
+
+def refresh(mesh: Mesh, fqn: str, *, user: str | None = None,
+            slot: dt.datetime | None = None) -> Publication:
+    """Publish the next version of derived product ``fqn`` (as ``user``, default: its
+    publisher)."""
+    product = mesh.catalog.get(fqn)
+    derived = derived_spec(product)
+    runner = user or str(derived.get("publishedBy") or "")
+    check_owner(mesh, product.domain, runner)
+    check_upstream(mesh, product)
+    location_text, folder = data_folder(mesh, product.domain, product.name)
+    result = mesh.sql(derived["sql"], user=runner, label=f"refresh:{product.fqn}")
+    query = result.query
+    upstream = derive.upstream_versions(query.access[p].product for p in query.products)
+    record = _record(product.fqn, runner, upstream, result.stamp)
+    _same_schema(product, result.arrow().schema.names)
+    staged = store.stage(folder, result.reader(), record)
+    try:
+        _check_written(mesh, product, str(staged.path))
+    except BaseException:
+        store.abandon(staged)
+        raise
+    store.commit(staged)
+    version, rows = staged.version, staged.rows
+    entry: dict[str, Any] = {**record, "outcome": "ok", "version": version, "rows": rows,
+                             "slot": (slot or dt.datetime.now(dt.UTC)).isoformat()}
+    _history(mesh.root, product.fqn).record(entry)
+    return Publication(product.fqn, version, rows, f"{location_text}/v{version:06d}",
+                       product.contract_path, upstream)
+
+
+def _same_schema(product: Product, names: list[str]) -> None:
+    promised = [c.name for c in product.columns]
+    if [n.lower() for n in names] != [n.lower() for n in promised]:
+        raise ContractError(f"the refreshed result's columns ({', '.join(names)}) differ from "
+                            f"{product.fqn}'s contract ({', '.join(promised)})",
+                            product=product.fqn, hint="publish a new version of the product")
+
+
+def _check_written(mesh: Mesh, product: Product, location: str) -> None:
+    """The new version's column types are the contract's (else the contract's data
+    checks would fail for every reader): stop here, naming the column."""
+    facts = plan_scan(product.fqn, location, "parquet", root=mesh.root,
+                      partitioned=False).facts
+    for column in product.columns:
+        found = facts.columns.get(column.name.lower()) or facts.columns.get(column.name)
+        if found is not None and found.type != column.type:
+            raise ContractError(f"{product.fqn}.{column.name} is now {found.type}, its "
+                                f"contract says {column.type}", product=product.fqn,
+                                column=column.name)
+
+
+def scheduled(mesh: Mesh) -> list[tuple[Product, Scheduled]]:
+    """Every derived product with a schedule that is not retired."""
+    out = []
+    for product in mesh.catalog:
+        derived = product.custom(derive.DERIVED)
+        if isinstance(derived, dict) and derived.get("schedule") and \
+                str(product.status or "").lower() != "retired":
+            out.append((product, Scheduled(str(derived["schedule"]),
+                                           str(derived.get("timezone") or "UTC"))))
+    return out
+
+
+def run_slot(mesh: Mesh, product: Product, slot: dt.datetime) -> RefreshOutcome:
+    """Refresh ``product`` for ``slot`` unless that slot already succeeded."""
+    history = _history(mesh.root, product.fqn)
+    with history.lock() as held:
+        if not held:
+            return RefreshOutcome(product.fqn, slot, "skipped",
+                                  note="another run holds the lock")
+        if history.succeeded(slot) is not None:
+            return RefreshOutcome(product.fqn, slot, "skipped",
+                                  note="this slot already succeeded")
+        try:
+            publication = refresh(mesh, product.fqn, slot=slot)
+        except DuckmeshError as exc:
+            history.record({"product": product.fqn, "slot": slot.isoformat(),
+                            "outcome": "failed", "error": str(exc),
+                            "error_class": type(exc).__name__})
+            return RefreshOutcome(product.fqn, slot, "failed", error=exc)
+        return RefreshOutcome(product.fqn, slot, "ok", publication)
+
+
+def due(mesh: Mesh, now: dt.datetime) -> list[RefreshOutcome]:
+    """Refresh every scheduled product whose slot has arrived since its last success:
+    the latest slot only (a data product holds the newest data, not one per slot)."""
+    outcomes = []
+    for product, schedule in scheduled(mesh):
+        last = _history(mesh.root, product.fqn).last_success()
+        slots = slots_between(schedule, last, now, limit=1)
+        if slots and (last is None or slots[-1] > last):
+            outcomes.append(run_slot(mesh, product, slots[-1]))
+    return outcomes
+
+
+__all__ = ["RefreshOutcome", "Scheduled", "due", "latest_slot", "refresh", "scheduled"]
