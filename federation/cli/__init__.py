@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 import click
 
+from federation.cli.suggest import SuggestingGroup
 from federation.errors import DuckmeshError
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -53,6 +54,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "Scheduled reports: governed SQL run as a principal on a cron schedule."),
     "serve": ("federation.cli.serve", "serve",
               "Serve the mesh to authenticated callers: Arrow Flight SQL and HTTP."),
+    "shell": ("federation.cli.shell", "shell",
+              "Interactive SQL shell, governed like query; runs piped statements when stdin "
+              "is not a terminal."),
     "tokens": ("federation.cli.tokens", "tokens",
                "Issue, list and revoke the bearer tokens of `duckmesh serve`."),
     "validate": ("federation.cli.contracts", "validate",
@@ -85,7 +89,7 @@ def load_command(name: str) -> click.Command:
     return command
 
 
-class DuckmeshGroup(click.Group):
+class DuckmeshGroup(SuggestingGroup):
     """A click group that loads its commands lazily (from :data:`COMMANDS`) and turns
     every error into one line and a documented exit code."""
 
