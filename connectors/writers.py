@@ -1,10 +1,11 @@
-"""Writing data out: Arrow streams as CSV, JSON or Parquet, and files replaced atomically.
+"""Writing data out: Arrow streams as CSV, JSON, Parquet, Markdown or Excel (xlsx), and
+files replaced atomically.
 
-CSV, JSON and Parquet stream record batches, so a large result never has to fit in
-memory; a file appears under its name only when it is complete.  Every writer of the
-project (CLI output, reports, the audit store, contracts drafted by ``init``) goes
-through :func:`atomic_file`.  Terminal rendering (rich tables) is the CLI's
-(``federation.cli.render``).
+Every format streams record batches, so a large result never has to fit in memory
+(xlsx rows are streamed into the workbook); a file appears under its name only when it
+is complete.  Every writer of the project (CLI output, reports, the audit store,
+contracts drafted by ``init``) goes through :func:`atomic_file`.  Terminal rendering
+(rich tables) is the CLI's (``federation.cli.render``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datetime as dt
 import decimal
 import json
 import os
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -26,7 +28,7 @@ import pyarrow.parquet as pq
 
 from connectors.errors import UsageError
 
-STREAM_FORMATS = ("csv", "json", "parquet")
+STREAM_FORMATS = ("csv", "json", "parquet", "markdown", "xlsx")
 """Formats :func:`write_stream` writes."""
 
 
@@ -187,6 +189,93 @@ def _write_parquet(reader: pa.RecordBatchReader, out: IO[bytes],
     return rows
 
 
+def text_cell(value: Any) -> str:
+    """One value as text for people: NULL, ISO dates, nested values as their JSON."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | dict | tuple):
+        return dumps(value)
+    return str(value)
+
+
+def _markdown_cell(value: Any) -> str:
+    # A pipe would end the cell and a line break the row: escape both.
+    return text_cell(value).replace("\\", "\\\\").replace("|", "\\|") \
+        .replace("\r\n", "<br>").replace("\n", "<br>")
+
+
+def _write_markdown(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
+    """A GitHub-flavoured Markdown table; numbers aligned right."""
+    names = [_markdown_cell(n) for n in reader.schema.names]
+    right = [pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+             or pa.types.is_decimal(f.type) for f in reader.schema]
+    out.write(("| " + " | ".join(names) + " |\n").encode())
+    out.write(("|" + "|".join("---:" if r else "---" for r in right) + "|\n").encode())
+    rows = 0
+    for batch in reader:
+        columns = [c.to_pylist() for c in batch.columns]
+        for row in zip(*columns, strict=True):
+            out.write(("| " + " | ".join(_markdown_cell(v) for v in row) + " |\n").encode())
+            rows += 1
+    return rows
+
+
+def _excel_value(value: Any) -> Any:
+    """A value Excel holds as it is (numbers, text, dates, booleans), else its text."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)  # Excel has no time zones
+    if isinstance(value, str):
+        # Characters XML 1.0 cannot hold would make openpyxl fail mid-file.
+        return _XML_ILLEGAL.sub("\ufffd", value)
+    if value is None or isinstance(value, bool | int | float | dt.date | dt.time):
+        return value
+    return text_cell(value)
+
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _excel_cell(sheet: Any, value: Any) -> Any:
+    """A cell of data: text is always text, so a value starting with ``=`` is never run
+    as a formula when the file is opened."""
+    from openpyxl.cell import WriteOnlyCell
+
+    value = _excel_value(value)
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@")):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"
+        return cell
+    return value
+
+
+def _write_xlsx(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
+    """One worksheet, written row by row (openpyxl's write-only mode keeps memory flat)."""
+    try:
+        from openpyxl import Workbook
+    except ImportError:
+        raise UsageError("xlsx output needs openpyxl",
+                         hint="pip install 'duckmesh[reports]'") from None
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("result")
+    sheet.append(reader.schema.names)
+    rows = 0
+    for batch in reader:
+        columns = [c.to_pylist() for c in batch.columns]
+        for row in zip(*columns, strict=True):
+            sheet.append([_excel_cell(sheet, v) for v in row])
+            rows += 1
+    book.save(out)
+    return rows
+
+
 def write_stream(reader: pa.RecordBatchReader, fmt: str, out: IO[bytes],
                  metadata: dict[str, str] | None = None, *,
                  stamp: dict[str, Any] | None = None) -> int:
@@ -201,4 +290,8 @@ def write_stream(reader: pa.RecordBatchReader, fmt: str, out: IO[bytes],
         return _write_csv(reader, out)
     if fmt == "parquet":
         return _write_parquet(reader, out, metadata)
+    if fmt == "markdown":
+        return _write_markdown(reader, out)
+    if fmt == "xlsx":
+        return _write_xlsx(reader, out)
     raise UsageError(f"format {fmt!r} cannot be streamed")

@@ -11,12 +11,13 @@ import click
 
 from federation.cli import params as p
 from federation.cli.render import print_json, print_rows
+from federation.cli.suggest import SuggestingGroup
 
 LIST_COLUMNS = ("id", "status", "requested_by", "product", "columns", "purpose", "requested_at",
                 "decided_by", "reason")
 
 
-@click.group("access")
+@click.group("access", cls=SuggestingGroup)
 def access() -> None:
     """Request access to products and columns; owners approve or deny."""
 

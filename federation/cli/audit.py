@@ -1,7 +1,7 @@
 """``duckmesh audit``: the query log, filtered, summed up as costs, or compacted.
 
-Only the roles in duckmesh.yaml ``audit.readers`` read it.  Here ``--user`` filters the
-log by who ran the queries; the reader is always $DUCKMESH_USER, else the OS user.
+Only the roles in duckmesh.yaml ``audit.readers`` read it.  ``--user`` is the reader, as
+everywhere (the caller); ``--by USER`` filters the log by who ran the queries.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import click
 from federation.cli import params as p
 from federation.cli.render import print_json, print_table
 from federation.errors import UsageError
-from federation.mesh import default_user
 
 RECORD_COLUMNS = ("time", "user", "outcome", "products", "rows", "ms", "sql")
 COST_COLUMNS = ("day", "domain", "product", "user", "queries", "bytes_scanned")
 
 
 @click.command("audit")
-@click.option("--user", "-u", "who", help="only queries by this user")
+@click.option("--by", "who", metavar="USER", help="only queries run by this user")
+@p.user
 @click.option("--product", "-p", help="only queries reading this product (domain.product)")
 @click.option("--since", metavar="TIME", help="only queries at or after this ISO time")
 @click.option("--costs", is_flag=True,
@@ -32,14 +32,14 @@ COST_COLUMNS = ("day", "domain", "product", "user", "queries", "bytes_scanned")
               help="instead: gather record files into Parquet, the data of meta.audit")
 @click.pass_context
 def audit_cmd(ctx: click.Context, who: str | None, product: str | None, since: str | None,
-              costs: bool, fmt: str, compact: bool) -> None:
+              costs: bool, fmt: str, compact: bool, user: str | None) -> None:
     """The query log: who read what, under which decisions, with what outcome.
 
-    Readable by the roles in duckmesh.yaml audit.readers (default: admin); the caller is
-    $DUCKMESH_USER, else the OS user.
+    Readable by the roles in duckmesh.yaml audit.readers (default: admin); --user is
+    the reader, --by filters by who ran the queries.
     """
     mesh = p.mesh_of(ctx)
-    reader = mesh.governance.principal(default_user())  # not --user: that is a filter here
+    reader = mesh.governance.principal(p.caller(user))
     mesh.audit.check_reader(reader.name, reader.roles)
     if compact:
         done = mesh.audit.compact()

@@ -7,7 +7,9 @@ the option, so ``--user`` means and says the same everywhere (as DESIGN.md promi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -101,3 +103,124 @@ def connection(server: str, token_file: Path | None, user: str | None = None,
         raise UsageError("--as-of is not available with --server")
     token = token_file.read_text().strip() if token_file else None
     return connect(server, token)
+
+
+# -- SQL from the command line, a file or stdin -------------------------------------------
+
+class SqlCommand(click.Command):
+    """A command whose SQL argument may begin with ``-``: ``duckmesh query "-- revenue
+    SELECT …"`` is SQL starting with a comment, not an option called ``-- revenue…``.
+
+    No option name holds white space, so an argument that starts with ``-`` and holds
+    some (and is not the value of an option before it) can only be SQL: it is passed on
+    behind one space, which click reads as an argument.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Protect SQL arguments that begin with ``-`` from click's option parser."""
+        takes_value = {name for param in self.params if isinstance(param, click.Option)
+                       and not param.is_flag and not param.count for name in param.opts}
+        protected = []
+        for i, arg in enumerate(args):
+            follows_option = i > 0 and args[i - 1] in takes_value
+            if arg.startswith("-") and not follows_option and any(c.isspace() for c in arg):
+                arg = " " + arg
+            protected.append(arg)
+        return super().parse_args(ctx, protected)
+
+
+def sql_source(f: F) -> F:
+    """``SQL`` (an argument; ``-`` reads stdin) or ``--file/-f FILE``; read it with
+    :func:`sql_text`."""
+    f = click.option("--file", "-f", "sql_file", type=click.Path(dir_okay=False,
+                                                                   path_type=Path),
+                     help="read the SQL from FILE ('-': stdin)")(f)
+    return click.argument("sql", required=False, metavar="[SQL | -]")(f)
+
+
+def sql_text(sql: str | None, sql_file: Path | None) -> str:
+    """The SQL of a command: its argument, the file of ``-f``, or stdin for ``-``."""
+    from federation.errors import UsageError
+
+    if sql is not None and sql_file is not None:
+        raise UsageError("give the SQL as an argument or with -f FILE, not both")
+    if sql_file is not None and str(sql_file) != "-":
+        try:
+            text = sql_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UsageError(f"no SQL file {str(sql_file)!r}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read SQL file {str(sql_file)!r} "
+                             f"({type(exc).__name__})") from None
+    elif sql == "-" or sql_file is not None:
+        text = sys.stdin.read()
+    elif sql is None:
+        raise UsageError("no SQL: give it as an argument, with -f FILE, or as - to read "
+                         "stdin")
+    else:
+        text = sql[1:] if sql.startswith(" -") else sql  # the space SqlCommand added
+    if not text.strip():
+        raise UsageError("the SQL is empty")
+    return text
+
+
+PARAM_HELP = ("bind $NAME in the SQL to VALUE (repeatable); always bound as a value, never "
+              "spliced into the SQL text. VALUE is read as an integer (42), a decimal (9.5), "
+              "true/false, null, or else text; quote it as 'text' to keep digits as text")
+
+
+param = click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                     help=PARAM_HELP)
+"""``--param NAME=VALUE`` (repeatable); read the values with :func:`param_values`."""
+
+
+def param_value(text: str) -> object:
+    """A ``--param`` value from the command line, typed: integers, decimals, booleans and
+    ``null`` by their spelling, ``'quoted'`` text as text, everything else as text (which
+    DuckDB casts to a date or timestamp where one is compared)."""
+    import decimal
+    import re
+
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1]
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "null":
+        return None
+    if re.fullmatch(r"[+-]?(0|[1-9][0-9]*)", text):
+        return int(text)
+    if re.fullmatch(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+)", text):
+        return decimal.Decimal(text)
+    if re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+", text):
+        return float(text)
+    return text
+
+
+def param_values(given: Sequence[str]) -> dict[str, object] | None:
+    """``--param`` pairs as a mapping for ``Mesh.sql(params=)`` (None when none given)."""
+    from federation.errors import UsageError
+
+    values: dict[str, object] = {}
+    for pair in given:
+        name, sep, value = pair.partition("=")
+        name = name.strip().removeprefix("$")
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--param takes NAME=VALUE, not {pair!r}")
+        if name in values:
+            raise UsageError(f"--param {name} is given twice")
+        values[name] = param_value(value)
+    return values or None
+
+
+@contextlib.contextmanager
+def guided_denials(ctx: click.Context, purpose: str | None = None) -> Iterator[None]:
+    """Denials raised inside name the product's owner and the command that asks for
+    access (:func:`federation.access.guide.guided`)."""
+    from federation.access.guide import guided
+    from federation.errors import AccessDenied
+
+    try:
+        yield
+    except AccessDenied as exc:
+        raise guided(exc, mesh_of(ctx).catalog, purpose) from None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.text import Text
 
-from connectors.writers import dumps
+from connectors.writers import dumps, text_cell
 from federation.cli import params as p
 from federation.cli.render import (
     print_json,
@@ -19,6 +19,7 @@ from federation.cli.render import (
     stdout_console,
     write_text,
 )
+from federation.cli.suggest import SuggestingGroup
 from federation.errors import UsageError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 LIST_COLUMNS = ("product", "version", "status", "owner", "columns", "description")
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def products() -> None:
     """Discover data products."""
 
@@ -149,6 +150,38 @@ def _print_description(info: dict[str, Any], console: Console) -> None:
         console.print(f"  quality: {dumps(rule)}", markup=False)
     for sla in info["sla"]:
         console.print(f"  sla: {dumps(sla)}", markup=False)
+
+
+@products.command("profile")
+@click.argument("name", metavar="DOMAIN.PRODUCT")
+@p.user
+@p.purpose
+@p.fmt(("table", "json"))
+@click.pass_context
+def products_profile(ctx: click.Context, name: str, user: str | None, purpose: str | None,
+                     fmt: str) -> None:
+    """Governed profile of the columns you may see: type, nulls, approximate distinct
+    values; min, max and top values where you see clear values (counts only where
+    masked). Runs as governed queries, audited."""
+    from federation.checks.profile import profile_of
+
+    with p.guided_denials(ctx, purpose):
+        found = profile_of(p.mesh_of(ctx), p.caller(user), name, purpose)
+    if fmt == "json":
+        print_json(found)
+        return
+    print_table(([r["name"], r["type"], "clear" if r["clear"] else f"masked ({r['method']})",
+                  str(r["nulls"]), str(r["distinct"]), _shown(r["min"]), _shown(r["max"]),
+                  ", ".join(f"{_shown(v)} ({n})" for v, n in r["top"])]
+                 for r in found["rows"]),
+                ("column", "type", "values", "nulls", "distinct≈", "min", "max", "top values"),
+                title=f"{found['product']}: {found['total']} rows, as {found['user']} may "
+                      "see them", justify_right=("nulls", "distinct≈"),
+                empty=f"no column of {found['product']} is visible to {found['user']}")
+
+
+def _shown(value: object) -> str:
+    return "" if value is None else text_cell(value)
 
 
 @products.command("init")

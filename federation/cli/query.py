@@ -21,6 +21,7 @@ from federation.cli.render import (
     print_json,
     print_table,
     progress,
+    render_lines,
     render_table,
     sigterm_interrupts,
     warn,
@@ -36,11 +37,13 @@ if TYPE_CHECKING:
     from federation.server.client import RemoteResult
 
 
-@click.command()
-@click.argument("sql")
+@click.command(cls=p.SqlCommand)
+@p.sql_source
+@p.param
 @p.user
-@p.fmt(FORMATS, help="output format; json is one array of row objects (with --output, "
-                     "the default is the file's extension: .csv, .json, .parquet)")
+@p.fmt(FORMATS, help="output format; json is one array of row objects, line one "
+                     "'column = value' line per cell (for wide results); with --output "
+                     "the default is the file's extension (.csv .json .parquet .md .xlsx)")
 @p.output()
 @click.option("--max-rows", type=click.IntRange(min=1), default=100, show_default=True,
               help="rows shown by --format table")
@@ -54,10 +57,17 @@ if TYPE_CHECKING:
 @p.engine
 @p.remote
 @click.pass_context
-def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path | None,
+def query(ctx: click.Context, sql: str | None, sql_file: Path | None,
+          params: tuple[str, ...], user: str | None, fmt: str, output: Path | None,
           max_rows: int, as_of: str | None, stamp: bool, purpose: str | None,
           engine: str | None, server: str | None, token_file: Path | None) -> None:
-    """Run governed SQL naming products as domain.product."""
+    """Run governed SQL naming products as domain.product.
+
+    The SQL is the argument, a file (-f FILE) or stdin (`-`); it may start with a
+    comment. $NAME in it is bound to --param NAME=VALUE.
+    """
+    text = p.sql_text(sql, sql_file)
+    values = p.param_values(params)
     given = ctx.get_parameter_source("fmt") not in (ParameterSource.DEFAULT, None)
     fmt = output_format(fmt, output, given=given)
     if stamp and fmt != "json":
@@ -67,23 +77,28 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
             raise UsageError("--engine cannot be used with --server: the server chooses")
         if server:
             result: Result | RemoteResult = p.connection(server, token_file, user, as_of) \
-                .sql(sql, purpose=purpose)
+                .sql(text, values, purpose=purpose)
         else:
-            result = p.mesh_of(ctx).sql(sql, user=p.caller(user), progress=on_progress,
-                                        as_of=as_of, purpose=purpose, engine=engine)
+            with p.guided_denials(ctx, purpose):
+                result = p.mesh_of(ctx).sql(text, user=p.caller(user), progress=on_progress,
+                                            as_of=as_of, purpose=purpose, engine=engine,
+                                            params=values)
         for warning in result.warnings:
             warn(warning)
-        if fmt == "table":
+        if fmt in ("table", "line"):
             # Run under the progress bar, keeping only the rows shown; print once it is gone.
             shown, total = preview(result.reader(), max_rows)
         else:
             emit(result, fmt, output, stamp)
-    if fmt == "table":
+    if fmt == "line":
+        render_lines(shown, max_rows, total=total)
+    elif fmt == "table":
         render_table(shown, max_rows, total=total)
 
 
-@click.command()
-@click.argument("sql")
+@click.command(cls=p.SqlCommand)
+@p.sql_source
+@p.param
 @p.user
 @p.fmt(("text", "json"), default="text", help="text, or json with governed_sql and decisions")
 @click.option("--as-of", metavar="SNAPSHOT_OR_TIME",
@@ -92,18 +107,23 @@ def query(ctx: click.Context, sql: str, user: str | None, fmt: str, output: Path
 @p.engine
 @p.remote
 @click.pass_context
-def explain(ctx: click.Context, sql: str, user: str | None, fmt: str, as_of: str | None,
+def explain(ctx: click.Context, sql: str | None, sql_file: Path | None,
+            params: tuple[str, ...], user: str | None, fmt: str, as_of: str | None,
             purpose: str | None, engine: str | None, server: str | None,
             token_file: Path | None) -> None:
     """Show the governed SQL and every policy decision, without running the query."""
+    text = p.sql_text(sql, sql_file)
+    values = p.param_values(params)
     if server:
         from federation.cli.remote import print_explain
 
         connection = p.connection(server, token_file, user, as_of)
-        print_explain(connection.explain_json(sql, purpose=purpose), fmt)
+        print_explain(connection.explain_json(text, values, purpose=purpose), fmt)
         return
     mesh = p.mesh_of(ctx)
-    governed = mesh.govern(sql, p.caller(user), as_of=as_of, purpose=purpose)
+    with p.guided_denials(ctx, purpose):
+        governed = mesh.govern(text, p.caller(user), as_of=as_of, purpose=purpose,
+                               params=values)
     chosen, spark = engine_sql(mesh, governed, engine)
     if fmt == "json":
         print_json({**explanation(governed, p.caller(user)), "engine": chosen,
@@ -146,17 +166,19 @@ def explanation(governed: GovernedQuery, user: str) -> dict[str, object]:
     }
 
 
-@click.command("lineage")
-@click.argument("sql")
+@click.command("lineage", cls=p.SqlCommand)
+@p.sql_source
 @p.user
 @p.fmt(("table", "json"))
 @click.pass_context
-def lineage_cmd(ctx: click.Context, sql: str, user: str | None, fmt: str) -> None:
+def lineage_cmd(ctx: click.Context, sql: str | None, sql_file: Path | None, user: str | None,
+                fmt: str) -> None:
     """For each output column: its source product columns, the transformation, and the
     classification it inherits (the strictest of its sources). Nothing is run."""
     from federation.audit.lineage import lineage
 
-    columns = lineage(p.mesh_of(ctx).govern(sql, p.caller(user)))
+    with p.guided_denials(ctx):
+        columns = lineage(p.mesh_of(ctx).govern(p.sql_text(sql, sql_file), p.caller(user)))
     if fmt == "json":
         print_json([c.as_dict() for c in columns])
         return

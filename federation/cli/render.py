@@ -1,8 +1,9 @@
 """The CLI's one output layer: every command prints through here.
 
 Rich tables for terminals (:func:`print_table`, :func:`print_rows`, :func:`render_table`),
-one JSON document for ``--format json`` (:func:`print_json`), streamed CSV / JSON /
-Parquet results (:func:`emit`, written by :mod:`connectors.writers`), reports written to a
+``column = value`` blocks for wide results (:func:`render_lines`), one JSON document for
+``--format json`` (:func:`print_json`), streamed CSV / JSON / Parquet / Markdown / xlsx
+results (:func:`emit`, written by :mod:`connectors.writers`), reports written to a
 file or stdout (:func:`write_text`), and the one-line messages on stderr
 (:func:`warn`, :func:`fail`, the progress bar).
 """
@@ -10,7 +11,6 @@ file or stdout (:func:`write_text`), and the one-line messages on stderr
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import signal
 import sys
 import threading
@@ -25,7 +25,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from connectors.writers import STREAM_FORMATS, atomic_file, dumps, write_stream
+from connectors.writers import STREAM_FORMATS, atomic_file, dumps, text_cell, write_stream
 from federation.engines.duckdb import interrupt_all
 from federation.errors import UsageError
 from federation.pipeline.stamp import STAMP_METADATA_KEY
@@ -34,18 +34,10 @@ from federation.result import Result
 if TYPE_CHECKING:
     from federation.server.client import RemoteResult
 
-FORMATS = ("table", *STREAM_FORMATS)
-"""Formats of ``query``: a table on the terminal, or a stream."""
+FORMATS = ("table", "line", *STREAM_FORMATS)
+"""Formats of ``query``: a table or ``column = value`` lines on the terminal, or a stream."""
 
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
-    if isinstance(value, list | dict | tuple | bytes):
-        return value.hex() if isinstance(value, bytes) else dumps(value)  # as --format json
-    return str(value)
+_cell = text_cell
 
 
 # -- messages on stderr -------------------------------------------------------------------
@@ -186,6 +178,28 @@ def render_table(table: pa.Table, max_rows: int, console: Console | None = None,
         Console(stderr=True).print(f"({count} row{'s' * (count != 1)})")
 
 
+def render_lines(table: pa.Table, max_rows: int, console: Console | None = None,
+                 total: int | None = None) -> None:
+    """Print up to ``max_rows`` rows as ``column = value`` lines, one block per row (the
+    DuckDB CLI's ``.mode line``): a result of 100 columns stays readable."""
+    console = console or stdout_console()
+    shown = table.slice(0, max_rows)
+    names = table.schema.names
+    width = max((len(n) for n in names), default=0)
+    columns = [column.to_pylist() for column in shown.columns]
+    for i, row in enumerate(zip(*columns, strict=True)):
+        if i:
+            console.print("", markup=False)
+        for name, value in zip(names, row, strict=True):
+            console.print(f"{name:>{width}} = {_cell(value)}", markup=False, highlight=False,
+                          soft_wrap=True)
+    count = table.num_rows if total is None else total
+    if count > max_rows:
+        Console(stderr=True).print(f"({max_rows} of {count} rows shown; use --max-rows)")
+    else:
+        Console(stderr=True).print(f"({count} row{'s' * (count != 1)})")
+
+
 # -- documents and streams ----------------------------------------------------------------
 
 def print_json(value: Any) -> None:
@@ -202,7 +216,8 @@ def write_text(text: str, output: Path | None) -> None:
         handle.write(text.encode())
 
 
-OUTPUT_SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+OUTPUT_SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet",
+                   ".md": "markdown", ".markdown": "markdown", ".xlsx": "xlsx"}
 """File extensions that say the format of ``query --output`` when ``--format`` is not given."""
 
 
@@ -212,13 +227,13 @@ def output_format(fmt: str, output: Path | None, *, given: bool) -> str:
     if output is None:
         return fmt
     if given:
-        if fmt == "table":
-            raise UsageError("--output needs --format csv, json or parquet")
+        if fmt not in STREAM_FORMATS:
+            raise UsageError(f"--output needs --format {', '.join(STREAM_FORMATS)}")
         return fmt
     inferred = OUTPUT_SUFFIXES.get(output.suffix.lower())
     if inferred is None:
         raise UsageError(f"cannot tell the format of {output.name!r} from its extension",
-                         hint="name it .csv, .json or .parquet, or give --format")
+                         hint="name it .csv, .json, .parquet, .md or .xlsx, or give --format")
     return inferred
 
 
@@ -236,7 +251,7 @@ def emit(result: Result | RemoteResult, fmt: str, output: Path | None, stamp: bo
             rows = write_stream(result.reader(), fmt, handle, metadata, stamp=wrap)
         click.echo(f"wrote {rows} rows to {output}", err=True)
         return
-    if fmt == "parquet" and sys.stdout.isatty():
-        raise UsageError("parquet output needs --output FILE (or a pipe)")
+    if fmt in ("parquet", "xlsx") and sys.stdout.isatty():
+        raise UsageError(f"{fmt} output needs --output FILE (or a pipe)")
     write_stream(result.reader(), fmt, sys.stdout.buffer, metadata, stamp=wrap)
     sys.stdout.flush()

@@ -10,6 +10,7 @@ import click
 
 from federation.cli import params as p
 from federation.cli.render import print_rows, warn
+from federation.cli.suggest import SuggestingGroup
 from federation.errors import DuckmeshError, UsageError
 from federation.reports.history import History
 from federation.reports.runner import RunOutcome, due, run_report
@@ -38,7 +39,7 @@ def _finish(outcomes: list[RunOutcome]) -> None:
         sys.exit(error.exit_code if error is not None else 1)
 
 
-@click.group("reports")
+@click.group("reports", cls=SuggestingGroup)
 def reports() -> None:
     """Scheduled reports: governed SQL run as a principal on a cron schedule."""
 

@@ -14,6 +14,7 @@ import click
 
 from federation.cli import params as p
 from federation.cli.render import print_rows
+from federation.cli.suggest import SuggestingGroup
 from federation.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def _store(ctx: click.Context) -> tuple[Mesh, TokenStore]:
     return mesh, TokenStore.for_mesh(mesh.root, mesh.settings.server.tokens_file)
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def tokens() -> None:
     """Issue, list and revoke the bearer tokens of `duckmesh serve`."""
 

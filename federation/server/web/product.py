@@ -26,10 +26,6 @@ from products.contract import Product
 from products.diff import contract_from_text, diff_products, required_bump
 
 SAMPLE_ROWS = 10
-TOP_VALUES = 5
-MAX_DISTINCT_FOR_TOP = 50
-ORDERABLE = ("INT", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "DOUBLE", "FLOAT", "REAL",
-             "DECIMAL", "DATE", "TIMESTAMP", "VARCHAR", "TEXT", "TIME", "UBIGINT", "UINTEGER")
 
 
 def columns(product: Product, access: ProductAccess | None) -> list[dict[str, Any]]:
@@ -68,53 +64,22 @@ def sample(service: Service, who: Identity, product: Product) -> dict[str, Any]:
     return run_rows(service, who, query.sql(dialect="duckdb"))
 
 
-def _orderable(type_name: str) -> bool:
-    return type_name.upper().split("(")[0].strip() in ORDERABLE
-
-
 def profile(service: Service, who: Identity, product: Product,
             access: ProductAccess) -> dict[str, Any]:
     """Per visible column: nulls and approximate distinct values; min, max and top values
-    only where the caller sees clear values (counts only where masked)."""
-    visible = [c for c in access.columns if c.visible]
-    if not visible:
-        return {"error": None, "rows": [], "total": 0}
-    table = exp.table_(product.name, db=product.domain)
-    select: list[exp.Expr] = [exp.alias_(exp.Count(this=exp.Star()), "n_rows")]
-    for i, col in enumerate(visible):
-        ref = exp.column(col.column.name, quoted=True)
-        select += [exp.alias_(exp.Count(this=ref.copy()), f"c{i}_n"),
-                   exp.alias_(exp.ApproxDistinct(this=ref.copy()), f"c{i}_d")]
-        if col.action == "allow" and _orderable(col.column.type):
-            select += [exp.alias_(exp.Min(this=ref.copy()), f"c{i}_lo"),
-                       exp.alias_(exp.Max(this=ref.copy()), f"c{i}_hi")]
-    answer = run_rows(service, who, exp.select(*select).from_(table).sql(dialect="duckdb"))
-    if answer["error"] or not answer["rows"]:
-        return {"error": answer["error"], "rows": [], "total": 0}
-    values = dict(zip(answer["columns"], answer["rows"][0], strict=True))
-    total = int(values["n_rows"] or 0)
-    rows: list[dict[str, Any]] = []
-    low_cardinality: list[int] = []
-    for i, col in enumerate(visible):
-        nonnull = int(values[f"c{i}_n"] or 0)
-        distinct = int(values[f"c{i}_d"] or 0)
-        clear = col.action == "allow"
-        rows.append({"name": col.column.name, "type": col.column.type, "clear": clear,
-                     "method": col.method, "nulls": total - nonnull, "distinct": distinct,
-                     "min": values.get(f"c{i}_lo"), "max": values.get(f"c{i}_hi"),
-                     "top": []})
-        if clear and 0 < distinct <= MAX_DISTINCT_FOR_TOP and _orderable(col.column.type):
-            low_cardinality.append(i)
-    if low_cardinality:
-        tops = [exp.alias_(exp.Anonymous(this="histogram", expressions=[
-            exp.column(visible[i].column.name, quoted=True)]), f"h{i}") for i in low_cardinality]
-        histogram = run_rows(service, who, exp.select(*tops).from_(table).sql(dialect="duckdb"))
-        if not histogram["error"] and histogram["rows"]:
-            for i, counts in zip(low_cardinality, histogram["rows"][0], strict=True):
-                pairs = counts.items() if isinstance(counts, dict) else counts or []
-                ranked = sorted(pairs, key=lambda kv: (-kv[1], str(kv[0])))[:TOP_VALUES]
-                rows[i]["top"] = [(k, v) for k, v in ranked]
-    return {"error": None, "rows": rows, "total": total}
+    only where the caller sees clear values (counts only where masked); see
+    :mod:`federation.checks.profile`.  The queries run through the service as ``who``."""
+    from federation.checks.profile import profile as governed_profile
+
+    def run(sql: str) -> tuple[list[str], list[list[Any]]]:
+        running = service.start(who, sql)
+        batches = list(running.batches())
+        return running.schema.names, [list(r.values()) for b in batches for r in b.to_pylist()]
+
+    try:
+        return {"error": None, **governed_profile(product, access, run)}
+    except DuckmeshError as exc:
+        return {"error": str(exc), "rows": [], "total": 0}
 
 
 def _git(root: Path, *args: str) -> str | None:

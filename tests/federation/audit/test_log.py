@@ -47,8 +47,15 @@ def test_three_queries_two_users_one_denied(demo_copy: Path,
     assert counted["rows"] == 1 and counted["columns"] == {"bookings.reservations": []}
     assert denied["columns"] == {"payments.transactions": ["card_number"]}
     assert denied["error_class"] == "AccessDenied" and denied["rows"] is None
-    only_dana = json.loads(dm(demo_copy, "audit", "--user", "dana", "--format", "json").stdout)
+    only_dana = json.loads(dm(demo_copy, "audit", "--by", "dana", "--format", "json").stdout)
     assert [r["user"] for r in only_dana] == ["dana"]
+    # --user is the caller, as in every command: adam reads the log, dana may not.
+    as_adam = dm(demo_copy, "audit", "--user", "adam", "--by", "ana", "--format", "json")
+    assert [r["user"] for r in json.loads(as_adam.stdout)] == ["ana", "ana"]
+    monkeypatch.delenv("DUCKMESH_USER")
+    as_dana = dm(demo_copy, "audit", "--user", "dana")
+    assert as_dana.exit_code == 3 and "may not read the audit log" in as_dana.stderr
+    monkeypatch.setenv("DUCKMESH_USER", "adam")
     by_product = json.loads(dm(demo_copy, "audit", "--product", "payments.transactions",
                                "--format", "json").stdout)
     assert [r["outcome"] for r in by_product] == ["denied"]

@@ -263,7 +263,8 @@ def test_a_reader_that_stops_early_is_not_an_error(demo_copy: Path) -> None:
     (["query", "--user", "ana", "--out", "x.csv", "SELECT 1"],
      "duckmesh: error: No such option '--out'. (Did you mean one of: '--format', '--output'?) "
      "(see `duckmesh query --help`)"),
-    (["query"], "duckmesh: error: Missing argument 'SQL'. (see `duckmesh query --help`)"),
+    (["query"], "duckmesh: error: no SQL: give it as an argument, with -f FILE, or as - to "
+                "read stdin"),
     (["nosuch"], "duckmesh: error: No such command 'nosuch'. (see `duckmesh --help`)"),
 ])
 def test_usage_errors_are_one_line_too(demo_root: Path, args: list[str], message: str) -> None:
