@@ -98,6 +98,10 @@ def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
         if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Star):
             # ``s.*`` of a struct column: DuckDB takes no table before it (``t.s.*``, which
             # qualifying made of it, is a syntax error); ``unnest(t.s)`` is the same columns.
+            if any(node.expression.args.values()):
+                # unnest() has no EXCLUDE/REPLACE/RENAME: refuse rather than drop them.
+                raise QueryRejected("struct.* with EXCLUDE, REPLACE or RENAME is not "
+                                    "supported", hint="name the fields you want")
             return exp.Explode(this=node.this)
         if not isinstance(node, exp.Table):
             return node
