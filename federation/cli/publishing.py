@@ -36,12 +36,32 @@ def publish_cmd(ctx: click.Context, name: str, sql: str | None, sql_file: Path |
     from federation.publish.publisher import publish
 
     del fmt  # parquet only for now: validated by click
-    text = p.sql_text(sql, sql_file)
+    text = _sql(sql, sql_file)
     publication = publish(p.mesh_of(ctx), name, text, user=p.caller(user),
                           description=description, schedule=schedule, timezone=timezone)
     click.echo(publication.line())
     click.echo(f"status: draft (readable by its domain's owners); make it readable with "
                f"`duckmesh products status {publication.product} active`", err=True)
+
+
+def _sql(sql: str | None, sql_file: Path | None) -> str:
+    from federation.errors import UsageError
+
+    if (sql is None) == (sql_file is None):
+        raise UsageError("give the product's SQL with --sql SQL or -f FILE (one of them)")
+    if sql_file is None:
+        text = sql or ""
+    elif str(sql_file) == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = sql_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read SQL file {str(sql_file)!r} "
+                             f"({type(exc).__name__})") from None
+    if not text.strip():
+        raise UsageError("the SQL is empty")
+    return text
 
 
 @click.command("refresh")

@@ -30,12 +30,12 @@ def status_of(product: Product) -> str:
     return str(product.status or "active").strip().lower()
 
 
-def successor(product: Product) -> str:
-    """`` Use X instead (sunset D).``, from the contract's customProperties."""
+def successor(product: Product, *, retired: bool = False) -> str:
+    """`` Use X instead, it sunsets on D.``, from the contract's customProperties."""
     replacement, sunset = product.custom(REPLACEMENT), product.custom(SUNSET)
     text = f" Use {replacement} instead" if replacement else ""
-    if sunset:
-        text += f"{',' if text else ' It'} sunsets on {sunset}"
+    if sunset and not retired:
+        text += f"{', it' if text else ' It'} sunsets on {sunset}"
     return f"{text}." if text else ""
 
 
@@ -51,12 +51,13 @@ def lifecycle(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                                 "not know; it is not readable", product=fqn,
                                 hint="status is one of " + ", ".join(STATUSES))
         if status == "retired":
-            raise ContractError(f"{fqn} is retired.{successor(product)}", product=fqn)
+            raise ContractError(f"{fqn} is retired.{successor(product, retired=True)}",
+                                product=fqn)
         if status in UNPUBLISHED and ctx.principal.name not in \
                 ctx.governance.owners(product.domain):
             raise AccessDenied(f"{fqn} is a {status}: only the owners of {product.domain} "
                                "read it until they make it active", product=fqn,
-                               hint=f"duckmesh products status {fqn} active (by an owner)")
+                               hint=f"an owner runs `duckmesh products status {fqn} active`")
         if status == "deprecated":
             warnings.append(f"{fqn} is deprecated.{successor(product)}")
     return dataclasses.replace(query, warnings=tuple(warnings))
