@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from federation.cli import params as p
+
+if TYPE_CHECKING:
+    from federation.mesh import Mesh
 
 
 @click.command("publish")
@@ -121,3 +125,26 @@ def status_cmd(ctx: click.Context, name: str, status: str, replacement: str | No
 
 
 COMMANDS = (publish_cmd, refresh_cmd, due_cmd, status_cmd)
+
+
+def print_graph(mesh: Mesh, focus: str | None, fmt: str) -> None:
+    """``lineage --products [D.P]``: the mesh's product graph in ``fmt``."""
+    from federation.cli.render import print_table
+    from federation.errors import UsageError
+    from federation.governance.policies import suggest
+    from federation.publish.graph import consumers, edges, render
+
+    found = consumers(mesh.root, mesh.catalog)
+    if focus is not None:
+        known = [p.fqn for p in mesh.catalog] + [c.name for c in found]
+        if focus.lower() not in known:
+            raise UsageError(f"no product or report {focus!r}" + suggest(focus, known),
+                             hint="see `duckmesh products list` and `duckmesh reports list`")
+        focus = focus.lower()
+    if fmt == "table":
+        print_table(([e["from"], e["to"], e["kind"], ", ".join(e["columns"])]
+                     for e in edges(found, focus)),
+                    ("upstream", "downstream", "kind", "columns read"),
+                    empty="no derived products or reports read products")
+        return
+    click.echo(render(found, mesh.catalog, fmt, focus))

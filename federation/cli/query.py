@@ -169,14 +169,24 @@ def explanation(governed: GovernedQuery, user: str) -> dict[str, object]:
 @click.command("lineage", cls=p.SqlCommand)
 @p.sql_source
 @p.user
-@p.fmt(("table", "json"))
+@p.fmt(("table", "json", "dot", "mermaid"))
+@click.option("--products", "mesh_graph", is_flag=True,
+              help="the mesh's graph instead: which derived products and reports read which "
+                   "product columns (of the DOMAIN.PRODUCT given as argument, else all)")
 @click.pass_context
 def lineage_cmd(ctx: click.Context, sql: str | None, sql_file: Path | None, user: str | None,
-                fmt: str) -> None:
+                fmt: str, mesh_graph: bool) -> None:
     """For each output column: its source product columns, the transformation, and the
     classification it inherits (the strictest of its sources). Nothing is run."""
     from federation.audit.lineage import lineage
 
+    if mesh_graph:
+        from federation.cli.publishing import print_graph
+
+        print_graph(p.mesh_of(ctx), sql, fmt)
+        return
+    if fmt in ("dot", "mermaid"):
+        raise UsageError(f"--format {fmt} draws the mesh's graph: add --products")
     with p.guided_denials(ctx):
         columns = lineage(p.mesh_of(ctx).govern(p.sql_text(sql, sql_file), p.caller(user)))
     if fmt == "json":
