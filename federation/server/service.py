@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from federation.audit.log import AuditLog, outcome_of
 from federation.audit.log import record as audit_record
-from federation.engines.duckdb import Execution
+from federation.engines.duckdb import Execution, result_schema
 from federation.errors import DuckmeshError, QueryCancelled, ServerUnavailable
 from federation.mesh import Mesh
 from federation.pipeline.params import Params
@@ -254,6 +254,40 @@ class Service:
             self.running[running.id] = running
         running.prime()
         return running
+
+    def schema(self, identity: Identity, sql: str, params: Params | None = None,
+               purpose: str | None = None) -> pa.Schema:
+        """The schema of ``sql``'s result for ``identity``, without running it: governed
+        and guarded as a query (a refusal is audited as such), then bound by DuckDB
+        (:func:`result_schema`).  Audited as a query that delivered no rows, its session
+        marked ``request: schema``."""
+        user = identity.principal
+        when = dt.datetime.now(dt.UTC)
+        try:
+            if not self.accepting:
+                raise ServerUnavailable("the server is shutting down")
+            self.admission.acquire(user)
+        except ServerUnavailable as exc:
+            self._refused(identity, sql, purpose, when, exc)
+            raise
+        try:
+            audit = SessionAudit(self.mesh.audit.store, self.mesh.audit.readers,
+                                 session={**identity.session(), "request": "schema"})
+            mesh = dataclasses.replace(self.mesh, audit=audit)
+            query = mesh.sql(sql, user, params=params, purpose=purpose).query
+            error: DuckmeshError | None = None
+            try:
+                return result_schema(query, mesh.settings.engine, mesh.root)
+            except DuckmeshError as exc:
+                error = exc
+                raise
+            finally:
+                audit.write(audit_record(
+                    query, sql=sql, user=user, roles=mesh.governance.principal(user).roles,
+                    started=when, outcome=outcome_of(error) if error else "ok",
+                    rows=None if error else 0, error=error, purpose=purpose))
+        finally:
+            self.admission.release(user)
 
     def _refused(self, identity: Identity, sql: str, purpose: str | None,
                  when: dt.datetime, exc: DuckmeshError) -> None:

@@ -155,19 +155,23 @@ def test_writes_are_refused_with_permission_denied(served: Served, command: str)
     descriptor = fl.FlightDescriptor.for_command(
         flightsql.pack(command, {"query": "DELETE FROM payments.transactions"}
                        if command == "CommandStatementUpdate" else {}))
-    with pytest.raises(fl.FlightUnauthorizedError, match="reads only"):
-        writer, _ = client.do_put(descriptor, pa.schema([("a", pa.int64())]), options)
-        writer.close()
-    client.close()
+    try:
+        with pytest.raises(fl.FlightUnauthorizedError, match="reads only"):
+            writer, _ = client.do_put(descriptor, pa.schema([("a", pa.int64())]), options)
+            writer.close()
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize("action", ["BeginTransaction", "EndTransaction", "BeginSavepoint",
                                     "CreatePreparedSubstraitPlan"])
 def test_transactions_are_refused(served: Served, action: str) -> None:
     client, options = _raw(served, served.tokens["adam"])
-    with pytest.raises(fl.FlightUnauthorizedError, match="reads only"):
-        list(client.do_action(fl.Action(action, b""), options))
-    client.close()
+    try:
+        with pytest.raises(fl.FlightUnauthorizedError, match="reads only"):
+            list(client.do_action(fl.Action(action, b""), options))
+    finally:
+        client.close()
 
 
 def test_dml_in_a_statement_is_rejected_and_no_traceback_leaks(ana: Any) -> None:
@@ -179,17 +183,20 @@ def test_dml_in_a_statement_is_rejected_and_no_traceback_leaks(ana: Any) -> None
 
 def test_a_ticket_is_redeemed_once_and_only_by_its_principal(served: Served) -> None:
     client, ana = _raw(served, served.tokens["ana"])
-    _, nick = _raw(served, served.tokens["nick"])
+    nick_client, nick = _raw(served, served.tokens["nick"])
+    nick_client.close()
     command = flightsql.pack("CommandStatementQuery",
                              {"query": "SELECT country FROM customers.profiles"})
-    info = client.get_flight_info(fl.FlightDescriptor.for_command(command), ana)
-    ticket = info.endpoints[0].ticket
-    with pytest.raises(fl.FlightServerError, match="no such result"):
-        client.do_get(ticket, nick).read_all()
-    assert client.do_get(ticket, ana).read_all().num_rows > 0
-    with pytest.raises(fl.FlightServerError, match="no such result"):
-        client.do_get(ticket, ana).read_all()
-    client.close()
+    try:
+        info = client.get_flight_info(fl.FlightDescriptor.for_command(command), ana)
+        ticket = info.endpoints[0].ticket
+        with pytest.raises(fl.FlightServerError, match="no such result"):
+            client.do_get(ticket, nick).read_all()
+        assert client.do_get(ticket, ana).read_all().num_rows > 0
+        with pytest.raises(fl.FlightServerError, match="no such result"):
+            client.do_get(ticket, ana).read_all()
+    finally:
+        client.close()
 
 
 def test_failed_authentications_are_rate_limited_per_address(served_root: Any) -> None:
@@ -200,17 +207,56 @@ def test_failed_authentications_are_rate_limited_per_address(served_root: Any) -
         messages = []
         for _ in range(6):  # one ADBC attempt makes several calls, each one counted
             conn = adbc(limited.flight, "dmt_bad_token")
-            with pytest.raises(adbc_driver_manager.Error) as caught:
-                fetch(conn, "SELECT 1")
+            try:
+                with pytest.raises(adbc_driver_manager.Error) as caught:
+                    fetch(conn, "SELECT 1")
+            finally:
+                conn.close()
             messages.append(str(caught.value))
-            conn.close()
         assert "invalid token" in messages[0]
         assert "too many failed" in messages[-1]
         conn = adbc(limited.flight, limited.tokens["ana"])  # even a good token, for now
-        with pytest.raises(adbc_driver_manager.Error, match="too many failed"):
-            fetch(conn, "SELECT 1")
-        conn.close()
+        try:
+            with pytest.raises(adbc_driver_manager.Error, match="too many failed"):
+                fetch(conn, "SELECT 1")
+        finally:
+            conn.close()
         assert limited.server.service.metrics.value("duckmesh_auth_failures_total",
                                                     reason="rate_limited") >= 1
     finally:
         limited.server.stop(1)
+
+
+OVERFLOW = "SELECT customer_id * 9223372036854775807 AS n FROM customers.profiles"
+"""Binds (BIGINT), fails on the first row it computes."""
+
+
+def test_a_schema_is_derived_without_running_the_query(served: Served, ana: Any) -> None:
+    client, options = _raw(served, served.tokens["ana"])
+
+    def schema(query: str) -> pa.Schema:
+        command = flightsql.pack("CommandStatementQuery", {"query": query})
+        return client.get_schema(fl.FlightDescriptor.for_command(command), options).schema
+
+    try:
+        demo = schema(DEMO_SQL)
+        # Binding succeeds where running fails: no row is read for a schema.
+        broken = schema(OVERFLOW)
+        with pytest.raises(pa.ArrowException, match="card_number is denied") as caught:
+            schema("SELECT card_number FROM payments.transactions")
+    finally:
+        client.close()
+    # pyarrow sends a GetSchema error's Python traceback: it must name no server file.
+    assert not {"federation", "flight.py", "site-packages", "/tmp", "/work"} & set(
+        str(caught.value).replace('"', " ").replace("/", " /").split())
+    assert "federation" not in str(caught.value) and '.py"' not in str(caught.value)
+    assert demo == fetch(ana, DEMO_SQL).schema
+    assert broken.names == ["n"] and broken.field("n").type == pa.int64()
+    with pytest.raises(adbc_driver_manager.Error, match="out of range"):
+        fetch(ana, OVERFLOW)
+    records = [r for r in served.audit() if r.get("session", {}).get("request") == "schema"]
+    asked = {r["sql"]: r for r in records}
+    assert asked[DEMO_SQL]["outcome"] == "ok" and asked[DEMO_SQL]["rows"] == 0
+    assert asked[DEMO_SQL]["user"] == "ana" and asked[DEMO_SQL]["authenticated"] is True
+    assert asked["SELECT card_number FROM payments.transactions"]["outcome"] == "denied"
+    assert not served.server.service.running  # nothing was started
