@@ -189,6 +189,32 @@ def test_session_sign_in_csrf_and_sign_out(writable: Served) -> None:
         assert http.get("/").status_code == 303  # signed out
 
 
+def test_a_bearer_post_needs_no_csrf_token_but_nothing_ambient_skips_it(
+        writable: Served) -> None:
+    """CSRF rides on credentials a browser sends by itself (cookies); a bearer header is
+    set by the caller's own code and another site's page cannot add it (no CORS), so a
+    bearer POST carries no CSRF token.  Anything else in ``Authorization`` (Basic, which a
+    browser may replay by itself) is refused, never taken as a reason to skip the check."""
+    body = {"product": "payments.transactions", "columns": "card_number",
+            "purpose": "fraud_detection", "reason": "bearer, no csrf"}
+    with bearer(writable, "nick") as http:
+        sent = http.post("/requests", data=body, headers={"Origin": "https://evil.example"})
+    assert sent.status_code == 303
+    assert "nick" in [r.requested_by for r in requests(writable.root, "payments")]
+    with sign_in(writable.http, writable.tokens["dana"]) as http:
+        for header in ("Basic ZGFuYTpkYW5h", "Bearer", "Negotiate abc"):
+            refused = http.post("/requests", data={**body, "reason": header},
+                                headers={"Authorization": header})
+            assert refused.status_code == 401, header
+        # A browser's preflight from another site learns nothing that lets it send one.
+        preflight = http.options("/requests", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization"})
+        assert "access-control-allow-origin" not in preflight.headers
+        assert http.post("/requests", data=body).status_code == 403  # cookie: CSRF needed
+    assert "dana" not in [r.requested_by for r in requests(writable.root, "payments")]
+
+
 def test_sign_in_form_needs_its_csrf_cookie_and_a_valid_token(writable: Served) -> None:
     with httpx.Client(base_url=writable.http, timeout=30) as http:
         refused = http.post("/signin", data={"token": writable.tokens["ana"], "csrf": "x"})
