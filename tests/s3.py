@@ -35,6 +35,8 @@ class Faults:
     """Cut this many ranged GET bodies (data reads, not listings) to half their length."""
     stall_seconds: float = 0.0
     """Sleep this long before answering every request."""
+    stall_only: str = ""
+    """Stall only requests whose path holds this text (empty: every request)."""
     deny: bool = False
     """Answer every request 403 AccessDenied."""
     served_bytes: int = 0
@@ -74,7 +76,7 @@ class FaultProxy(LoopbackServer):
                     elif self.command == "GET" and byte_range and faults.truncate_ranges > 0:
                         truncate = True
                         faults.truncate_ranges -= 1
-                if faults.stall_seconds:
+                if faults.stall_seconds and faults.stall_only in self.path:
                     time.sleep(faults.stall_seconds)
                 if faults.deny or throttle:
                     code, name = (403, "AccessDenied") if faults.deny else (503, "SlowDown")
