@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlglot import exp
 
@@ -21,7 +21,7 @@ from federation.governance.model import Governance
 from federation.governance.policies import suggest
 from federation.pipeline.allowlist import check_predicate
 from federation.reports.spec import load_report, report_errors, report_names, report_sql
-from products.catalog import check_name, contract_paths, domain_dirs
+from products.catalog import Catalog, check_name, contract_paths, domain_dirs
 from products.config import MESH_FILE, MeshSettings, load_settings, mask_secret
 from products.contract import CONTRACT_SUFFIX, Product, product_from_document, schema_errors
 from products.diff import bump_ok, contract_from_text, diff_products, git_contracts
@@ -172,7 +172,8 @@ def _labels(governance: Governance, products: dict[str, Product],
 
 
 def breaking_since(root: Path, rev: str, products: dict[str, Product]) -> list[DuckmeshError]:
-    """Contracts changed since git revision ``rev`` in a breaking way without a major bump."""
+    """Contracts changed since git revision ``rev`` in a breaking way without a major bump,
+    each naming the derived products and reports of the mesh that it would break."""
     errors: list[DuckmeshError] = []
     for rel, text in git_contracts(root, rev).items():
         path = root / rel
@@ -188,14 +189,27 @@ def breaking_since(root: Path, rev: str, products: dict[str, Product]) -> list[D
         if bump_ok(old, new, changes):
             continue
         breaking = "; ".join(f"{c.kind}: {c.detail}" for c in changes if c.breaking)
+        reach = _reach(root, old, new, changes)
         if new is None:
-            errors.append(ConfigError(f"product {old.fqn} was removed since {rev} (breaking)",
-                                      file=str(path)))
+            errors.append(ConfigError(f"product {old.fqn} was removed since {rev} (breaking)"
+                                      + reach, file=str(path)))
         else:
             errors.append(ConfigError(
                 f"breaking change since {rev} needs a major version bump "
-                f"({old.version} → {new.version}): {breaking}", file=str(path), field="version"))
+                f"({old.version} → {new.version}): {breaking}{reach}", file=str(path),
+                field="version"))
     return errors
+
+
+def _reach(root: Path, old: Product, new: Product | None, changes: list[Any]) -> str:
+    """``; it breaks X (product) reads c`` for the mesh's consumers of a change."""
+    from federation.publish.graph import impact, impact_text
+
+    try:
+        hits = impact(root, Catalog.load(root), old, new, changes)
+    except DuckmeshError:
+        return ""  # a mesh that does not load: its own errors are reported
+    return f"; it breaks {impact_text(hits)}" if hits else ""
 
 
 def validate_mesh(root: Path, against: str | None = None) -> tuple[list[DuckmeshError], int]:

@@ -18,7 +18,7 @@ from connectors.writers import dumps
 from federation.checks.validate import validate_mesh
 from federation.cli import params as p
 from federation.cli.render import fail, print_json, print_table, write_text
-from federation.errors import UsageError
+from federation.errors import DuckmeshError, UsageError
 
 if TYPE_CHECKING:
     from products.conformance import Finding
@@ -52,7 +52,9 @@ def validate(ctx: click.Context, against: str | None) -> None:
 @click.option("--rev", metavar="REV",
               help="compare the contract OLD at git revision REV with its current version")
 @p.fmt(("table", "json"))
-def diff_cmd(old: Path, new: Path | None, rev: str | None, fmt: str) -> None:
+@click.pass_context
+def diff_cmd(ctx: click.Context, old: Path, new: Path | None, rev: str | None,
+             fmt: str) -> None:
     """Classify the changes between two versions of a contract (exit 4 if a breaking
     change lacks a major version bump).
 
@@ -67,8 +69,10 @@ def diff_cmd(old: Path, new: Path | None, rev: str | None, fmt: str) -> None:
     need = required_bump(changes)
     have = actual_bump(before.version, after.version) if before and after else None
     ok = bump_ok(before, after, changes)
+    downstream = _downstream(ctx, before, after, changes)
     if fmt == "json":
-        print_json(diff_report(before, after, changes, need, have, ok))
+        print_json({**diff_report(before, after, changes, need, have, ok),
+                    "downstream": downstream})
     else:
         print_table(([c.kind, c.detail, Text("yes", style="red") if c.breaking else "no", c.bump]
                      for c in changes), ("change", "detail", "breaking", "needs"),
@@ -77,8 +81,26 @@ def diff_cmd(old: Path, new: Path | None, rev: str | None, fmt: str) -> None:
         click.echo(f"version {versions}: needs a {need} bump"
                    + (f", has a {have} bump" if have else "")
                    + ("" if ok else " — NOT ENOUGH"))
+        for hit in downstream:
+            click.echo(f"downstream: {hit['consumer']} ({hit['kind']}) reads "
+                       f"{', '.join(hit['columns'])}: {'; '.join(hit['changes'])}")
     if not ok:
         sys.exit(4)
+
+
+def _downstream(ctx: click.Context, before: Product | None, after: Product | None,
+                changes: list[Change]) -> list[dict[str, Any]]:
+    """The mesh's derived products and reports this change reaches (none outside a mesh)."""
+    from federation.publish.graph import impact
+    from products.catalog import Catalog
+
+    if before is None:
+        return []
+    try:
+        root = p.mesh_root(ctx)
+        return impact(root, Catalog.load(root), before, after, changes)
+    except DuckmeshError:
+        return []  # not in a mesh, or one that does not load: nothing to reach
 
 
 def diff_report(before: Product | None, after: Product | None, changes: list[Change],

@@ -200,3 +200,37 @@ def render(found: list[Consumer], catalog: Catalog, fmt: str,
 def _status(catalog: Catalog, name: str) -> str | None:
     product = catalog.products.get(name)
     return None if product is None else (product.status or "active")
+
+
+IMPACT_KINDS = ("column removed", "column renamed", "type narrowed or changed", "type widened")
+"""Contract changes a consumer reading the column may break on."""
+
+
+def impact(root: Path, catalog: Catalog, old: Product, new: Product | None,
+           changes: Iterable[Any]) -> list[dict[str, Any]]:
+    """The consumers a change from ``old`` to ``new`` reaches: ``{consumer, kind,
+    columns, changes}`` for each derived product or report reading a removed, renamed or
+    retyped column (every consumer of the product if it was removed)."""
+    found = consumers(root, catalog, {old.fqn: old})
+    if new is None:
+        hits = [(c, sorted(c.reads[old.fqn])) for c in found if old.fqn in c.reads]
+        return [{"consumer": c.name, "kind": c.kind, "columns": cols,
+                 "changes": ["product removed"]} for c, cols in hits if c.name != old.fqn]
+    touched: dict[str, list[str]] = {}
+    for change in changes:
+        if change.kind in IMPACT_KINDS and change.column:
+            touched.setdefault(change.column.lower(), []).append(
+                f"{change.kind}: {change.detail}")
+    out = []
+    for consumer, cols in impacted(found, old.fqn, touched):
+        if consumer.name == old.fqn:
+            continue
+        out.append({"consumer": consumer.name, "kind": consumer.kind, "columns": cols,
+                    "changes": sorted({t for c in cols for t in touched[c]})})
+    return out
+
+
+def impact_text(hits: list[dict[str, Any]]) -> str:
+    """``bookings.booking_facts (product) reads email; …`` for one line of output."""
+    return "; ".join(f"{h['consumer']} ({h['kind']}) reads {', '.join(h['columns'])}"
+                     for h in hits)
