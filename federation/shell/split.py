@@ -46,19 +46,38 @@ def _has_tokens(text: str) -> bool:
         return True
 
 
+def _skip_comments(text: str, pos: int) -> int:
+    """The offset of the first character at or after ``pos`` that is neither white space
+    nor part of a comment (``len(text)`` if none)."""
+    while pos < len(text):
+        if text[pos].isspace():
+            pos += 1
+        elif text.startswith("--", pos):
+            end = text.find("\n", pos)
+            pos = len(text) if end < 0 else end + 1
+        elif text.startswith("/*", pos):
+            end = text.find("*/", pos + 2)
+            if end < 0:
+                return pos  # an open comment: the statement is not finished
+            pos = end + 2
+        else:
+            return pos
+    return pos
+
+
 def split(text: str) -> tuple[list[Unit], str]:
     """The complete units of ``text`` and the unfinished rest (a statement still waiting
     for its ``;``)."""
     units: list[Unit] = []
     pos = 0
     while pos < len(text):
-        stripped = len(text) - len(text[pos:].lstrip())
-        if stripped >= len(text):
+        start = _skip_comments(text, pos)
+        if start >= len(text):
             return units, ""
-        if text[stripped] == ".":
-            end = text.find("\n", stripped)
+        if text[start] == ".":
+            end = text.find("\n", start)
             end = len(text) if end < 0 else end
-            units.append(Unit("dot", text[stripped:end].strip()))
+            units.append(Unit("dot", text[start:end].strip()))
             pos = end + 1
             continue
         rest = text[pos:]
