@@ -23,6 +23,10 @@ def demo(directory: Path, scale: float, storage: str | None,
     from products.demo import write_demo
 
     root = write_demo(directory, scale, storage, s3_endpoint_url)
+    if storage is None:  # publishing needs a local root (docs/publishing.md)
+        from federation.publish.demo import publish_demo_product
+
+        publish_demo_product(root)
     click.echo(f"demo mesh written to {root}")
     click.echo(f"try: duckmesh --mesh {directory} query --user ana "
                "\"SELECT country, count(*) FROM customers.profiles GROUP BY ALL\"")
