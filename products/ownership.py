@@ -148,14 +148,27 @@ def shared_locations(products: list[Product], mesh_root: Path) -> dict[str, str]
             except PlaceError:
                 continue
         places.append((product, ident))
+    # Pairs found by looking up each place's ancestors (and identical Iceberg tables):
+    # linear in the products, where comparing every pair took seconds for 1000 products.
+    by_ident: dict[object, list[int]] = {}
+    for i, (_, ident) in enumerate(places):
+        by_ident.setdefault(ident, []).append(i)
+    partners: dict[int, set[int]] = {}
+    for i, (_, ident) in enumerate(places):
+        above = [Place(ident.scheme, ident.parts[:n]) for n in range(len(ident.parts) + 1)] \
+            if isinstance(ident, Place) else [ident]
+        for other in above:
+            for j in by_ident.get(other, ()):
+                if j != i:
+                    partners.setdefault(i, set()).add(j)
+                    partners.setdefault(j, set()).add(i)
     clashes: dict[str, str] = {}
-    for i, (a, pa) in enumerate(places):
-        for b, pb in places[i + 1:]:
-            same = pa == pb if not isinstance(pa, Place) or not isinstance(pb, Place) \
-                else pa.within(pb) or pb.within(pa)
-            if same:
-                clashes[a.fqn] = f"{a.fqn} and {b.fqn} share a storage location"
-                clashes[b.fqn] = clashes[a.fqn]
+    for i, found in partners.items():
+        # The message names the same pair as comparing pairs in order did: the last one.
+        later = [j for j in found if j > i]
+        a, b = (i, max(later)) if later else (max(found), i)
+        clashes[places[i][0].fqn] = f"{places[a][0].fqn} and {places[b][0].fqn} share a " \
+                                    "storage location"
     return clashes
 
 
