@@ -10,7 +10,8 @@ from pathlib import Path
 
 from connectors.errors import ConfigError, UsageError
 from products.config import MESH_FILE, MeshSettings, load_settings
-from products.contract import CONTRACT_SUFFIX, Product, load_contract
+from products.contract import CONTRACT_SUFFIX, Product, load_contract_cached
+from products.contract_cache import ContractCache
 from products.ownership import (
     DomainRoots,
     Place,
@@ -82,12 +83,14 @@ class Catalog:
             raise ConfigError(clash[0], file=str(root / MESH_FILE), field="domains")
         products: dict[str, Product] = {}
         broken: dict[str, ConfigError] = {}
+        # Contracts whose bytes passed validation before are not parsed and validated again.
+        cache = ContractCache(root)
         for path in contract_paths(root):
             domain, name = path.parent.name, path.name[: -len(CONTRACT_SUFFIX)]
             fqn = f"{domain}.{name}".lower()
             try:
                 check_name("product", name, path)
-                product = load_contract(path, domain)
+                product = load_contract_cached(path, domain, cache)
             except ConfigError as exc:
                 broken[fqn] = exc
                 continue
@@ -97,6 +100,7 @@ class Catalog:
                                           product=product.fqn)
                 continue
             products[product.fqn] = product
+        cache.save()
         for fqn, message in shared_locations(list(products.values()), root).items():
             broken[fqn] = ConfigError(message, file=str(products.pop(fqn).contract_path),
                                       field="servers", product=fqn)

@@ -16,14 +16,18 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-from sqlglot import exp
-from sqlglot.errors import ParseError
+from typing import TYPE_CHECKING, Any
 
 from connectors.errors import ConfigError
-from products.yamlio import YamlDocument, format_location, load_yaml
+from products.yamlio import YamlDocument, format_location, load_yaml, parse_yaml, read_yaml_text
+
+if TYPE_CHECKING:
+    import jsonschema
+
+    from products.contract_cache import ContractCache
+
+# jsonschema and sqlglot are imported where used: a mesh whose contracts come from the
+# cache (products.contract_cache) needs neither, and `duckmesh products list` starts faster.
 
 CONTRACT_SUFFIX = ".odcs.yaml"
 
@@ -183,6 +187,8 @@ def schema_version(api_version: object) -> str | None:
 
 @cache
 def _validator(version: str = LATEST_API_VERSION) -> jsonschema.protocols.Validator:
+    import jsonschema
+
     if version == LATEST_API_VERSION:
         source = resources.files("open_data_contract_standard").joinpath("schema.json")
     else:
@@ -201,6 +207,8 @@ def schema_errors(doc: YamlDocument) -> list[ConfigError]:
         return [doc.error(["apiVersion"], f"does not follow ODCS v3: {declared!r} is not a "
                           "version duckmesh validates (v3.0.0–v3.0.2, v3.1.0, v3.2.0)")]
     validator = _validator(version or LATEST_API_VERSION)
+    from jsonschema.exceptions import best_match
+
     errors = sorted(validator.iter_errors(doc.data), key=lambda e: list(map(str, e.path)))
     shown = f"ODCS {version}" if version else "ODCS v3"
     out = []
@@ -208,7 +216,7 @@ def schema_errors(doc: YamlDocument) -> list[ConfigError]:
         loc = list(err.absolute_path)
         message = err.message
         if err.validator in ("anyOf", "oneOf", "allOf") and err.context:
-            best = jsonschema.exceptions.best_match(err.context)
+            best = best_match(err.context)
             loc = loc + list(best.relative_path)
             message = best.message
         # Long messages quote the whole offending object; the field path says enough.
@@ -308,12 +316,16 @@ def _server(doc: YamlDocument, index: int, raw: dict[str, Any]) -> Server:
                   options=dict(raw))
 
 
-def _column(doc: YamlDocument, loc: list[str | int], prop: dict[str, Any]) -> Column:
+def _column(doc: YamlDocument, loc: list[str | int], prop: dict[str, Any],
+            check_type: bool = True) -> Column:
     name = prop["name"]
     ctype = column_type(prop)
     if ctype is None:
         raise doc.error(loc, f"column {name!r} needs a physicalType or a logicalType")
-    if ctype.upper() not in DUCKDB_ONLY_TYPES:
+    if check_type and ctype.upper() not in DUCKDB_ONLY_TYPES:
+        from sqlglot import exp
+        from sqlglot.errors import ParseError
+
         try:
             exp.DataType.build(ctype, dialect="duckdb")
         except (ParseError, ValueError):
@@ -336,8 +348,12 @@ def _column(doc: YamlDocument, loc: list[str | int], prop: dict[str, Any]) -> Co
     )
 
 
-def product_from_document(doc: YamlDocument, domain: str, name: str) -> Product:
-    """Build the :class:`Product` of a contract already known to follow the ODCS schema."""
+def product_from_document(doc: YamlDocument, domain: str, name: str, *,
+                          check_types: bool = True) -> Product:
+    """Build the :class:`Product` of a contract already known to follow the ODCS schema.
+
+    ``check_types=False`` skips parsing each column's type with sqlglot: only for a
+    document whose very bytes passed this check before (products.contract_cache)."""
     data = doc.data
     declared_domain = data.get("domain")
     if declared_domain is not None and str(declared_domain).lower() != domain.lower():
@@ -358,7 +374,7 @@ def product_from_document(doc: YamlDocument, domain: str, name: str) -> Product:
     seen: set[str] = set()
     for i, prop in enumerate(props):
         loc: list[str | int] = ["schema", 0, "properties", i]
-        column = _column(doc, loc, prop)
+        column = _column(doc, loc, prop, check_types)
         if column.name.lower() in seen:
             raise doc.error([*loc, "name"], f"column {column.name!r} is declared twice")
         seen.add(column.name.lower())
@@ -391,15 +407,44 @@ def product_name_of(path: Path) -> str:
 
 def load_contract(path: Path, domain: str) -> Product:
     """Load, validate and model one contract; the first problem found is raised."""
-    doc = load_yaml(path)
+    return contract_from_document(load_yaml(path), domain)
+
+
+def contract_from_document(doc: YamlDocument, domain: str) -> Product:
+    """Validate and model the parsed contract ``doc`` (read from ``doc.path``)."""
     errors = schema_errors(doc)
     if errors:
         raise errors[0]
-    return product_from_document(doc, domain, product_name_of(path))
+    return product_from_document(doc, domain, product_name_of(doc.path))
+
+
+def load_contract_cached(path: Path, domain: str, cache: ContractCache) -> Product:
+    """:func:`load_contract`, skipping YAML parsing and schema validation when these very
+    bytes passed before (see :mod:`products.contract_cache`)."""
+    from products.contract_cache import digest
+
+    raw, text = read_yaml_text(path)
+    sha256 = digest(raw)
+    data = cache.lookup(path, sha256)
+    if data is not None:
+        try:
+            return product_from_document(YamlDocument(path, data, {}), domain,
+                                         product_name_of(path), check_types=False)
+        except ConfigError:
+            pass  # checked again in full below, so the error names its line
+    try:
+        doc = parse_yaml(text, path)
+        product = contract_from_document(doc, domain)
+    except ConfigError:
+        cache.forget(path)
+        raise
+    cache.store(path, sha256, doc.data)
+    return product
 
 
 __all__ = [
     "CONTRACT_SUFFIX", "ITEMS", "LATEST_API_VERSION", "MAP_KEY", "MAP_VALUE", "Column",
-    "NestedField", "Product", "Server", "column_type", "format_location", "load_contract",
+    "NestedField", "Product", "Server", "column_type", "contract_from_document",
+    "format_location", "load_contract", "load_contract_cached",
     "nested_fields", "product_from_document", "schema_errors", "schema_version",
 ]

@@ -107,14 +107,28 @@ def load_yaml(path: Path, *, required: bool = True,
     file that is empty or only whitespace or comments is an error, never "nothing".
     """
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if not required:
+        _, text = read_yaml_text(path)
+    except ConfigError:
+        if not required and not path.exists():
             return YamlDocument(path, {}, {})
-        raise ConfigError("file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {type(exc).__name__}", file=str(path)) from None
+        raise
     return parse_yaml(text, path, allow_empty=allow_empty)
+
+
+def read_yaml_text(path: Path) -> tuple[bytes, str]:
+    """The bytes of ``path`` and their text (UTF-8, newlines as ``open()`` reads them);
+    ConfigError naming the file if it cannot be read."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {type(exc).__name__}", file=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read file: {type(exc).__name__}", file=str(path)) from None
+    return raw, text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def parse_yaml(text: str, path: Path, *, allow_empty: bool = True) -> YamlDocument:
