@@ -24,7 +24,6 @@ import pytest
 from click.testing import CliRunner
 
 from federation.cli import cli
-
 from tests.federation.server.conftest import adbc
 
 MAKEFILE = Path(__file__).resolve().parents[3] / "Makefile"
