@@ -91,9 +91,11 @@ def test_a_jwt_works_over_flight_sql_and_is_audited(with_file: Served, idp: Idp)
     conn = adbc(with_file.flight, idp.token())
     try:
         cur = conn.cursor()
-        cur.execute("SELECT count(*) FROM customers.profiles")
-        assert cur.fetchone()[0] > 0
-        cur.close()
+        try:
+            cur.execute("SELECT count(*) FROM customers.profiles")
+            assert cur.fetchone()[0] > 0
+        finally:
+            cur.close()  # even if it failed: a cursor left open fails a later test
     finally:
         conn.close()
     record = [r for r in with_file.audit() if r.get("session", {}).get("auth") == "oidc"][-1]
