@@ -7,7 +7,6 @@ from typing import Any
 
 from connectors.errors import UsageError
 from connectors.footers import ColumnFacts, DataFacts
-from connectors.iceberg import plan_iceberg
 from connectors.scan import ScanPlan, plan_scan
 from connectors.storage import resolve_location
 from products.contract import Product
@@ -26,6 +25,8 @@ def plan_product(product: Product, root: Path, storage: Any = None, *,
     """
     server = product.server
     if server.type == "iceberg":
+        from connectors.iceberg import plan_iceberg  # pyiceberg: only for Iceberg products
+
         pinned = server.custom(SNAPSHOT_PIN)
         plan = plan_iceberg(product.fqn, server.options, root, storage=storage,
                             predicate=predicate, as_of=as_of if as_of is not None else pinned)

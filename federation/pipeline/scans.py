@@ -17,7 +17,6 @@ from typing import Any
 from sqlglot import exp
 
 from connectors.filesystems import storage_deadline
-from connectors.iceberg import to_iceberg
 from federation.errors import ConfigError
 from federation.governance.access import ProductAccess
 from federation.pipeline.pushdown import pushable
@@ -30,6 +29,10 @@ def iceberg_predicate(query: GovernedQuery, fqn: str, access: ProductAccess) -> 
     """The Iceberg pruning predicate for ``fqn``: only when it is read exactly once."""
     if access.product.server.type != "iceberg":
         return None
+    # Imported here: pyiceberg costs a third of a second to import, and most meshes and
+    # queries read no Iceberg product.
+    from connectors.iceberg import to_iceberg
+
     refs = [t for t in query.expression.find_all(exp.Table) if product_name(t) == fqn]
     return to_iceberg(pushable(refs[0], access)) if len(refs) == 1 else None
 
