@@ -9,9 +9,11 @@ SELECT c.country, sum(p.amount) AS revenue FROM ...
 The cell's value is a pandas DataFrame (a :class:`GovernedFrame`) that displays with a
 footer naming the products read and the policy decisions applied; ``--out NAME`` also
 binds it in the notebook.  The SQL body is never interpolated (``{x}`` stays literal):
-build parameterised queries in Python with :meth:`federation.Mesh.sql`.  Errors print
-one line (``duckmesh: error: …``) and the cell returns nothing: no traceback, nothing
-from the data.
+``--param NAME=VARIABLE`` binds ``$NAME`` in the SQL to the notebook variable's value, as
+a value (``%%mesh --param country=chosen`` with ``chosen = "FR"``; ``--param NAME`` alone
+takes the variable of the same name).  Errors print one line (``duckmesh: error: …``;
+a denial says whom to ask) and the cell returns nothing: no traceback, nothing from the
+data.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from federation.errors import DuckmeshError, UsageError
+from federation.errors import AccessDenied, DuckmeshError, UsageError
 from federation.mesh import Mesh, default_user
 from federation.pipeline.query import Decision
 from federation.result import Result
@@ -149,6 +151,8 @@ class MeshMagics(Magics):
     @argument("--server", help="run on this duckmesh server, as your token's principal")
     @argument("--token-file", help="file holding your token for --server")
     @argument("--out", "-o", help="also store the DataFrame in this variable")
+    @argument("--param", "-p", action="append", default=[], metavar="NAME=VARIABLE",
+              help="bind $NAME in the SQL to this notebook variable's value (repeatable)")
     @cell_magic
     def mesh(self, line: str, cell: str) -> GovernedFrame | None:
         """Run the cell as governed SQL; the value is a DataFrame with a governance footer."""
@@ -156,23 +160,45 @@ class MeshMagics(Magics):
         user = args.user or self.user or default_user()
         server = args.server or (None if args.mesh else self.server)
         try:
+            params = self._params(args.param)
             if server:
                 if args.user:
                     raise UsageError("--user cannot be used with --server: the server knows "
                                      "you by your token")
                 remote = self._remote(server, args.token_file or self.token_file) \
-                    .sql(cell, purpose=args.purpose)
+                    .sql(cell, params, purpose=args.purpose)
                 frame = governed_frame(remote, remote.principal)
             else:
                 result = self._mesh(args.mesh).sql(cell, user=user, as_of=args.as_of,
-                                                   purpose=args.purpose, label="notebook")
+                                                   purpose=args.purpose, label="notebook",
+                                                   params=params)
                 frame = governed_frame(result, user)
         except DuckmeshError as exc:
+            if not server and isinstance(exc, AccessDenied):
+                from federation.access.guide import guided
+
+                exc = guided(exc, self._mesh(args.mesh).catalog, args.purpose)
             sys.stderr.write(f"duckmesh: error: {exc}\n")
             return None
         if args.out and self.shell is not None:
             self.shell.user_ns[args.out] = frame
         return frame
+
+
+    def _params(self, given: list[str]) -> dict[str, Any] | None:
+        """``--param NAME=VARIABLE`` pairs: each name with the notebook variable's value
+        (bound by the mesh as a value, never spliced into the SQL)."""
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        values: dict[str, Any] = {}
+        for pair in given:
+            name, _, variable = pair.partition("=")
+            name, variable = name.strip().removeprefix("$"), (variable or name).strip()
+            if not name.isidentifier() or not variable.isidentifier():
+                raise UsageError(f"--param takes NAME=VARIABLE, not {pair!r}")
+            if variable not in namespace:
+                raise UsageError(f"--param {name}: no notebook variable {variable!r}")
+            values[name] = namespace[variable]
+        return values or None
 
 
 def load_ipython_extension(ipython: Any) -> None:

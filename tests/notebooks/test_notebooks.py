@@ -73,7 +73,8 @@ def test_cell_magic_returns_a_governed_dataframe(ip, capsys: pytest.CaptureFixtu
     assert frame.attrs["duckmesh"]["user"] == "ana"
 
 
-def test_cell_magic_errors_are_one_line_without_data(ip, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cell_magic_errors_are_one_line_without_data(ip,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     assert ip.run_cell_magic("mesh", "--user ana",
                              "SELECT card_number FROM payments.transactions") is None
     err = capsys.readouterr().err
@@ -97,3 +98,21 @@ def test_defaults_and_audit_purpose(ip, demo_root: Path) -> None:
 
     records = [r for r in Mesh.open(demo_root).audit.records() if r.get("purpose") == "notebook"]
     assert records and records[-1]["user"] == "dana"
+
+
+def test_param_binds_a_notebook_variable_as_a_value(ip, capsys: pytest.CaptureFixture[str]) -> None:
+    ip.user_ns["chosen"] = "FR"
+    ip.user_ns["evil"] = "x' OR '1'='1"
+    frame = ip.run_cell_magic("mesh", "--user ana --param country=chosen --param evil",
+                              "SELECT DISTINCT country, $evil AS e FROM customers.profiles "
+                              "WHERE country = $country")
+    assert frame.to_dict("records") == [{"country": "FR", "e": "x' OR '1'='1"}]
+    assert ip.run_cell_magic("mesh", "--user ana --param c=missing", "SELECT $c") is None
+    assert "no notebook variable 'missing'" in capsys.readouterr().err
+
+
+def test_a_denial_in_a_cell_says_whom_to_ask(ip, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ip.run_cell_magic("mesh", "--user ana",
+                             "SELECT card_number FROM payments.transactions") is None
+    err = capsys.readouterr().err
+    assert "ask finance-team: `duckmesh access request payments.transactions" in err
