@@ -15,6 +15,7 @@ import re
 from sqlglot import exp
 
 from federation.errors import QueryRejected
+from federation.pipeline import functions, statements
 from federation.pipeline.query import Context, GovernedQuery
 
 
@@ -24,7 +25,7 @@ def _classes(names: str) -> frozenset[type[exp.Expr]]:
     return frozenset(c for c in found if isinstance(c, type))
 
 
-STATEMENTS = _classes("Select Union Intersect Except Subquery")
+STATEMENTS = _classes("Select Union Intersect Except Subquery") | statements.SHELLS
 
 STRUCTURE = _classes("""
     Select Union Intersect Except With CTE Subquery From Join Where Group Having Qualify
@@ -33,7 +34,10 @@ STRUCTURE = _classes("""
     Is In Between Like ILike Add Sub Mul Div Mod IntDiv DPipe Window WindowSpec Interval
     Exists Tuple Values Filter Lateral Any All DataType DataTypeParam Case If Cast TryCast
     Var Bracket JSONPath JSONPathKey JSONPathRoot JSONPathSubscript
-    Dot Unnest Slice
+    Dot Unnest Slice WithinGroup Rollup Cube GroupingSets Lambda PropertyEQ Kwarg
+    TableSample JSONKeyValue Columns Pivot PivotAlias UnpivotColumns Describe Summarize Show
+    Struct ToMap Array IgnoreNulls RespectNulls BitwiseXor BitwiseAnd BitwiseOr BitwiseNot
+    BitwiseLeftShift BitwiseRightShift
 """)
 
 FUNCTIONS = _classes("""
@@ -54,39 +58,33 @@ FUNCTIONS = _classes("""
     Explode StructExtract MapKeys Array ArrayAgg ArraySize ArrayContains ArrayOverlaps
     ArrayMin ArrayMax ArrayDistinct ArraySort ArrayConcat ArrayToString Flatten Split
     Ascii BitLength Cbrt Chr Factorial DayOfWeekIso Kurtosis Skewness Trunc UnixToTime
+    ArrayContainsAll Localtimestamp Localtime CurrentTime
 """)
 
-# DuckDB functions sqlglot keeps as Anonymous; compared in lower case.  (A name here that
-# sqlglot parses into a class of its own is checked by that class above instead.)
-ANONYMOUS_FUNCTIONS = frozenset({
-    "now", "date_part", "datediff", "date_sub", "list_contains", "strlen", "ends_with",
-    "regexp_full_match", "isodow", "isoyear", "epoch_ms", "yearweek", "nullif", "ifnull",
-    "round_even", "trunc", "even", "gcd", "lcm", "factorial", "cbrt", "log2", "log10",
-    "bit_length", "ascii", "chr", "array_length", "len", "suffix", "prefix", "try_strptime",
-    "last_day", "today", "make_timestamp", "fsum", "kahan_sum", "bit_count", "geomean",
-    "entropy", "kurtosis", "skewness", "product", "arbitrary", "histogram", "sem", "mad",
-    # JSON: pure functions over a value already governed (reading JSON *files* is the
-    # read_json table function, which stays refused).
-    "json_array_length", "json_type", "json_valid", "json_keys",
-    # Lists, structs and maps (UNNEST, field access and brackets are nodes of their own).
-    "to_json", "list_sum", "list_avg", "list_slice", "list_extract", "list_element",
-    "list_position", "list_count", "list_unique", "element_at", "cardinality",
-    "map_extract", "map_values", "map_entries", "struct_keys",
-})
+# Every other function is judged by the name DuckDB will call it by
+# (:mod:`federation.pipeline.functions`), so the list is kept in DuckDB's words.
+ANONYMOUS_FUNCTIONS = functions.ALLOWED
 
 # Var nodes are bare keywords; they are allowed only where sqlglot uses them for units
 # and ORDER BY ALL.
 VAR_PARENTS = _classes("""
     Interval Extract DateTrunc TimestampTrunc DateDiff DateAdd DateSub TimestampDiff Ordered
+    TableSample
 """)
 
 SELECT_ARGS = frozenset({
     "expressions", "from_", "from", "joins", "where", "group", "having", "qualify", "order",
     "limit", "offset", "distinct", "with_", "with", "windows", "kind", "exclude",
-    "operation_modifiers",
+    "operation_modifiers", "sample",
 })
-TABLE_ARGS = frozenset({"this", "db", "alias"})
-JOIN_ARGS = frozenset({"this", "on", "using", "side", "kind"})
+TABLE_ARGS = frozenset({"this", "db", "alias", "sample"})
+JOIN_ARGS = frozenset({"this", "on", "using", "side", "kind", "method"})
+JOIN_METHODS = frozenset({"ASOF", "POSITIONAL"})
+GROUP_ARGS = frozenset({"expressions", "rollup", "cube", "grouping_sets", "all"})
+SAMPLE_ARGS = frozenset({"method", "percent", "size", "seed", "rows"})
+SAMPLE_METHODS = frozenset({"SYSTEM", "BERNOULLI", "RESERVOIR"})
+TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+"""Table functions that read no data: they make values from their arguments."""
 SET_OP_ARGS = frozenset({"this", "expression", "distinct", "order", "limit", "offset",
                          "with_", "with", "by_name"})
 SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -104,23 +102,30 @@ def _check_args(node: exp.Expr, allowed: frozenset[str], what: str) -> None:
         raise _reject(f"{what} clause {key.upper().rstrip('_')!r}")
 
 
-def _function_name(node: exp.Func) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    return node.sql_name().lower()
+def _function_error(node: exp.Func) -> QueryRejected:
+    name = functions.duckdb_name(node)
+    close = functions.suggest_function(name)
+    if close is not None:
+        return QueryRejected(f"function {name}() does not exist or is not allowed in a "
+                             f"governed query; did you mean {close}()?",
+                             hint="see `duckmesh sql-features`")
+    return QueryRejected(f"function {name}() is not allowed in a governed query",
+                         hint="see `duckmesh sql-features`")
 
 
 def check_node(node: exp.Expr) -> None:
     """Raise QueryRejected unless ``node`` (one node, not its children) is allowed."""
     if isinstance(node, exp.Anonymous):
         if str(node.name).lower() not in ANONYMOUS_FUNCTIONS:
-            raise _reject(f"function {_function_name(node)}()")
+            raise _function_error(node)
         return
     if isinstance(node, exp.Func) and type(node) in FUNCTIONS:
         return
+    if isinstance(node, exp.Func) and type(node) not in STRUCTURE:
+        if not functions.allowed(node):
+            raise _function_error(node)
+        return
     if type(node) not in STRUCTURE:
-        if isinstance(node, exp.Func):
-            raise _reject(f"function {_function_name(node)}()")
         if isinstance(node, exp.Placeholder | exp.Parameter):
             raise _reject("a query parameter")
         if isinstance(node, exp.TableColumn):
@@ -137,13 +142,23 @@ def check_node(node: exp.Expr) -> None:
         _check_table(node)
     elif isinstance(node, exp.Join):
         _check_args(node, JOIN_ARGS, "JOIN")
+        method = str(node.args.get("method") or "").upper()
+        if method and method not in JOIN_METHODS:
+            raise _reject(f"{method} JOIN")
+    elif isinstance(node, exp.Group):
+        _check_args(node, GROUP_ARGS, "GROUP BY")
+    elif isinstance(node, exp.TableSample):
+        _check_sample(node)
+    elif isinstance(node, exp.Columns):
+        if not (isinstance(node.this, exp.Star) or
+                (isinstance(node.this, exp.Literal) and node.this.is_string)):
+            raise _reject("COLUMNS() with anything but a regular expression or *")
+    elif type(node) in statements.SHELLS:
+        statements.check_shell(node)
     elif isinstance(node, exp.Union | exp.Intersect | exp.Except):
         _check_args(node, SET_OP_ARGS, "set operation")
         if node.args.get("by_name"):
             raise _reject("UNION BY NAME")
-    elif isinstance(node, exp.With):
-        if node.args.get("recursive"):
-            raise _reject("WITH RECURSIVE")
     elif isinstance(node, exp.CTE):
         name = node.alias_or_name
         if not SAFE_NAME.match(name):
@@ -157,12 +172,43 @@ def check_node(node: exp.Expr) -> None:
         raise _reject("LATERAL without a subquery")
 
 
+def _check_sample(node: exp.TableSample) -> None:
+    _check_args(node, SAMPLE_ARGS, "USING SAMPLE")
+    method = node.args.get("method")
+    if method is not None and str(method.name).upper() not in SAMPLE_METHODS:
+        raise _reject(f"sampling method {method.name!r}")
+    for key in ("percent", "size", "seed"):
+        value = node.args.get(key)
+        if value is not None and not isinstance(value, exp.Literal):
+            raise _reject("a sample size or seed that is not a number")
+
+
+def check_table_function(node: exp.Table) -> None:
+    """``range``, ``generate_series`` and ``unnest`` in FROM: values from their arguments,
+    which hold no column, subquery or anything else that could read data."""
+    function = node.this
+    name = functions.duckdb_name(function) if isinstance(function, exp.Func) else ""
+    if isinstance(function, exp.Unnest) or name in TABLE_FUNCTIONS:
+        _check_args(node, TABLE_ARGS, "table function")
+        for arg in function.iter_expressions():
+            if arg.find(exp.Column, exp.Select, exp.Table) is not None and \
+                    not isinstance(function, exp.Unnest):
+                raise _reject(f"{name}() over anything but values")
+        return
+    raise _reject(f"table function {name + '()' if name else 'or expression'} in FROM "
+                  "(only range, generate_series and unnest, which read no data)")
+
+
 def _check_table(node: exp.Table) -> None:
     if not isinstance(node.this, exp.Identifier):
-        raise _reject("a table function or expression in FROM")
+        check_table_function(node)
+        return
     if node.args.get("catalog"):
         raise QueryRejected(f"three-part name {node.sql(dialect='duckdb')!r}: name products "
                             "as domain.product")
+    if node.args.get("pivots"):
+        raise QueryRejected("PIVOT (...) after a table is not supported; write DuckDB's PIVOT "
+                            "statement instead: PIVOT domain.product ON column USING sum(x)")
     _check_args(node, TABLE_ARGS, "table")
     if not SAFE_NAME.match(node.name):
         raise QueryRejected(f"table name {node.name!r} is not a product or CTE name "

@@ -10,7 +10,6 @@ the column and the rule.
 from __future__ import annotations
 
 import dataclasses
-import re
 from functools import lru_cache
 from typing import Any
 
@@ -22,12 +21,14 @@ from sqlglot.schema import MappingSchema
 
 from federation.errors import AccessDenied, QueryRejected
 from federation.governance.access import ProductAccess, evaluate
+from federation.pipeline import columns_expr, statements
 from federation.pipeline.allowlist import check, check_predicate
+from federation.pipeline.diagnose import unresolved
 from federation.pipeline.output_names import duckdb_names
 from federation.pipeline.query import Context, GovernedQuery
-from federation.pipeline.resolve import product_name
+from federation.pipeline.recursion import bound_recursion
+from federation.pipeline.resolve import product_name, readable_products
 
-_QUOTED = re.compile(r"'([^']*)'")
 _NAME_META = "duckmesh_output_name"
 
 
@@ -107,25 +108,10 @@ def _schema(key: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]],
     return MappingSchema(dict(full), visible=dict(visible), dialect="duckdb")
 
 
-def _unresolved(name: str, access: dict[str, ProductAccess], user: str) -> Exception:
-    """The error for a column sqlglot could not resolve, as precise as we can make it."""
-    holders = [(fqn, acc.column(name)) for fqn, acc in access.items() if acc.column(name)]
-    for fqn, decision in holders:
-        if decision is not None and not decision.visible:
-            return AccessDenied(
-                f"column {fqn}.{decision.column.name} is denied to user {user!r} by "
-                f"{decision.reason}", product=fqn, column=decision.column.name)
-    if len(holders) > 1:
-        return QueryRejected(
-            f"column {name!r} is ambiguous (it is in {', '.join(f for f, _ in holders)}); "
-            "qualify it with a table alias", column=name)
-    return QueryRejected(f"unknown column {name!r}", column=name)
-
-
 def _qualify(expression: exp.Expr, sql: str, schema: MappingSchema,
              access: dict[str, ProductAccess], user: str
              ) -> tuple[exp.Expr, list[tuple[exp.In, list[exp.Expr]]]]:
-    expression = expression.copy()
+    expression = _samples_outside(columns_expr.expand(expression.copy(), access))
     _remember_output_names(expression, sql)
     detached = _detach_value_lists(expression)
     try:
@@ -135,18 +121,34 @@ def _qualify(expression: exp.Expr, sql: str, schema: MappingSchema,
             allow_partial_qualification=False,
         )
     except OptimizeError as exc:
-        text = str(exc)
-        names = _QUOTED.findall(text)
-        name = names[0].strip('"') if names else None
-        if name and ("could not be resolved" in text or "mbiguous" in text):
-            raise _unresolved(name, access, user) from None
-        raise QueryRejected("the query's columns could not be resolved") from None
+        raise unresolved(str(exc), expression, access, user) from None
     except (SqlglotError, AssertionError):
         # sqlglot asserts on shapes it does not expect (ORDER BY 1 over a scalar subquery):
         # not understood, so rejected.
         raise QueryRejected("the query's columns could not be resolved") from None
     _restore_output_names(qualified)
     return qualified, detached
+
+
+def _samples_outside(expression: exp.Expr) -> exp.Expr:
+    """``d.p AS a TABLESAMPLE s`` → ``(SELECT * FROM d.p AS a) AS a TABLESAMPLE s``.
+
+    The rewrite replaces a product reference by its secured relation, so a sample on the
+    reference itself would be lost; on the subquery around it, it samples the secured
+    rows (the row filter applies first, whatever the sample).
+    """
+    for table in list(expression.find_all(exp.Table)):
+        sample = table.args.get("sample")
+        if sample is None or product_name(table) is None:
+            continue
+        alias = table.alias_or_name
+        table.set("sample", None)
+        inner = table.copy()
+        inner.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+        table.replace(exp.Subquery(this=exp.select("*").from_(inner),
+                                   alias=exp.TableAlias(this=exp.to_identifier(alias)),
+                                   sample=sample))
+    return expression
 
 
 def _reattach(qualified: exp.Expr, detached: list[tuple[exp.In, list[exp.Expr]]]) -> None:
@@ -209,12 +211,16 @@ def _checked(access: ProductAccess) -> ProductAccess:
 
 def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Evaluate access for every product read and check every column reference."""
+    body = statements.body(query.expression)
+    if body is None:  # SHOW TABLES: the products the caller may read, as values
+        listing = statements.show_tables(readable_products(ctx))
+        return dataclasses.replace(query, expression=listing, qualified=listing)
     access = {
         fqn: _checked(evaluate(ctx.governance, ctx.principal, ctx.catalog.get(fqn),
                                ctx.purpose))
         for fqn in query.products
     }
-    qualified, detached = _qualify(query.expression, query.sql, schemas(access), access,
+    qualified, detached = _qualify(body, query.sql, schemas(access), access,
                                    ctx.principal.name)
     # qualify rewrites the tree (USING → ON, whole-row refs → TableColumn, …): whatever
     # it produced must pass the same allow-list as the caller's own text.
@@ -249,7 +255,26 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                 read[fqn].append(decision.column.name)
     # The long literal lists (checked by the allow-list already) go back in last.
     _reattach(qualified, detached)
+    if body is not query.expression:
+        _check_shell_columns(query.expression, qualified, access, ctx.principal.name)
+    governed = qualified
+    if qualified.find(exp.With) is not None:
+        # Our own counter and error() are added after the allow-list check, on a copy:
+        # lineage keeps the caller's query.
+        governed = bound_recursion(qualified.copy(), ctx.limits.max_recursion)
     return dataclasses.replace(
-        query, expression=qualified, qualified=qualified, access=access,
+        query, expression=statements.with_body(query.expression, governed),
+        qualified=qualified, access=access,
         columns_read={k: tuple(v) for k, v in read.items()},
     )
+
+
+def _check_shell_columns(shell: exp.Expr, qualified: exp.Expr,
+                         access: dict[str, ProductAccess], user: str) -> None:
+    """A PIVOT's ON, USING and GROUP BY name columns of its query's result: those the
+    caller sees; a denied one is an access error."""
+    select = outermost_select(qualified)
+    visible = [p.alias_or_name for p in select.expressions] if select else []
+    denied = {c.column.name.lower(): c.reason for acc in access.values()
+              for c in acc.columns if not c.visible}
+    statements.check_pivot(shell, visible, denied, user)

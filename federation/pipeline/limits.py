@@ -30,6 +30,7 @@ from federation.errors import QueryRejected, QueryTimeout
 MAX_NODES = 300_000
 MAX_DEPTH = 200
 TIMEOUT = 300.0
+MAX_RECURSION = 10_000
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Limits:
     max_depth: int = MAX_DEPTH
     timeout: float = TIMEOUT
     """The query's time limit, seconds (planning and execution together)."""
+    max_recursion: int = MAX_RECURSION
+    """Iterations a recursive CTE may make before the query is stopped."""
     started: float = dataclasses.field(default_factory=time.monotonic)
     """When planning started (``time.monotonic``)."""
 

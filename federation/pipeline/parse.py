@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 
 import sqlglot
-from sqlglot import exp
+from sqlglot import Tokenizer, TokenType, exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
 from federation.errors import QueryRejected
+from federation.pipeline.statements import desugar
 from federation.pipeline.limits import gc_paused
 
 MAX_SQL_LENGTH = 1_000_000
@@ -77,7 +78,22 @@ def _parse(sql: str) -> exp.Expr:
         # ``/* sqlglot.meta key=value */`` comment) — a caller could forge a scan mark.
         # Dropping it also makes tree copies 3x faster (positions are deep-copied).
         node._meta = None
-    return rebalance(expression, sql)
+    _no_arrow_lambdas(expression, sql)
+    return rebalance(desugar(expression), sql)
+
+
+def _no_arrow_lambdas(expression: exp.Expr, sql: str) -> None:
+    """DuckDB 2.0 refuses the old lambda arrow (``x -> x + 1``); sqlglot parses it into the
+    same tree as ``lambda x: x + 1`` and would write it the new way, so the governed query
+    would run where the same text run raw fails.  Refused as DuckDB refuses it."""
+    lambdas = sum(1 for _ in expression.find_all(exp.Lambda))
+    if not lambdas:
+        return
+    keywords = sum(1 for t in Tokenizer(dialect="duckdb").tokenize(sql)
+                   if t.token_type == TokenType.VAR and t.text.lower() == "lambda")
+    if keywords < lambdas:
+        raise QueryRejected("DuckDB no longer accepts the lambda arrow (x -> x + 1); write "
+                            "lambda x: x + 1")
 
 
 def _chained(node: exp.Expr, head: exp.Expr) -> bool:

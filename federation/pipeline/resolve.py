@@ -8,8 +8,11 @@ import dataclasses
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
-from federation.errors import QueryRejected, UsageError
+from federation.errors import AccessDenied, QueryRejected, UsageError
+from federation.governance.access import evaluate
+from federation.pipeline import statements
 from federation.pipeline.query import Context, GovernedQuery
+from federation.pipeline.suggest import did_you_mean
 
 
 def product_name(table: exp.Table) -> str | None:
@@ -19,24 +22,48 @@ def product_name(table: exp.Table) -> str | None:
     return f"{table.db.lower()}.{table.name.lower()}"
 
 
+def readable_products(ctx: Context) -> list[str]:
+    """The products the caller may read (a grant lets them): what they may be told of."""
+    out = []
+    for product in ctx.catalog:
+        try:
+            evaluate(ctx.governance, ctx.principal, product, ctx.purpose)
+        except AccessDenied:
+            continue
+        out.append(product.fqn)
+    return out
+
+
+def _unknown_product(fqn: str, ctx: Context) -> UsageError:
+    return UsageError(f"unknown product {fqn!r}" + did_you_mean(fqn, readable_products(ctx)),
+                      product=fqn, hint="see `duckmesh products list`")
+
+
 def resolve(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Check every table reference and list the products the query reads."""
     seen: set[int] = set()
     products: list[str] = []
-    for scope in traverse_scope(query.expression):
+    root = statements.body(query.expression)
+    if root is None:
+        return dataclasses.replace(query, products=())
+    for scope in traverse_scope(root):
         for table in scope.tables:
             seen.add(id(table))
+            if not isinstance(table.this, exp.Identifier):
+                continue  # a table function the allow-list let through: reads no data
             fqn = product_name(table)
             if fqn is None:
                 if table.name not in scope.cte_sources:
+                    known = list(scope.cte_sources) + readable_products(ctx)
                     raise QueryRejected(
-                        f"unknown table {table.name!r}: name data products as domain.product"
-                        " (see `duckmesh products list`)")
+                        f"unknown table {table.name}"
+                        + (did_you_mean(table.name, known) or
+                           ": name data products as domain.product"),
+                        hint="see `duckmesh products list`")
                 continue
             product = ctx.catalog.find(table.db, table.name)
             if product is None:
-                raise UsageError(f"unknown product {fqn!r}", product=fqn,
-                                 hint="see `duckmesh products list`")
+                raise _unknown_product(fqn, ctx)
             alias = table.args.get("alias")
             if isinstance(alias, exp.TableAlias) and alias.columns:
                 raise QueryRejected(f"column aliases on product {fqn} are not allowed; alias "
@@ -45,7 +72,7 @@ def resolve(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                 products.append(product.fqn)
     # Scopes are how sqlglot sees the query; a table they missed is one we do not
     # understand, so it is refused rather than left unrewritten.
-    for table in query.expression.find_all(exp.Table):
+    for table in root.find_all(exp.Table):
         if id(table) not in seen:
             raise QueryRejected(f"table reference {table.sql(dialect='duckdb')!r} in an "
                                 "unsupported position")

@@ -13,6 +13,7 @@ from sqlglot import exp
 from connectors.scan import SCAN_MARK
 from federation.errors import QueryRejected
 from federation.governance.masks import IPAD_PARAM, OPAD_PARAM
+from federation.pipeline.allowlist import check_table_function
 from federation.pipeline.query import Context, GovernedQuery
 
 
@@ -46,6 +47,13 @@ def seal(query: GovernedQuery, ctx: Context) -> GovernedQuery:
         if node.meta.get(SCAN_MARK):
             if node.meta[SCAN_MARK] not in query.scans:
                 raise QueryRejected("internal: a scan of an unplanned product")
+            continue
+        if not isinstance(node.this, exp.Identifier):
+            try:  # range/generate_series over values: reads nothing
+                check_table_function(node)
+            except QueryRejected:
+                raise QueryRejected("internal: an unsecured table reference survived the "
+                                    "rewrite") from None
             continue
         if not isinstance(node, exp.Table) or not _is_cte_reference(node):
             raise QueryRejected("internal: an unsecured table reference survived the rewrite")

@@ -1,0 +1,153 @@
+"""Statements that wrap a query: ``DESCRIBE``, ``SUMMARIZE``, ``PIVOT``/``UNPIVOT`` and
+``SHOW TABLES``.
+
+Each is governed as the query inside it: ``DESCRIBE d.p`` is ``DESCRIBE SELECT * FROM
+d.p``, so it lists the columns the caller may see with the types their masks give;
+``SUMMARIZE d.p`` summarizes the secured relation (masked values are summarized as
+masked, rows a row filter removes are not counted); ``PIVOT d.p ON c USING f(x)`` pivots
+``(SELECT * FROM d.p)``, so a pivot column must be a column the caller sees.  ``SHOW
+TABLES`` lists the products the caller may read, as values; it reads nothing.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from federation.errors import AccessDenied, QueryRejected
+
+SHELLS: frozenset[type[exp.Expr]] = frozenset({exp.Describe, exp.Summarize, exp.Pivot,
+                                               exp.Show})
+_SHELL_ARGS = {
+    exp.Describe: frozenset({"this"}),
+    exp.Summarize: frozenset({"this"}),
+    exp.Show: frozenset({"this"}),
+    exp.Pivot: frozenset({"this", "expressions", "using", "group", "unpivot", "into"}),
+}
+
+
+def _reject(what: str) -> QueryRejected:
+    return QueryRejected(f"{what} is not allowed in a governed query")
+
+
+def check_shell(node: exp.Expr) -> None:
+    """QueryRejected unless ``node`` is a wrapping statement in a form duckmesh governs."""
+    name = "UNPIVOT" if isinstance(node, exp.Pivot) and node.args.get("unpivot") else \
+        node.key.upper()
+    if node.parent is not None:
+        if isinstance(node, exp.Pivot):
+            raise QueryRejected(
+                "PIVOT (...) after a table is not supported; write DuckDB's PIVOT "
+                "statement instead: PIVOT domain.product ON column USING sum(x)")
+        raise _reject(f"{name} inside another query")
+    for key, value in node.args.items():
+        if value in (None, False, [], "") or key in _SHELL_ARGS[type(node)]:
+            continue
+        raise _reject(f"{name} with {key.upper()}")
+    if isinstance(node, exp.Show):
+        if str(node.name).upper() != "TABLES":
+            raise _reject(f"SHOW {node.name}")
+        return
+    body = node.this
+    if isinstance(node, exp.Pivot):
+        if not isinstance(body, exp.Subquery) or not isinstance(body.this, exp.Query):
+            raise _reject(f"{name} of anything but a product or a query")
+    elif not isinstance(body, exp.Query):
+        raise _reject(f"{name} of anything but a product or a query")
+
+
+def desugar(expression: exp.Expr) -> exp.Expr:
+    """``DESCRIBE t`` → ``DESCRIBE SELECT * FROM t`` (and the same for ``SUMMARIZE`` and
+    ``PIVOT``/``UNPIVOT``): the product is then read by a query like any other."""
+    if not isinstance(expression, exp.Describe | exp.Summarize | exp.Pivot):
+        return expression
+    body = expression.this
+    if isinstance(body, exp.Table) and isinstance(body.this, exp.Identifier):
+        select = exp.select("*").from_(body.copy())
+        expression.set("this", exp.Subquery(this=select)
+                       if isinstance(expression, exp.Pivot) else select)
+    elif isinstance(body, exp.Subquery) and not isinstance(expression, exp.Pivot):
+        expression.set("this", body.this)
+    return expression
+
+
+def body(expression: exp.Expr) -> exp.Expr | None:
+    """The query a wrapping statement governs (``expression`` itself for a query), or
+    None for ``SHOW TABLES``, which reads nothing."""
+    if isinstance(expression, exp.Show):
+        return None
+    if isinstance(expression, exp.Pivot):
+        return expression.this.this  # type: ignore[no-any-return]
+    if isinstance(expression, exp.Describe | exp.Summarize):
+        return expression.this  # type: ignore[no-any-return]
+    return expression
+
+
+def with_body(expression: exp.Expr, new_body: exp.Expr) -> exp.Expr:
+    """``expression`` (a copy) with its governed query replaced by ``new_body``."""
+    if expression is body(expression):
+        return new_body
+    shell = expression.copy()
+    if isinstance(shell, exp.Pivot):
+        shell.this.set("this", new_body)
+    else:
+        shell.set("this", new_body)
+    return shell
+
+
+def pivot_columns(expression: exp.Expr) -> list[exp.Column]:
+    """The columns a PIVOT/UNPIVOT names outside its query (ON, USING, GROUP BY)."""
+    if not isinstance(expression, exp.Pivot):
+        return []
+    out: list[exp.Column] = []
+    for key in ("expressions", "using", "group"):
+        value = expression.args.get(key)
+        for part in value if isinstance(value, list) else [value] if value else []:
+            out.extend(part.find_all(exp.Column))
+    return out
+
+
+def check_pivot(expression: exp.Expr, visible: list[str], denied: dict[str, str],
+                user: str) -> None:
+    """Every column a PIVOT names is one its query gives the caller: a denied column is
+    an access error, an unknown one a clear error (with a suggestion among the visible)."""
+    from federation.pipeline.suggest import did_you_mean
+
+    _check_pivot_body(expression)
+    known = {v.lower() for v in visible}
+    for column in pivot_columns(expression):
+        if column.table:
+            raise QueryRejected(f"PIVOT names columns without a table: {column.sql()}")
+        name = column.name
+        if name.lower() in known:
+            continue
+        if name.lower() in denied:
+            raise AccessDenied(f"column {name} is denied to user {user!r} by "
+                               f"{denied[name.lower()]}", column=name)
+        raise QueryRejected(f"column {name} not found in the pivoted query"
+                            + did_you_mean(name, visible), column=name)
+
+
+def _check_pivot_body(expression: exp.Pivot) -> None:
+    """DuckDB's generator writes every column inside a PIVOT without its table, so the
+    query pivoted must be one where that means the same: one source per SELECT, no
+    subquery outside FROM."""
+    for select in expression.this.find_all(exp.Select):
+        if select.args.get("joins") or select.args.get("laterals"):
+            raise QueryRejected("PIVOT of a join is not supported; pivot a product or a "
+                                "query over one product")
+        for sub in select.find_all(exp.Subquery, exp.Exists):
+            if sub.parent_select is select and sub.find_ancestor(exp.From) is None:
+                raise QueryRejected("PIVOT of a query with subqueries outside FROM is "
+                                    "not supported")
+
+
+def show_tables(names: list[str]) -> exp.Select:
+    """``SHOW TABLES`` as a query over values: the products ``names``, sorted."""
+    rows = [exp.Tuple(expressions=[exp.Literal.string(n)]) for n in sorted(names)] or \
+        [exp.Tuple(expressions=[exp.Null()])]
+    values = exp.Values(expressions=rows, alias=exp.TableAlias(
+        this=exp.to_identifier("duckmesh_tables"), columns=[exp.to_identifier("name")]))
+    select = exp.select("name").from_(values).order_by("name")
+    if not names:
+        select = select.where(exp.false())
+    return select
