@@ -25,9 +25,10 @@ SUNSET = "duckmesh.sunset"
 
 
 def status_of(product: Product) -> str:
-    """The product's status, lower case; a contract without one is ``active`` (ODCS
-    before v3 had no status)."""
-    return str(product.status or "active").strip().lower()
+    """The product's status as written; a contract without one is ``active`` (ODCS
+    before v3 had no status).  Not normalised: like a label, ``Draft`` or ``active `` is
+    another word, refused rather than guessed."""
+    return "active" if product.status is None else str(product.status)
 
 
 def successor(product: Product, *, retired: bool = False) -> str:

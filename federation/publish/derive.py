@@ -101,8 +101,8 @@ def inherit(policies: PoliciesFile, sources: Iterable[Source], *, traced: bool,
         effective.append(to)
         lowered.append({"source": f"{source.product}.{source.column}", "from": source.label,
                         "to": to, "mask": source.seen})
-    label = most_sensitive(policies, effective)
-    assert label is not None  # sources is not empty
+    strictest = most_sensitive(policies, effective)
+    label = strictest if strictest is not None else policies.default_classification
     names = ", ".join(f"{s.product}.{s.column} ({s.label}"
                       f"{', seen ' + s.seen if s.seen != 'allow' else ''})" for s in sources)
     return Inherited(label, f"inherited from {names}", tuple(lowered))
@@ -126,7 +126,7 @@ def sources_of(entry: Any, access: dict[str, ProductAccess],
 def references_columns(transformation: str) -> bool:
     """True if an output's SQL names a column (so it must have traceable sources)."""
     try:
-        tree = exp.maybe_parse(transformation, dialect="duckdb")
+        tree: exp.Expr = exp.maybe_parse(transformation, dialect="duckdb")
     except Exception:  # noqa: BLE001 - unparsable: assume it does (fail closed)
         return True
     return any(True for _ in tree.find_all(exp.Column))

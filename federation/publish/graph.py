@@ -61,11 +61,12 @@ def reads_of(sql: str, catalog: Catalog,
     contracts = {**catalog.products, **(versions or {})}
     named = {f"{t.db.lower()}.{t.name.lower()}" for t in tree.find_all(exp.Table) if t.db}
     known = {fqn for fqn in named if fqn in contracts}
-    schema: dict[str, dict[str, dict[str, str]]] = {}
+    schema: dict[str, object] = {}
     for fqn in known:
         product = contracts[fqn]
-        schema.setdefault(product.domain, {})[product.name] = {
-            c.name: c.type for c in product.columns}
+        tables = schema.setdefault(product.domain, {})
+        assert isinstance(tables, dict)
+        tables[product.name] = {c.name: c.type for c in product.columns}
     out: dict[str, set[str]] = {fqn: set() for fqn in known}
     out.update({fqn: {ALL} for fqn in named - known})  # no contract to follow it with
     try:
@@ -146,19 +147,19 @@ def impacted(found: Iterable[Consumer], product: str,
 def edges(found: Iterable[Consumer], focus: str | None = None) -> list[dict[str, Any]]:
     """``{from, to, kind, columns}`` for every upstream product → consumer edge; with
     ``focus``, only the edges upstream and downstream of it (transitively)."""
-    all_edges = [{"from": upstream, "to": c.name, "kind": c.kind,
-                  "columns": sorted(cols)} for c in found
-                 for upstream, cols in sorted(c.reads.items())]
+    all_edges: list[dict[str, Any]] = [
+        {"from": upstream, "to": c.name, "kind": c.kind, "columns": sorted(cols)}
+        for c in found for upstream, cols in sorted(c.reads.items())]
     if focus is None:
         return all_edges
     keep: list[dict[str, Any]] = []
-    for direction, near, far in (("down", "from", "to"), ("up", "to", "from")):
-        del direction
-        frontier, seen = {focus}, {focus}
+    for near, far in (("from", "to"), ("to", "from")):  # downstream, then upstream
+        frontier: set[str] = {focus}
+        seen: set[str] = {focus}
         while frontier:
             step = [e for e in all_edges if e[near] in frontier]
             keep.extend(e for e in step if e not in keep)
-            frontier = {e[far] for e in step} - seen
+            frontier = {str(e[far]) for e in step} - seen
             seen |= frontier
     return keep
 

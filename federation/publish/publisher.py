@@ -239,7 +239,7 @@ def check_upstream(mesh: Mesh, product: Product) -> None:
 
 
 def _lineage(product: Product, column: str) -> list[dict[str, Any]]:
-    prop = next((p for p in product.raw["schema"][0].get("properties") or []
+    prop: dict[str, Any] = next((p for p in product.raw["schema"][0].get("properties") or []
                  if str(p.get("name", "")).lower() == column.lower()), {})
     for custom in prop.get("customProperties") or []:
         if isinstance(custom, dict) and custom.get("property") == derive.COLUMN_LINEAGE:

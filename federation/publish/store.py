@@ -79,11 +79,15 @@ def stage(folder: Path, reader: pa.RecordBatchReader, record: dict[str, Any]) ->
         staging = folder / f".v{version:06d}.partial-{uuid.uuid4().hex}"
         staging.mkdir()
         metadata = {PUBLICATION_KEY: json.dumps({**record, "version": version}, default=str)}
-        # One file per version, named after it: caches keyed on path never mix versions.
-        with (staging / f"part-{version:06d}.parquet").open("wb") as out:
-            rows = write_stream(reader, "parquet", out, metadata)
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            # One file per version, named after it: caches keyed on path never mix versions.
+            with (staging / f"part-{version:06d}.parquet").open("wb") as out:
+                rows = write_stream(reader, "parquet", out, metadata)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # the query failed: nothing half-written
+            raise
     except OSError as exc:
         raise StorageError(f"cannot write the product's data under {folder}: "
                            f"{exc.strerror or type(exc).__name__}") from None
