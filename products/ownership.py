@@ -101,8 +101,10 @@ def product_place(product: Product, mesh_root: Path) -> Place:
     return place(product.server.location, mesh_root)
 
 
-def location_problem(product: Product, roots: DomainRoots, mesh_root: Path) -> str | None:
-    """Why ``product``'s declared location is not its domain's to use, or None."""
+def location_problem(product: Product, roots: DomainRoots, mesh_root: Path,
+                     where: Place | None = None) -> str | None:
+    """Why ``product``'s declared location is not its domain's to use, or None
+    (``where``: its :func:`product_place`, when already known)."""
     server = product.server
     if server.type == "iceberg":
         namespace = str(server.options.get("namespace") or product.domain)
@@ -111,10 +113,11 @@ def location_problem(product: Product, roots: DomainRoots, mesh_root: Path) -> s
                     f"({', '.join(roots.iceberg_namespaces) or 'none'}; duckmesh.yaml "
                     "domains)")
         return None  # the table's storage location is checked when it is planned
-    try:
-        where = product_place(product, mesh_root)
-    except PlaceError as exc:
-        return str(exc)
+    if where is None:
+        try:
+            where = product_place(product, mesh_root)
+        except PlaceError as exc:
+            return str(exc)
     if not roots.holds(where):
         return (f"location {server.location!r} is outside domain {product.domain}'s "
                 f"storage roots ({', '.join(map(str, roots.roots))}; duckmesh.yaml domains)")
@@ -134,14 +137,18 @@ def overlapping_roots(all_roots: list[DomainRoots]) -> list[str]:
     return problems
 
 
-def shared_locations(products: list[Product], mesh_root: Path) -> dict[str, str]:
-    """Products whose location is, holds or lies in another product's: fqn → message."""
+def shared_locations(products: list[Product], mesh_root: Path,
+                     known: dict[str, Place] | None = None) -> dict[str, str]:
+    """Products whose location is, holds or lies in another product's: fqn → message
+    (``known``: the :func:`product_place` of products by fqn, where already worked out)."""
     places: list[tuple[Product, object]] = []
     for product in products:
         server = product.server
         if server.type == "iceberg":
             ident: object = ("iceberg", str(server.options.get("catalogUrl")),
                              str(server.options.get("namespace")), product.name)
+        elif known is not None and product.fqn in known:
+            ident = known[product.fqn]
         else:
             try:
                 ident = product_place(product, mesh_root)
@@ -173,4 +180,4 @@ def shared_locations(products: list[Product], mesh_root: Path) -> dict[str, str]
 
 
 __all__ = ["DomainRoots", "Place", "PlaceError", "domain_roots", "location_problem",
-           "overlapping_roots", "place", "shared_locations"]
+           "overlapping_roots", "place", "product_place", "shared_locations"]
