@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from products.ownership import (
     location_problem,
     overlapping_roots,
     place,
+    product_place,
     shared_locations,
 )
 
@@ -85,6 +87,7 @@ class Catalog:
         broken: dict[str, ConfigError] = {}
         # Contracts whose bytes passed validation before are not parsed and validated again.
         cache = ContractCache(root)
+        places: dict[str, Place] = {}
         for path in contract_paths(root):
             domain, name = path.parent.name, path.name[: -len(CONTRACT_SUFFIX)]
             fqn = f"{domain}.{name}".lower()
@@ -94,14 +97,19 @@ class Catalog:
             except ConfigError as exc:
                 broken[fqn] = exc
                 continue
-            problem = location_problem(product, roots[domain], root)
+            # Resolved once (symlinks followed): shared_locations below uses it again.
+            where = None
+            if product.server.type != "iceberg":
+                with contextlib.suppress(PlaceError):
+                    where = places[product.fqn] = product_place(product, root)
+            problem = location_problem(product, roots[domain], root, where)
             if problem is not None:
                 broken[fqn] = ConfigError(problem, file=str(path), field="servers",
                                           product=product.fqn)
                 continue
             products[product.fqn] = product
         cache.save()
-        for fqn, message in shared_locations(list(products.values()), root).items():
+        for fqn, message in shared_locations(list(products.values()), root, places).items():
             broken[fqn] = ConfigError(message, file=str(products.pop(fqn).contract_path),
                                       field="servers", product=fqn)
         return cls(root, products, broken, roots)
