@@ -168,3 +168,31 @@ def test_interactive_multiline_history_and_quit(mesh: Mesh, tmp_path: Path,
     assert '"answer"\n42\n' in out and "one = 1" in out
     saved = history.read_text()
     assert "SELECT 6 * 7" in saved and ".mode line" in saved
+
+
+def test_ctrl_c_cancels_the_running_query_not_the_shell(demo_copy: Path) -> None:
+    import signal
+    import time
+
+    big = ("SELECT count(*) FROM flights.schedule a, flights.schedule b, "
+           "flights.schedule c")
+    proc = subprocess.Popen([sys.executable, "-m", "federation.cli", "--mesh", str(demo_copy),
+                             "shell", "-u", "adam", "--mode", "csv"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(f"{big};\nSELECT 42 AS after;\n")
+    proc.stdin.close()
+    proc.stdin = None
+    mesh = Mesh.open(demo_copy)
+    # The query's audit record is written as it starts: then it is running.
+    for _ in range(600):
+        if any(r["sql"] == big for r in mesh.audit.records()):
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert err == "duckmesh: error: query cancelled (Ctrl-C)\n"
+    assert out.splitlines() == ['"after"', "42"]  # the shell went on
+    assert proc.returncode == 130
+    outcomes = {r["sql"]: r["outcome"] for r in Mesh.open(demo_copy).audit.records()}
+    assert outcomes == {big: "interrupted", "SELECT 42 AS after": "ok"}
