@@ -28,9 +28,15 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.errors import ConfigError, StorageError, UsageError
-from connectors.filesystems import STORAGE_ERRORS, filesystem
+from connectors.filesystems import (
+    STORAGE_ERRORS,
+    CutShort,
+    DeadlineExceeded,
+    current_deadline,
+    filesystem,
+)
 from connectors.footers import ColumnFacts, DataFacts, file_footers, table_facts
-from connectors.iceberg_io import TABLE, TARGET, relocate
+from connectors.iceberg_io import DEADLINE, TABLE, TARGET, relocate
 from connectors.listing import FileInfo
 from connectors.storage import resolve_location
 from connectors.types import normalize_type
@@ -123,8 +129,12 @@ def _catalog(server: dict[str, Any], root: Path, storage: Any = None,
         if identifier is not None:
             # The mesh may have moved since the table was written (copied, cloned).
             namespace, table = identifier.rsplit(".", 1)
-            relocation = {"py-io-impl": "connectors.iceberg_io.RelocatingFileIO",
-                          TABLE: f"{namespace}/{table}", TARGET: warehouse}
+            relocation = {TABLE: f"{namespace}/{table}", TARGET: warehouse}
+    # Reads relocate (when the warehouse is the mesh's own) and end by the query's deadline.
+    relocation["py-io-impl"] = "connectors.iceberg_io.RelocatingFileIO"
+    deadline = current_deadline()
+    if deadline is not None:
+        relocation[DEADLINE] = repr(deadline)
     try:
         if url.startswith("sqlite:") or url.startswith(("postgresql:", "mysql:")):
             from pyiceberg.catalog.sql import SqlCatalog
@@ -136,7 +146,7 @@ def _catalog(server: dict[str, Any], root: Path, storage: Any = None,
             from pyiceberg.catalog.rest import RestCatalog
 
             return RestCatalog(name, uri=url, **({"warehouse": warehouse} if warehouse else {}),
-                               **io_properties(storage), **relocation)
+                               **{**io_properties(storage), **relocation})
     except ImportError:
         raise ConfigError("Iceberg products need pyiceberg",
                           hint="pip install 'pyiceberg[sql-sqlite,pyarrow]'") from None
@@ -154,9 +164,20 @@ def load_table(product: str, server: dict[str, Any], root: Path, storage: Any = 
     except (NoSuchTableError, NoSuchNamespaceError):
         raise StorageError(f"Iceberg table {identifier} not found in the catalog",
                            product=product) from None
+    except (DeadlineExceeded, CutShort) as exc:
+        raise _storage_fault(exc, product, f"Iceberg table {identifier}'s metadata") from None
     except STORAGE_OR_VALUE_ERRORS as exc:
         raise StorageError(f"could not load Iceberg table {identifier} "
                            f"({type(exc).__name__})", product=product) from None
+
+
+def _storage_fault(exc: OSError, product: str, what: str) -> StorageError:
+    """One line for a read that ran past the query's deadline or kept being cut short."""
+    if isinstance(exc, DeadlineExceeded):
+        return StorageError(f"the query's time limit ran out while reading {what} from "
+                            "storage", product=product, hint="raise engine.timeout_seconds")
+    return StorageError(f"storage kept cutting its answers short reading {what}",
+                        product=product, hint="run the query again")
 
 
 def _snapshot(table: Any, product: str, as_of: str | int | None) -> Any:
@@ -311,6 +332,8 @@ def plan_iceberg(product: str, server: dict[str, Any], root: Path, *, storage: A
         # pyiceberg's own reader, through the same (current) schema.
         fallback = ArrowScan(table.metadata, table.io, schema, AlwaysTrue()).to_table(tasks) \
             if reason else None
+    except (DeadlineExceeded, CutShort) as exc:
+        raise _storage_fault(exc, product, "the Iceberg table's manifests and files") from None
     except STORAGE_OR_VALUE_ERRORS as exc:
         raise StorageError(f"could not plan the Iceberg scan ({type(exc).__name__})",
                            product=product) from None
@@ -318,3 +341,9 @@ def plan_iceberg(product: str, server: dict[str, Any], root: Path, *, storage: A
         facts = table_facts(fallback, files)
     return IcebergPlan(files, snapshot.snapshot_id, when, len(everything), location, fallback,
                        reason, columns, facts, fs)
+
+
+def open_catalog(server: dict[str, Any], root: Path, storage: Any = None) -> Any:
+    """The pyiceberg catalog a contract's Iceberg ``server`` names (for writers: derived
+    products publish their snapshots through it)."""
+    return _catalog(server, root, storage)
