@@ -19,14 +19,26 @@ from connectors.errors import ConfigError, DuckmeshError, StorageError, UsageErr
 
 __all__ = [
     "AccessDenied", "AuthenticationFailed", "ConfigError", "ContractError", "DuckmeshError",
-    "QueryCancelled", "QueryFailed", "QueryInterrupted", "QueryRejected", "QueryTimeout",
-    "ServerUnavailable",
+    "ParseFailed", "QueryCancelled", "QueryFailed", "QueryInterrupted", "QueryRejected",
+    "QueryTimeout", "ServerUnavailable",
     "StorageError", "UsageError",
 ]
 
 
 class QueryRejected(DuckmeshError, ValueError):
     """The SQL uses a statement, function, table or clause the governed path does not allow."""
+
+
+class ParseFailed(QueryRejected):
+    """The SQL text does not parse.  Its message is followed by the line of the caller's
+    own SQL where parsing stopped, with a caret under the place (psql and DuckDB's CLI
+    print the same)."""
+
+    context: str | None = None
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text}\n{self.context}" if self.context else text
 
 
 class AccessDenied(DuckmeshError, PermissionError):

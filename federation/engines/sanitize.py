@@ -7,11 +7,16 @@ rebuilt from the exception's class and facts duckmesh already knows.
 
 from __future__ import annotations
 
+import re
+
 import duckdb
+from sqlglot import exp
 
 from connectors.listing import strip_scheme
 from federation.errors import DuckmeshError, QueryFailed, QueryTimeout, StorageError
+from federation.pipeline.functions import duckdb_name
 from federation.pipeline.query import GovernedQuery
+from federation.pipeline.recursion import LIMIT_MESSAGE
 
 
 def _product_in(message: str, query: GovernedQuery) -> str | None:
@@ -60,6 +65,13 @@ def sanitize(exc: BaseException, query: GovernedQuery, timeout: float) -> Duckme
             return StorageError(f"storage kept cutting its answers short reading {what}",
                                 product=product, hint="run the query again")
         return StorageError(f"could not read {what}", product=product)
+    if LIMIT_MESSAGE in message and isinstance(exc, duckdb.InvalidInputException):
+        return QueryFailed("a recursive CTE went deeper than the recursion limit and was "
+                           "stopped", hint="add a stop condition to its recursive branch")
+    if isinstance(exc, duckdb.BinderException):
+        rebuilt = binder_error(message, query)
+        if rebuilt is not None:
+            return rebuilt
     if isinstance(exc, duckdb.InvalidInputException):
         product = _product_in(message, query)
         if product is not None or "parquet" in message.lower() or "No files found" in message:
@@ -70,3 +82,80 @@ def sanitize(exc: BaseException, query: GovernedQuery, timeout: float) -> Duckme
     kind = type(exc).__name__.removesuffix("Exception") or "Unknown"
     return QueryFailed(f"the engine could not run the governed query ({kind} error)",
                        hint="run `duckmesh explain` to see the governed SQL")
+
+
+# Binder messages are rebuilt, never passed on: each pattern below takes from DuckDB's
+# text only a function name, type names (checked against a strict shape) or a column
+# name, and a column name is used only if the caller's own query names it.
+_NO_FUNCTION = re.compile(r"No function matches the given name and argument types "
+                          r"'([a-z_][a-z0-9_]*)\(([A-Z0-9_, ()\[\]]*)\)'")
+_CANDIDATE = re.compile(r"^\t\"?([a-z_][a-z0-9_]*)\"?\((?:\"?[a-z_]+\"? )?([A-Z][A-Z0-9_ ]*)",
+                        re.MULTILINE)
+_NOT_GROUPED = re.compile(r'column "([^"]+)" must appear in the GROUP BY clause')
+_NOT_FOUND = re.compile(r'Referenced column "([^"]+)" not found')
+_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*( WITH TIME ZONE)?(\[\])*$")
+_NUMBERS = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT",
+                      "DOUBLE", "DECIMAL", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+                      "UHUGEINT", "BIGNUM", "BOOLEAN"})
+
+
+def _caller_columns(query: GovernedQuery) -> set[str]:
+    tree = query.qualified if query.qualified is not None else query.expression
+    return {c.name for c in tree.find_all(exp.Column)} | \
+        {a.alias for a in tree.find_all(exp.Alias)}
+
+
+def _first_column_argument(query: GovernedQuery, function: str) -> str | None:
+    tree = query.qualified if query.qualified is not None else query.expression
+    for node in tree.find_all(exp.Func):
+        if duckdb_name(node) == function:
+            argument: object = node.expressions[0] if isinstance(node, exp.Anonymous) \
+                and node.expressions else node.args.get("this")
+            if isinstance(argument, exp.Column):
+                return argument.name
+    return None
+
+
+def _no_function(message: str, query: GovernedQuery) -> QueryFailed | None:
+    match = _NO_FUNCTION.search(message)
+    if match is None:
+        return None
+    function = match.group(1)
+    given = [t.strip() for t in match.group(2).split(",") if t.strip()]
+    if not all(_TYPE.match(t) for t in given):
+        return None
+    wanted = {m.group(2).strip() for m in _CANDIDATE.finditer(message)
+              if m.group(1) == function}
+    wanted = {t for t in wanted if _TYPE.match(t)}
+    if wanted and wanted <= _NUMBERS:
+        takes = "a number"
+    elif wanted:
+        takes = " or ".join(sorted(wanted)[:6])
+    else:
+        takes = "other types"
+    column = _first_column_argument(query, function)
+    what = f"{column} is {given[0]}" if column and given else \
+        f"it was given {', '.join(given)}"
+    return QueryFailed(f"{function}() takes {takes}, {what}",
+                       hint="cast the argument, e.g. CAST(x AS DOUBLE)")
+
+
+def binder_error(message: str, query: GovernedQuery) -> QueryFailed | None:
+    """A clear sentence for a DuckDB binder error about the caller's own SQL, or None
+    when the message is not one we can rebuild safely."""
+    if "Combining QUALIFY with GROUP BY ALL is not supported" in message:
+        return QueryFailed("DuckDB does not support QUALIFY with GROUP BY ALL",
+                           hint="name the columns in GROUP BY instead")
+    rebuilt = _no_function(message, query)
+    if rebuilt is not None:
+        return rebuilt
+    known = _caller_columns(query)
+    match = _NOT_GROUPED.search(message)
+    if match and match.group(1) in known:
+        column = match.group(1)
+        return QueryFailed(f"column {column} must be in GROUP BY or inside an aggregate "
+                           "function", hint=f"add it to GROUP BY, or use any_value({column})")
+    match = _NOT_FOUND.search(message)
+    if match and match.group(1) in known:
+        return QueryFailed(f"column {match.group(1)} not found where it is used")
+    return None

@@ -63,7 +63,7 @@ def expand(expression: exp.Expr, access: dict[str, ProductAccess]) -> exp.Expr:
     if not nodes:
         return expression
     for node in nodes:
-        item = node
+        item: exp.Expr = node
         while item.parent is not None and not isinstance(item.parent, exp.Select):
             item = item.parent
         if not isinstance(item.parent, exp.Select) or item.arg_key != "expressions":

@@ -151,7 +151,8 @@ ALLOWED: frozenset[str] = frozenset(n for names in FAMILIES.values() for n in na
 _SPELLED = {
     "Array": "list literal [...]", "Struct": "struct literal {...}", "ToMap": "MAP {...}",
     "JSONExtract": "the -> operator", "JSONExtractScalar": "the ->> operator",
-    "ArrayOverlaps": "list_has_any", "ArrayContainsAll": "list_has_all", "DateAdd": "date_add", "DateSub": "date_sub",
+    "ArrayOverlaps": "list_has_any", "ArrayContainsAll": "list_has_all",
+    "DateAdd": "date_add", "DateSub": "date_sub",
     "If": "if", "Columns": "COLUMNS", "Lambda": "a lambda",
 }
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")

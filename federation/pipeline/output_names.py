@@ -141,3 +141,20 @@ def _names(sql: str) -> tuple[str, ...] | None:
         else:
             return None
     return tuple(names)
+
+
+def duckdb_parse_error(sql: str) -> tuple[str, int] | None:
+    """DuckDB's parser's own message for ``sql`` and the offset it points at, or None
+    when DuckDB parses it (parse only: nothing is bound or run)."""
+    try:
+        rows = _connection().execute("SELECT json_serialize_sql($1)", [sql]).fetchall()
+        tree = json.loads(rows[0][0])
+    except (duckdb.Error, json.JSONDecodeError, IndexError):
+        return None
+    if not tree.get("error") or tree.get("error_type") != "parser":
+        return None
+    try:
+        position = int(tree.get("position", 0))
+    except (TypeError, ValueError):
+        position = 0
+    return str(tree.get("error_message", "syntax error")), position

@@ -15,9 +15,10 @@ import sqlglot
 from sqlglot import Tokenizer, TokenType, exp
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
-from federation.errors import QueryRejected
-from federation.pipeline.statements import desugar
+from federation.errors import ParseFailed, QueryRejected
 from federation.pipeline.limits import gc_paused
+from federation.pipeline.output_names import duckdb_parse_error
+from federation.pipeline.statements import desugar
 
 MAX_SQL_LENGTH = 1_000_000
 BALANCE_FROM = 16
@@ -58,12 +59,7 @@ def _parse(sql: str) -> exp.Expr:
         raise QueryRejected("the query is nested too deeply to parse",
                             hint="flatten nested subqueries or parentheses") from None
     except (ParseError, TokenError) as exc:
-        detail = ""
-        errors = getattr(exc, "errors", None)
-        if errors:
-            first = errors[0]
-            detail = f" at line {first.get('line')}, column {first.get('col')}"
-        raise QueryRejected(f"could not parse the query{detail}") from None
+        raise _parse_failed(sql, exc) from None
     real = [s for s in statements if s is not None]
     if not real:
         raise QueryRejected("the query is empty")
@@ -80,6 +76,37 @@ def _parse(sql: str) -> exp.Expr:
         node._meta = None
     _no_arrow_lambdas(expression, sql)
     return rebalance(desugar(expression), sql)
+
+
+def _offset(sql: str, line: int, col: int) -> int:
+    lines = sql.split("\n")
+    return sum(len(x) + 1 for x in lines[:max(line - 1, 0)]) + max(col - 1, 0)
+
+
+def _parse_failed(sql: str, exc: ParseError | TokenError) -> ParseFailed:
+    """DuckDB's own words for a syntax error (its parser is asked; nothing runs), with the
+    line and a caret; sqlglot's place when DuckDB itself parses the text."""
+    found = duckdb_parse_error(sql)
+    if found is not None:
+        reason, offset = found
+    else:
+        errors = getattr(exc, "errors", None) or [{}]
+        offset = _offset(sql, int(errors[0].get("line") or 1), int(errors[0].get("col") or 1))
+        reason = "duckmesh cannot parse this construct (DuckDB can)"
+    offset = min(max(offset, 0), len(sql))
+    start = sql.rfind("\n", 0, offset) + 1
+    end = sql.find("\n", offset)
+    text = sql[start:end if end >= 0 else len(sql)]
+    line = sql.count("\n", 0, offset) + 1
+    column = offset - start + 1
+    shown, caret = text, column - 1
+    if len(text) > 100:  # a long line: the 100 characters around the place
+        first = max(0, caret - 50)
+        shown, caret = text[first:first + 100], caret - first
+    error = ParseFailed(f"could not parse the query at line {line}, column {column}: "
+                        f"{reason}")
+    error.context = f"  {shown}\n  {' ' * caret}^"
+    return error
 
 
 def _no_arrow_lambdas(expression: exp.Expr, sql: str) -> None:

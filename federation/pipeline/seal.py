@@ -48,7 +48,7 @@ def seal(query: GovernedQuery, ctx: Context) -> GovernedQuery:
             if node.meta[SCAN_MARK] not in query.scans:
                 raise QueryRejected("internal: a scan of an unplanned product")
             continue
-        if not isinstance(node.this, exp.Identifier):
+        if isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
             try:  # range/generate_series over values: reads nothing
                 check_table_function(node)
             except QueryRejected:

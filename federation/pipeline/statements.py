@@ -17,7 +17,7 @@ from federation.errors import AccessDenied, QueryRejected
 
 SHELLS: frozenset[type[exp.Expr]] = frozenset({exp.Describe, exp.Summarize, exp.Pivot,
                                                exp.Show})
-_SHELL_ARGS = {
+_SHELL_ARGS: dict[type[exp.Expr], frozenset[str]] = {
     exp.Describe: frozenset({"this"}),
     exp.Summarize: frozenset({"this"}),
     exp.Show: frozenset({"this"}),
@@ -112,7 +112,8 @@ def check_pivot(expression: exp.Expr, visible: list[str], denied: dict[str, str]
     an access error, an unknown one a clear error (with a suggestion among the visible)."""
     from federation.pipeline.suggest import did_you_mean
 
-    _check_pivot_body(expression)
+    if isinstance(expression, exp.Pivot):
+        _check_pivot_body(expression)
     known = {v.lower() for v in visible}
     for column in pivot_columns(expression):
         if column.table:
