@@ -118,12 +118,16 @@ class SqlCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Protect SQL arguments that begin with ``-`` from click's option parser."""
-        takes_value = {name for param in self.params if isinstance(param, click.Option)
-                       and not param.is_flag and not param.count for name in param.opts}
+        options = [param for param in self.params if isinstance(param, click.Option)]
+        takes_value = {name for param in options if not param.is_flag and not param.count
+                       for name in param.opts}
+        names = {name for param in options for name in (*param.opts, *param.secondary_opts)}
         protected = []
         for i, arg in enumerate(args):
             follows_option = i > 0 and args[i - 1] in takes_value
-            if arg.startswith("-") and not follows_option and any(c.isspace() for c in arg):
+            option = arg.split("=", 1)[0] in names  # --param=NAME=a b
+            if arg.startswith("-") and not follows_option and not option \
+                    and any(c.isspace() for c in arg):
                 arg = " " + arg
             protected.append(arg)
         return super().parse_args(ctx, protected)

@@ -52,6 +52,9 @@ def test_an_option_value_with_spaces_is_still_a_value(demo_root: Path, tmp_path:
     out = tmp_path / "a file.csv"
     result = dm(demo_root, "query", "-u", "ana", "-o", str(out), "SELECT 1 AS a")
     assert result.exit_code == 0 and out.read_text().splitlines() == ['"a"', "1"]
+    spaced = dm(demo_root, "query", "-u", "ana", "--format", "csv", "--param=v=a b",
+                "--param", "w=c d", "SELECT $v AS v, $w AS w")
+    assert spaced.exit_code == 0 and spaced.stdout.splitlines() == ['"v","w"', '"a b","c d"']
 
 
 @pytest.mark.parametrize(("text", "value"), [
