@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 @click.option("--sql", "sql", help="the product's SQL (or -f FILE)")
 @click.option("--file", "-f", "sql_file", type=click.Path(dir_okay=False, path_type=Path),
               help="read the SQL from FILE ('-': stdin)")
-@click.option("--format", "fmt", type=click.Choice(["parquet"]), default="parquet",
-              show_default=True, help="how the data is stored")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "iceberg"]), default="parquet",
+              show_default=True, help="how the data is stored: versioned Parquet folders, or "
+              "an Iceberg table with one snapshot per publication")
 @click.option("--schedule", metavar="CRON", help="refresh on this cron schedule "
               "(`duckmesh products due` runs it)")
 @click.option("--timezone", default="UTC", show_default=True,
@@ -39,10 +40,10 @@ def publish_cmd(ctx: click.Context, name: str, sql: str | None, sql_file: Path |
     """
     from federation.publish.publisher import publish
 
-    del fmt  # parquet only for now: validated by click
     text = _sql(sql, sql_file)
     publication = publish(p.mesh_of(ctx), name, text, user=p.caller(user),
-                          description=description, schedule=schedule, timezone=timezone)
+                          description=description, schedule=schedule, timezone=timezone,
+                          fmt=fmt)
     click.echo(publication.line())
     click.echo(f"status: draft (readable by its domain's owners); make it readable with "
                f"`duckmesh products status {publication.product} active`", err=True)

@@ -18,12 +18,13 @@ from typing import Any
 
 import yaml
 
+from connectors.footers import ColumnFacts
 from connectors.scan import plan_scan
 from connectors.storage import resolve_location
 from connectors.writers import atomic_file
 from federation.errors import AccessDenied, ConfigError, ContractError, UsageError
 from federation.mesh import Mesh
-from federation.publish import derive, store
+from federation.publish import derive, iceberg_store, store
 from federation.reports.history import History
 from products.bootstrap import check_draft
 from products.contract import CONTRACT_SUFFIX, Product
@@ -88,8 +89,10 @@ def data_folder(mesh: Mesh, domain: str, name: str) -> tuple[str, Path]:
 
 
 def publish(mesh: Mesh, fqn: str, sql: str, *, user: str, description: str | None = None,
-            schedule: str | None = None, timezone: str = "UTC") -> Publication:
-    """Publish ``sql``'s governed result as the new draft product ``fqn``."""
+            schedule: str | None = None, timezone: str = "UTC",
+            fmt: str = "parquet") -> Publication:
+    """Publish ``sql``'s governed result as the new draft product ``fqn``, stored as
+    ``parquet`` (versioned folders) or ``iceberg`` (one snapshot per publication)."""
     domain, name = _split(fqn, mesh)
     fqn = f"{domain}.{name}"
     check_owner(mesh, domain, user)
@@ -99,34 +102,51 @@ def publish(mesh: Mesh, fqn: str, sql: str, *, user: str, description: str | Non
                          hint=f"`duckmesh products refresh {fqn}` makes a new version")
     if schedule is not None:
         _check_schedule(schedule, timezone)
-    location_text, folder = data_folder(mesh, domain, name)
-    created = not folder.exists()
+    if fmt not in ("parquet", "iceberg"):
+        raise UsageError(f"--format {fmt!r}: a product is stored as parquet or iceberg")
+    if fmt == "iceberg":
+        server = iceberg_store.template(mesh, domain)
+    else:
+        location_text, folder = data_folder(mesh, domain, name)
+        server = {"server": "local", "type": "local", "format": "parquet",
+                  "path": f"{location_text}/{store.CURRENT}"}
     result = mesh.sql(sql, user=user, label=f"publish:{fqn}")
     query = result.query
-    try:
-        upstream = derive.upstream_versions(query.access[p].product for p in query.products)
-        derived: dict[str, Any] = {
-            "sql": sql.strip(), "publishedBy": user, "format": "parquet",
-            "upstream": upstream, "rowFilters": derive.row_filters(query.access)}
-        if schedule is not None:
-            derived |= {"schedule": schedule, "timezone": timezone}
-        record = _record(fqn, user, upstream, result.stamp)
-        staged = store.stage(folder, result.reader(), record)
-        version, rows = staged.version, staged.rows
-        contract = _contract(mesh, fqn, result, derived, str(staged.path),
-                             f"{location_text}/{store.CURRENT}",
-                             description or f"Derived from {', '.join(query.products)}.")
-        check_draft(contract, contract_path, domain, name)
-        store.commit(staged)
-        with atomic_file(contract_path) as handle:
-            text = HEADER.format(fqn=fqn) + yaml.safe_dump(contract, sort_keys=False,
-                                                           allow_unicode=True)
-            handle.write(text.encode("utf-8"))
-    except BaseException:
-        store.discard(folder, created)
-        raise
-    publication = Publication(fqn, version, rows, f"{location_text}/v{version:06d}",
-                              contract_path, upstream)
+    upstream = derive.upstream_versions(query.access[p].product for p in query.products)
+    derived: dict[str, Any] = {
+        "sql": sql.strip(), "publishedBy": user, "format": fmt,
+        "upstream": upstream, "rowFilters": derive.row_filters(query.access)}
+    if schedule is not None:
+        derived |= {"schedule": schedule, "timezone": timezone}
+    record = _record(fqn, user, upstream, result.stamp)
+    text = description or f"Derived from {', '.join(query.products)}."
+    if fmt == "iceberg":
+        table = result.arrow()
+        version, rows = iceberg_store.publish_snapshot(mesh, fqn, server, table, first=True)
+        try:
+            columns = iceberg_store.columns(mesh, fqn, server, table)
+            contract = _contract(mesh, fqn, result, derived, columns, server, text)
+            _write_contract(contract, contract_path, domain, name)
+        except BaseException:
+            iceberg_store.drop(mesh, server, fqn)
+            raise
+        where = f"{server['namespace']}.{name} snapshot {version}"
+    else:
+        created = not folder.exists()
+        try:
+            staged = store.stage(folder, result.reader(), record)
+            version, rows = staged.version, staged.rows
+            columns = list(plan_scan(fqn, str(staged.path), "parquet", root=mesh.root,
+                                     partitioned=False).facts.columns.values())
+            contract = _contract(mesh, fqn, result, derived, columns, server, text)
+            check_draft(contract, contract_path, domain, name)
+            store.commit(staged)
+            _write_contract(contract, contract_path, domain, name)
+        except BaseException:
+            store.discard(folder, created)
+            raise
+        where = f"{location_text}/v{version:06d}"
+    publication = Publication(fqn, version, rows, where, contract_path, upstream)
     _history(mesh.root, fqn).record({**record, "slot": dt.datetime.now(dt.UTC).isoformat(),
                                      "outcome": "ok", "version": version, "rows": rows})
     return publication
@@ -142,14 +162,22 @@ def _record(fqn: str, user: str, upstream: list[dict[str, Any]],
             "upstream": upstream, "read": read}
 
 
-def _contract(mesh: Mesh, fqn: str, result: Any, derived: dict[str, Any], written: str,
-              location: str, description: str) -> dict[str, Any]:
-    """The contract of ``result`` (its data ``written`` there) to publish at ``location``."""
+def _write_contract(contract: dict[str, Any], path: Path, domain: str, name: str) -> None:
+    """Write a checked contract atomically (it must load before it is written)."""
+    check_draft(contract, path, domain, name)
+    with atomic_file(path) as handle:
+        text = HEADER.format(fqn=contract["name"]) + yaml.safe_dump(
+            contract, sort_keys=False, allow_unicode=True)
+        handle.write(text.encode("utf-8"))
+
+
+def _contract(mesh: Mesh, fqn: str, result: Any, derived: dict[str, Any],
+              columns: list[ColumnFacts], server: dict[str, Any],
+              description: str) -> dict[str, Any]:
+    """The contract of ``result``, whose stored ``columns`` are these, read from ``server``."""
     query = result.query
     policies = mesh.governance.policies
     default = policies.default_classification
-    columns = list(plan_scan(fqn, written, "parquet", root=mesh.root,
-                             partitioned=False).facts.columns.values())
     names = [c.name for c in columns]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -177,8 +205,7 @@ def _contract(mesh: Mesh, fqn: str, result: Any, derived: dict[str, Any], writte
         lineage_of[column] = sources
     owner = _domain_owner(mesh, fqn.split(".")[0])
     return derive.derived_contract(
-        fqn=fqn, owner=owner, description=description, version="1.0.0",
-        server={"server": "local", "type": "local", "format": "parquet", "path": location},
+        fqn=fqn, owner=owner, description=description, version="1.0.0", server=server,
         columns=columns, inherited=inherited, transformations=transformations,
         lineage_of=lineage_of, derived=derived)
 

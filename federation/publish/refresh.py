@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from connectors.scan import plan_scan
 from federation.errors import ContractError, DuckmeshError
 from federation.mesh import Mesh
-from federation.publish import derive, store
+from federation.publish import derive, iceberg_store, store
 from federation.publish.publisher import (
     Publication,
     _history,
@@ -76,12 +76,22 @@ def refresh(mesh: Mesh, fqn: str, *, user: str | None = None,
     runner = user or str(derived.get("publishedBy") or "")
     check_owner(mesh, product.domain, runner)
     check_upstream(mesh, product)
-    location_text, folder = data_folder(mesh, product.domain, product.name)
     result = mesh.sql(derived["sql"], user=runner, label=f"refresh:{product.fqn}")
     query = result.query
     upstream = derive.upstream_versions(query.access[p].product for p in query.products)
     record = _record(product.fqn, runner, upstream, result.stamp)
     _same_schema(product, result.arrow().schema.names)
+    when = (slot or dt.datetime.now(dt.UTC)).isoformat()
+    if product.server.type == "iceberg":
+        server = dict(product.server.options)
+        snapshot, rows = iceberg_store.publish_snapshot(mesh, product.fqn, server,
+                                                        result.arrow(), first=False)
+        _history(mesh.root, product.fqn).record({**record, "outcome": "ok", "rows": rows,
+                                                 "version": snapshot, "slot": when})
+        return Publication(product.fqn, snapshot, rows,
+                           f"{server.get('namespace')}.{product.name} snapshot {snapshot}",
+                           product.contract_path, upstream)
+    location_text, folder = data_folder(mesh, product.domain, product.name)
     staged = store.stage(folder, result.reader(), record)
     try:
         _check_written(mesh, product, str(staged.path))
@@ -91,7 +101,7 @@ def refresh(mesh: Mesh, fqn: str, *, user: str | None = None,
     store.commit(staged)
     version, rows = staged.version, staged.rows
     entry: dict[str, Any] = {**record, "outcome": "ok", "version": version, "rows": rows,
-                             "slot": (slot or dt.datetime.now(dt.UTC)).isoformat()}
+                             "slot": when}
     _history(mesh.root, product.fqn).record(entry)
     return Publication(product.fqn, version, rows, f"{location_text}/v{version:06d}",
                        product.contract_path, upstream)
