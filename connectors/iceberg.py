@@ -347,9 +347,3 @@ def open_catalog(server: dict[str, Any], root: Path, storage: Any = None) -> Any
     """The pyiceberg catalog a contract's Iceberg ``server`` names (for writers: derived
     products publish their snapshots through it)."""
     return _catalog(server, root, storage)
-
-
-def open_catalog(server: dict[str, Any], root: Path, storage: Any = None) -> Any:
-    """The pyiceberg catalog a contract's Iceberg ``server`` names (for writers: derived
-    products publish their snapshots through it)."""
-    return _catalog(server, root, storage)
