@@ -2,7 +2,8 @@
 clients, and the transfer rate of a 5M-row result to an ADBC client against the same
 query read embedded, in one run (target: >= 80% of embedded).
 
-    python benchmarks/server.py [--scale 1.25] [--clients 8] [--queries 40] [--dir DIR]
+    python benchmarks/server.py [--scale 1.25] [--clients 8] [--queries 40] [--rounds 7]
+                                [--dir DIR]
 
 The server runs as its own process (`duckmesh serve`), as in production; the clients
 are the official Flight SQL driver (adbc-driver-flightsql).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -65,14 +67,16 @@ def throughput(url: str, tokens: list[str], clients: int, queries: int) -> dict[
     def client(index: int) -> None:
         conn = connect(url, tokens[index % len(tokens)])
         cur = conn.cursor()  # type: ignore[attr-defined]
-        for _ in range(queries):
-            start = time.perf_counter()
-            cur.execute(SMALL)
-            cur.fetchall()
-            with lock:
-                latencies.append(time.perf_counter() - start)
-        cur.close()
-        conn.close()  # type: ignore[attr-defined]
+        try:
+            for _ in range(queries):
+                start = time.perf_counter()
+                cur.execute(SMALL)
+                cur.fetchall()
+                with lock:
+                    latencies.append(time.perf_counter() - start)
+        finally:
+            cur.close()
+            conn.close()  # type: ignore[attr-defined]
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     start = time.perf_counter()
@@ -88,28 +92,57 @@ def throughput(url: str, tokens: list[str], clients: int, queries: int) -> dict[
             "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1)}
 
 
-def transfer(root: Path, url: str, token: str) -> dict[str, float]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def transfer(root: Path, url: str, token: str, server_pid: int,
+             rounds: int) -> dict[str, float]:
+    """The large result read embedded and over ADBC, alternating, ``rounds`` times: on a
+    shared machine one pair of runs says little (load moves either by 2x), the median of
+    the pairs' ratios says more; CPU seconds (server and client process) are measured
+    too, as they depend far less on the machine's load than wall time."""
     mesh = Mesh.open(root)
-    start = time.perf_counter()
-    rows = nbytes = 0
-    for batch in mesh.sql(LARGE, user="adam").batches():
-        rows += batch.num_rows
-        nbytes += batch.nbytes
-    embedded = time.perf_counter() - start
     conn = connect(url, token)
-    cur = conn.cursor()  # type: ignore[attr-defined]
-    start = time.perf_counter()
-    cur.execute(LARGE)
-    remote_rows = sum(b.num_rows for b in cur.fetch_record_batch())
-    remote = time.perf_counter() - start
-    cur.close()
-    conn.close()  # type: ignore[attr-defined]
-    assert remote_rows == rows, (remote_rows, rows)
-    return {"rows": rows, "mb": round(nbytes / 1e6, 1),
-            "embedded_seconds": round(embedded, 2), "adbc_seconds": round(remote, 2),
-            "embedded_mb_per_s": round(nbytes / 1e6 / embedded, 1),
-            "adbc_mb_per_s": round(nbytes / 1e6 / remote, 1),
-            "adbc_vs_embedded": round(embedded / remote, 2)}
+    pairs: list[tuple[float, float, float, float, float]] = []
+    rows = nbytes = 0
+    try:
+        for _ in range(rounds):
+            cpu, start = time.process_time(), time.perf_counter()
+            rows = nbytes = 0
+            for batch in mesh.sql(LARGE, user="adam").batches():
+                rows += batch.num_rows
+                nbytes += batch.nbytes
+            embedded, embedded_cpu = time.perf_counter() - start, time.process_time() - cpu
+            server, cpu, start = _cpu_seconds(server_pid), time.process_time(), \
+                time.perf_counter()
+            cur = conn.cursor()  # type: ignore[attr-defined]
+            try:
+                cur.execute(LARGE)
+                remote_rows = sum(b.num_rows for b in cur.fetch_record_batch())
+            finally:
+                cur.close()
+            pairs.append((embedded, embedded_cpu, time.perf_counter() - start,
+                          time.process_time() - cpu, _cpu_seconds(server_pid) - server))
+            assert remote_rows == rows, (remote_rows, rows)
+    finally:
+        conn.close()  # type: ignore[attr-defined]
+
+    def median(index: int) -> float:
+        return statistics.median(p[index] for p in pairs)
+
+    return {"rows": rows, "mb": round(nbytes / 1e6, 1), "rounds": rounds,
+            "embedded_seconds": round(median(0), 3), "adbc_seconds": round(median(2), 3),
+            "embedded_mb_per_s": round(nbytes / 1e6 / median(0), 1),
+            "adbc_mb_per_s": round(nbytes / 1e6 / median(2), 1),
+            "adbc_vs_embedded": round(statistics.median(p[0] / p[2] for p in pairs), 2),
+            "adbc_vs_embedded_best": round(min(p[0] for p in pairs) /
+                                           min(p[2] for p in pairs), 2),
+            "embedded_cpu_seconds": round(median(1), 3),
+            "adbc_client_cpu_seconds": round(median(3), 3),
+            "server_cpu_seconds": round(median(4), 3)}
 
 
 def main() -> None:
@@ -117,6 +150,8 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.25)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--queries", type=int, default=40, help="per client")
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="embedded/ADBC pairs of the large transfer")
     parser.add_argument("--dir", type=Path, default=None, help="keep the mesh here")
     args = parser.parse_args()
     base = args.dir or Path(tempfile.mkdtemp(prefix="duckmesh-bench-"))
@@ -130,7 +165,7 @@ def main() -> None:
     try:
         throughput(url, tokens, 2, 3)  # warm up
         small = throughput(url, tokens, args.clients, args.queries)
-        large = transfer(root, url, tokens[2])
+        large = transfer(root, url, tokens[2], process.pid, args.rounds)
     finally:
         process.terminate()
         process.wait(60)
