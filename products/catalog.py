@@ -11,7 +11,7 @@ from pathlib import Path
 
 from connectors.errors import ConfigError, UsageError
 from products.config import MESH_FILE, MeshSettings, load_settings
-from products.contract import CONTRACT_SUFFIX, Product, load_contract_cached
+from products.contract import CONTRACT_SUFFIX, Product
 from products.contract_cache import ContractCache
 from products.ownership import (
     DomainRoots,
@@ -93,7 +93,7 @@ class Catalog:
             fqn = f"{domain}.{name}".lower()
             try:
                 check_name("product", name, path)
-                product = load_contract_cached(path, domain, cache)
+                product = cache.load(path, domain)
             except ConfigError as exc:
                 broken[fqn] = exc
                 continue

@@ -19,15 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connectors.errors import ConfigError
-from products.yamlio import YamlDocument, format_location, load_yaml, parse_yaml, read_yaml_text
+from products.yamlio import YamlDocument, format_location, load_yaml
 
-if TYPE_CHECKING:
-    import jsonschema
-
-    from products.contract_cache import ContractCache
-
-# jsonschema and sqlglot are imported where used: a mesh whose contracts come from the
-# cache (products.contract_cache) needs neither, and `duckmesh products list` starts faster.
+if TYPE_CHECKING:  # jsonschema and sqlglot are imported where used: contracts from the
+    import jsonschema  # cache (products.contract_cache) need neither, so start-up is faster
 
 CONTRACT_SUFFIX = ".odcs.yaml"
 
@@ -412,39 +407,14 @@ def load_contract(path: Path, domain: str) -> Product:
 
 def contract_from_document(doc: YamlDocument, domain: str) -> Product:
     """Validate and model the parsed contract ``doc`` (read from ``doc.path``)."""
-    errors = schema_errors(doc)
-    if errors:
+    if errors := schema_errors(doc):
         raise errors[0]
     return product_from_document(doc, domain, product_name_of(doc.path))
-
-
-def load_contract_cached(path: Path, domain: str, cache: ContractCache) -> Product:
-    """:func:`load_contract`, skipping YAML parsing and schema validation when these very
-    bytes passed before (see :mod:`products.contract_cache`)."""
-    from products.contract_cache import digest
-
-    raw, text = read_yaml_text(path)
-    sha256 = digest(raw)
-    data = cache.lookup(path, sha256)
-    if data is not None:
-        try:
-            return product_from_document(YamlDocument(path, data, {}), domain,
-                                         product_name_of(path), check_types=False)
-        except ConfigError:
-            pass  # checked again in full below, so the error names its line
-    try:
-        doc = parse_yaml(text, path)
-        product = contract_from_document(doc, domain)
-    except ConfigError:
-        cache.forget(path)
-        raise
-    cache.store(path, sha256, doc.data)
-    return product
 
 
 __all__ = [
     "CONTRACT_SUFFIX", "ITEMS", "LATEST_API_VERSION", "MAP_KEY", "MAP_VALUE", "Column",
     "NestedField", "Product", "Server", "column_type", "contract_from_document",
-    "format_location", "load_contract", "load_contract_cached",
+    "format_location", "load_contract",
     "nested_fields", "product_from_document", "schema_errors", "schema_version",
 ]

@@ -30,6 +30,15 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from connectors.errors import ConfigError
+from products.contract import (
+    Product,
+    contract_from_document,
+    product_from_document,
+    product_name_of,
+)
+from products.yamlio import YamlDocument, parse_yaml, read_yaml_text
+
 CACHE_DIR = Path(".duckmesh") / "cache"
 CACHE_FILE = "contracts.json"
 FORMAT = 1
@@ -125,6 +134,27 @@ class ContractCache:
             return path.relative_to(self.root).as_posix()
         except ValueError:
             return path.as_posix()
+
+    def load(self, path: Path, domain: str) -> Product:
+        """:func:`products.contract.load_contract`, skipping YAML parsing and schema
+        validation when these very bytes passed before."""
+        raw, text = read_yaml_text(path)
+        sha256 = digest(raw)
+        data = self.lookup(path, sha256)
+        if data is not None:
+            try:
+                return product_from_document(YamlDocument(path, data, {}), domain,
+                                             product_name_of(path), check_types=False)
+            except ConfigError:
+                pass  # checked again in full below, so that the error names its line
+        try:
+            doc = parse_yaml(text, path)
+            product = contract_from_document(doc, domain)
+        except ConfigError:
+            self.forget(path)
+            raise
+        self.store(path, sha256, doc.data)
+        return product
 
     def lookup(self, path: Path, sha256: str) -> dict[str, Any] | None:
         """What the contract at ``path`` parsed to, if bytes with digest ``sha256`` at
