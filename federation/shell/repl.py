@@ -72,7 +72,9 @@ def prompt_session(session: Session, history: Path | None, *, input: Input | Non
 
     store: Any = InMemoryHistory()
     if history is not None:
-        history.parent.mkdir(parents=True, exist_ok=True)
+        history.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Statements may hold values typed by hand (a customer's email): owner-only file.
+        history.touch(mode=0o600, exist_ok=True)
         store = FileHistory(str(history))
     return PromptSession(
         message="D ", multiline=True, key_bindings=bindings, history=store,

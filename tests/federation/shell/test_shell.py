@@ -168,6 +168,21 @@ def test_interactive_multiline_history_and_quit(mesh: Mesh, tmp_path: Path,
     assert '"answer"\n42\n' in out and "one = 1" in out
     saved = history.read_text()
     assert "SELECT 6 * 7" in saved and ".mode line" in saved
+    assert history.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_completer_replaces_the_word_before_the_cursor(ana_names: Names) -> None:
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from federation.shell.complete import MeshCompleter
+
+    completer = MeshCompleter(ana_names)
+    found = list(completer.get_completions(Document("SELECT * FROM customers.pro"),
+                                           CompleteEvent()))
+    assert [(c.text, c.start_position) for c in found] == [("customers.profiles", -13)]
+    dots = list(completer.get_completions(Document(".ti"), CompleteEvent()))
+    assert [(c.text, c.start_position) for c in dots] == [(".timer", -3)]
 
 
 def test_ctrl_c_cancels_the_running_query_not_the_shell(demo_copy: Path) -> None:
