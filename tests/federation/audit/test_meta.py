@@ -280,7 +280,7 @@ def test_meta_audit_decisions_and_denials_name_audit_readers(demo_copy: Path) ->
     does not exist."""
     denied = dm(demo_copy, "query", "-u", "ana", "SELECT count(*) FROM meta.audit")
     assert denied.exit_code == 3
-    assert "(grants live in duckmesh.yaml audit.readers)" in denied.stderr
+    assert "(grants live in duckmesh.yaml audit.readers" in denied.stderr
     explained = json.loads(dm(demo_copy, "explain", "-u", "adam", "--format", "json",
                               "SELECT count(*) FROM meta.audit").stdout)
     grant = next(d for d in explained["decisions"] if d["action"] == "grant")
