@@ -46,7 +46,7 @@ if TYPE_CHECKING:
                      "the default is the file's extension (.csv .json .parquet .md .xlsx)")
 @p.output()
 @click.option("--max-rows", type=click.IntRange(min=1), default=100, show_default=True,
-              help="rows shown by --format table")
+              help="rows shown by --format table or line")
 @click.option("--as-of", metavar="SNAPSHOT_OR_TIME",
               help="read Iceberg products at this snapshot id or ISO timestamp (still governed)")
 @click.option("--stamp", is_flag=True,
