@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,8 @@ def test_query_f_gives_the_same_results(shell_run: subprocess.CompletedProcess[s
         assert json.loads(result.stdout) == from_shell[i], statement
 
 
-def _raw(demo_root: Path) -> duckdb.DuckDBPyConnection:
+@pytest.fixture(scope="module")
+def raw(demo_root: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """Raw DuckDB over the demo's files: one view per product the session reads."""
     con = duckdb.connect()
     data = demo_root / "data"
@@ -102,7 +104,8 @@ def _raw(demo_root: Path) -> duckdb.DuckDBPyConnection:
         pattern = str(data / domain / name / ("**/*.parquet" if hive else "*.parquet"))
         con.execute(f"CREATE VIEW {domain}.{name} AS SELECT * FROM read_parquet("
                     f"'{pattern}', hive_partitioning = {str(hive).lower()})")
-    return con
+    yield con
+    con.close()
 
 
 def _rows(table: Any) -> list[str]:
@@ -111,15 +114,11 @@ def _rows(table: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("statement", [s for s in _good() if "SHOW TABLES" not in s.upper()])
-def test_as_admin_results_equal_raw_duckdb(statement: str, demo_root: Path) -> None:
+def test_as_admin_results_equal_raw_duckdb(statement: str, mesh: Mesh,
+                                          raw: duckdb.DuckDBPyConnection) -> None:
     """adam (admin) sees every column the session reads in clear, so governed and raw must
     agree.  (SHOW TABLES lists products, which raw DuckDB has no notion of.)"""
-    mesh = Mesh.open(demo_root)
     governed = mesh.sql(statement, user="adam").arrow()
-    con = _raw(demo_root)
-    try:
-        raw = con.sql(statement).arrow().read_all()
-    finally:
-        con.close()
-    assert governed.column_names == raw.column_names
-    assert _rows(governed) == _rows(raw)
+    expected = raw.sql(statement).arrow().read_all()
+    assert governed.column_names == expected.column_names
+    assert _rows(governed) == _rows(expected)
