@@ -101,6 +101,13 @@ class Session:
         except KeyboardInterrupt:
             self.error("query cancelled (Ctrl-C)")
             self.exit_code = self.exit_code or 130
+        except BrokenPipeError:
+            raise  # the reader of stdout is gone: nothing more can be shown
+        except Exception as exc:  # noqa: BLE001 - one failed statement must not end the shell
+            # As the CLI's last line of defence: unknown errors may quote data, so the
+            # class only.
+            self.error(f"internal error ({type(exc).__name__})")
+            self.exit_code = self.exit_code or 1
         finally:
             self._executions.clear()
         if self.timer and unit.kind == "sql":

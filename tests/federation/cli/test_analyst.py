@@ -125,6 +125,9 @@ def test_output_format_follows_the_extension(demo_root: Path, tmp_path: Path) ->
     sheet = openpyxl.load_workbook(xlsx).active
     rows = [[c.value for c in row] for row in sheet.iter_rows()]
     assert rows[0] == ["flight_id", "origin"] and rows[1][0] == 1 and len(rows) == 4
+    hostile = dm(demo_root, "query", "-u", "ana", "--format", "markdown",
+                 "SELECT 'a|b' || chr(10) || '| c' AS \"x|y\"")
+    assert hostile.stdout.splitlines() == ["| x\\|y |", "|---|", "| a\\|b<br>\\| c |"]
     unknown = dm(demo_root, "query", "-u", "ana", "-o", str(tmp_path / "x.txt"), sql)
     assert unknown.exit_code == 1 and ".md or .xlsx" in unknown.stderr
 

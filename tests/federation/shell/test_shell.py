@@ -211,3 +211,18 @@ def test_ctrl_c_cancels_the_running_query_not_the_shell(demo_copy: Path) -> None
     assert proc.returncode == 130
     outcomes = {r["sql"]: r["outcome"] for r in Mesh.open(demo_copy).audit.records()}
     assert outcomes == {big: "interrupted", "SELECT 42 AS after": "ok"}
+
+
+def test_an_unexpected_failure_ends_the_statement_not_the_shell(
+        mesh: Mesh, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    session = Session(mesh, "ana", mode="csv")
+    session.run(Unit("dot", f".output {folder / 'out.csv'}"))
+    folder.rmdir()  # the output file can no longer be opened
+    session.run(Unit("sql", "SELECT 1 AS a"))
+    session.run(Unit("dot", ".output"))
+    session.run(Unit("sql", "SELECT 2 AS b"))
+    captured = capsys.readouterr()
+    assert captured.err == "duckmesh: error: internal error (FileNotFoundError)\n"
+    assert captured.out.splitlines() == ['"b"', "2"] and session.exit_code == 1
