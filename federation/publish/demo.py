@@ -7,7 +7,7 @@ from pathlib import Path
 DEMO_PRODUCT = "bookings.booking_facts"
 DEMO_OWNER = "sales-team"
 DEMO_SQL = """\
-SELECT b.booking_id, b.booked_at, b.status,
+SELECT b.booking_id, b.customer_id, b.booked_at, b.status,
        b.passengers * b.fare_amount AS fare_total,
        c.country,
        split_part(c.email, '@', 2) AS email_domain,

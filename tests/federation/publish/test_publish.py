@@ -342,3 +342,16 @@ def test_iceberg_publication_is_one_snapshot_each(demo_copy: Path) -> None:
     with pytest.raises(UsageError, match="already exists"):
         publish(Mesh.open(demo_copy), "marketing.reach", sql, user="growth-team",
                 fmt="iceberg")
+
+
+def test_the_demo_ships_an_active_derived_product(tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+    assert CliRunner().invoke(cli, ["demo", str(root), "--scale", "0.01"]).exit_code == 0
+    graph = CliRunner().invoke(cli, ["--mesh", str(root), "lineage", "--products",
+                                     "--format", "json"])
+    into = {e["from"] for e in json.loads(graph.output)["edges"]
+            if e["to"] == "bookings.booking_facts"}
+    assert into == {"bookings.reservations", "customers.profiles", "payments.transactions"}
+    contract = _contract(root, "booking_facts")
+    assert contract["status"] == "active" and _labels(contract)["email_domain"] == "pii"
+    assert CliRunner().invoke(cli, ["--mesh", str(root), "validate"]).exit_code == 0
