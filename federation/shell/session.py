@@ -86,7 +86,7 @@ class Session:
     def run(self, unit: Unit) -> None:
         """Run one statement or dot-command; errors print one line and are remembered."""
         from federation.access.guide import guided
-        from federation.shell.dot import run_dot
+        from federation.shell.dot import Quit, run_dot
 
         started = time.perf_counter()
         try:
@@ -101,8 +101,8 @@ class Session:
         except KeyboardInterrupt:
             self.error("query cancelled (Ctrl-C)")
             self.exit_code = self.exit_code or 130
-        except BrokenPipeError:
-            raise  # the reader of stdout is gone: nothing more can be shown
+        except (Quit, BrokenPipeError):
+            raise  # .quit, or the reader of stdout is gone: nothing more can be shown
         except Exception as exc:  # noqa: BLE001 - one failed statement must not end the shell
             # As the CLI's last line of defence: unknown errors may quote data, so the
             # class only.
