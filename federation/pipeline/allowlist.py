@@ -37,7 +37,7 @@ STRUCTURE = _classes("""
     Dot Unnest Slice WithinGroup Rollup Cube GroupingSets Lambda PropertyEQ Kwarg
     TableSample JSONKeyValue Columns Pivot PivotAlias UnpivotColumns Describe Summarize Show
     Struct ToMap Array IgnoreNulls RespectNulls BitwiseXor BitwiseAnd BitwiseOr BitwiseNot
-    BitwiseLeftShift BitwiseRightShift
+    BitwiseLeftShift BitwiseRightShift SimilarTo Glob Comprehension
 """)
 
 FUNCTIONS = _classes("""

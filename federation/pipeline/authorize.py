@@ -111,7 +111,8 @@ def _schema(key: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]],
 def _qualify(expression: exp.Expr, sql: str, schema: MappingSchema,
              access: dict[str, ProductAccess], user: str
              ) -> tuple[exp.Expr, list[tuple[exp.In, list[exp.Expr]]]]:
-    expression = _samples_outside(columns_expr.expand(expression.copy(), access))
+    expression = _name_table_function_columns(
+        _samples_outside(columns_expr.expand(expression.copy(), access)))
     _remember_output_names(expression, sql)
     detached = _detach_value_lists(expression)
     try:
@@ -148,6 +149,22 @@ def _samples_outside(expression: exp.Expr) -> exp.Expr:
         table.replace(exp.Subquery(this=exp.select("*").from_(inner),
                                    alias=exp.TableAlias(this=exp.to_identifier(alias)),
                                    sample=sample))
+    return expression
+
+
+def _name_table_function_columns(expression: exp.Expr) -> exp.Expr:
+    """``FROM range(5)`` has one column, named ``range`` by DuckDB: said explicitly, so
+    that ``*`` expands to it (and not to a made-up name)."""
+    for table in expression.find_all(exp.Table):
+        if isinstance(table.this, exp.GenerateSeries):
+            alias = table.args.get("alias")
+            if isinstance(alias, exp.TableAlias) and alias.columns:
+                continue
+            name = "generate_series" if table.this.sql(dialect="duckdb").upper().startswith(
+                "GENERATE_SERIES") else "range"
+            table.set("alias", exp.TableAlias(
+                this=exp.to_identifier(table.alias or name),
+                columns=[exp.to_identifier(name)]))
     return expression
 
 
@@ -190,6 +207,9 @@ def _source(scope: Scope | None, alias: str) -> Any:
 
 def _output_names(scope: Scope) -> set[str]:
     node = scope.expression
+    if isinstance(node, exp.SetOperation):
+        # ORDER BY after UNION names the result's columns: the leftmost branch's.
+        node = outermost_select(node)
     if isinstance(node, exp.Select):
         return {s.alias_or_name for s in node.expressions if s.alias_or_name}
     return set()
