@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 import sqlglot
 
+from benchmarks.tpch.compare import difference
 from benchmarks.tpch.harness import geomean, load_queries, machine, versions
 from benchmarks.tpch.mesh import ADMIN, raw_views
 from connectors.writers import atomic_file
@@ -52,8 +53,6 @@ def raw_spark_runner(mesh: Mesh) -> Callable[[str], pa.Table]:
 def run(root: Path, scale_factor: float, *, runs: int = 3, selected: list[int] | None = None,
         log: Callable[[str], None] = print) -> dict[str, Any]:
     """Time every selected query raw on Spark, governed on Spark and governed on DuckDB."""
-    from tests.federation.engines.spark_parity import difference
-
     mesh = Mesh.open(root)
     started = time.perf_counter()
     root_session(mesh.settings.engine.spark)

@@ -1,19 +1,20 @@
-"""Shared by the Spark tests: a Spark fixture paid once per session, and the comparison
-of two engines' answers (floats to 1e-9 relative, everything else exact)."""
+"""Shared by the Spark tests: whether Spark and Java are here, and the comparison of two
+engines' answers (floats to 1e-9 relative, everything else exact; it lives in
+benchmarks/tpch/compare.py, which the benchmark uses too)."""
 
 from __future__ import annotations
 
-import math
 import shutil
-from typing import Any
 
-import pyarrow as pa
 import pytest
 
-FLOAT_TOLERANCE = 1e-9
+from benchmarks.tpch.compare import FLOAT_TOLERANCE, difference
+
+__all__ = ["FLOAT_TOLERANCE", "difference", "needs_spark", "spark_available"]
 
 
 def spark_available() -> bool:
+    """True when pyspark imports and a java executable is on the PATH."""
     try:
         import pyspark  # noqa: F401
     except ImportError:
@@ -22,40 +23,3 @@ def spark_available() -> bool:
 
 
 needs_spark = pytest.mark.skipif(not spark_available(), reason="needs pyspark and Java")
-
-
-def _close(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return a == b or math.isclose(a, b, rel_tol=FLOAT_TOLERANCE, abs_tol=0.0)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b) and type(a) is type(b)
-
-
-def _key(row: tuple[Any, ...]) -> str:
-    return repr(tuple(round(v, 6) if isinstance(v, float) and math.isfinite(v) else v
-                      for v in row))
-
-
-def difference(duck: pa.Table, spark: pa.Table, *, ordered: bool = False) -> str | None:
-    """None when both engines answered the same, else what differs.
-
-    Names and types must be equal, values exact (masked values byte for byte) except
-    floats, within 1e-9 relative.  Row order counts only when ``ordered``.
-    """
-    if duck.schema != spark.schema:
-        return f"schemas differ:\n{duck.schema}\nvs\n{spark.schema}"
-    if duck.num_rows != spark.num_rows:
-        return f"row counts differ: {duck.num_rows} vs {spark.num_rows}"
-    left = [tuple(r.values()) for r in duck.to_pylist()]
-    right = [tuple(r.values()) for r in spark.to_pylist()]
-    if not ordered:
-        left, right = sorted(left, key=_key), sorted(right, key=_key)
-    for i, (a, b) in enumerate(zip(left, right, strict=True)):
-        if not all(_close(x, y) for x, y in zip(a, b, strict=True)):
-            return f"row {i} differs: {a!r} vs {b!r}"
-    return None
