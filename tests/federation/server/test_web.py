@@ -212,6 +212,8 @@ def test_a_bearer_post_needs_no_csrf_token_but_nothing_ambient_skips_it(
             "Access-Control-Request-Headers": "authorization"})
         assert "access-control-allow-origin" not in preflight.headers
         assert http.post("/requests", data=body).status_code == 403  # cookie: CSRF needed
+        # The API takes no cookie at all: only the header, which a browser never adds.
+        assert http.post("/v1/query", json={"sql": "SELECT 1"}).status_code == 401
     assert "dana" not in [r.requested_by for r in requests(writable.root, "payments")]
 
 
