@@ -26,6 +26,7 @@ from federation.audit.openlineage import LineageEmitter
 from federation.engines.choose import choose
 from federation.engines.duckdb import Execution, ProgressCallback
 from federation.errors import ConfigError, DuckmeshError, StorageError, UsageError
+from federation.governance.derived import tighten
 from federation.governance.model import Governance, Principal
 from federation.governance.policies import suggest
 from federation.pipeline import DECIDE, GUARDS, PLAN, STEPS, run
@@ -81,8 +82,10 @@ class Mesh:
         if settings.lineage.openlineage is not None:
             events = LineageEmitter(settings.lineage.openlineage, root, settings.name)
         audit = AuditLog.for_mesh(root, settings.audit, settings.storage)
-        catalog, governance = with_meta(root, Catalog.load(root, settings),
-                                       Governance.load(root), audit)
+        governance = Governance.load(root)
+        # Derived products' labels follow their sources' current labels (never lower).
+        catalog = tighten(Catalog.load(root, settings), governance.policies)
+        catalog, governance = with_meta(root, catalog, governance, audit)
         return cls(root, settings, catalog, governance, audit, events)
 
     def context(self, user: str | Principal | None = None, as_of: str | None = None,

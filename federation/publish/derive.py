@@ -20,13 +20,14 @@ from sqlglot import exp
 
 from connectors.footers import ColumnFacts
 from federation.governance.access import ProductAccess
+from federation.governance.derived import COLUMN_LINEAGE as COLUMN_LINEAGE
+from federation.governance.derived import declassified_to, most_sensitive
 from federation.governance.policies import PoliciesFile
 from products.bootstrap import column_shape
 from products.contract import LATEST_API_VERSION, Product
 
 DERIVED = "duckmesh.derived"
 """Top-level customProperties key: how the product is made (SQL, upstream, schedule)."""
-COLUMN_LINEAGE = "duckmesh.lineage"
 COLUMN_TRANSFORM = "duckmesh.transformation"
 
 
@@ -50,29 +51,6 @@ class Inherited:
     label: str
     reason: str
     declassified: tuple[dict[str, str], ...] = ()
-
-
-def sensitivity(policies: PoliciesFile, label: str) -> int:
-    """Position in the declared vocabulary; undeclared labels outrank all of it."""
-    labels = policies.labels
-    return labels.index(label) if label in labels else len(labels)
-
-
-def most_sensitive(policies: PoliciesFile, labels: Iterable[str]) -> str | None:
-    """The most sensitive of ``labels`` by the mesh's own order (ties: by name)."""
-    present = set(labels)
-    return max(present, key=lambda x: (sensitivity(policies, x), x)) if present else None
-
-
-def declassified_to(policies: PoliciesFile, label: str, seen: str) -> str | None:
-    """The label a source masked as ``seen`` is lowered to by policies.yaml, or None."""
-    if not seen.startswith("mask:"):
-        return None
-    method = seen.split(":", 1)[1]
-    for entry in policies.declassify:
-        if entry.classification == label and entry.method == method:
-            return entry.to
-    return None
 
 
 def inherit(policies: PoliciesFile, sources: Iterable[Source], *, traced: bool,

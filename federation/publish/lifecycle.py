@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,33 +67,43 @@ def set_status(mesh: Mesh, fqn: str, status: str, *, user: str,
     return old
 
 
-def _rewrite(path: Path, domain: str, status: str, replacement: str | None,
-             sunset: str | None) -> None:
+def edit_contract(path: Path, domain: str, change: Callable[[Any], None]) -> None:
+    """Apply ``change`` to the contract at ``path`` with a round-trip YAML editor (its
+    comments, key order and quoting stay), check that the result still loads as a
+    contract, and replace the file atomically."""
     from ruamel.yaml import YAML
 
-    editor = YAML()  # round-trip: comments, key order and quoting stay as written
+    editor = YAML()
     editor.preserve_quotes = True
     editor.width = 4096
     data = editor.load(path.read_text(encoding="utf-8"))
-    data["status"] = status
-    custom: Any = data.get("customProperties")
-    if custom is None:
-        custom = data["customProperties"] = []
-    for key, value in ((REPLACEMENT, replacement), (SUNSET, sunset)):
-        if value is None:
-            continue
-        entry = next((c for c in custom if isinstance(c, dict) and c.get("property") == key),
-                     None)
-        if entry is None:
-            custom.append({"property": key, "value": value})
-        else:
-            entry["value"] = value
+    change(data)
     buffer = io.StringIO()
     editor.dump(data, buffer)
     text = buffer.getvalue()
     _check(text, path, domain)  # must load as a contract before it replaces the old
     with atomic_file(path) as handle:
         handle.write(text.encode("utf-8"))
+
+
+def _rewrite(path: Path, domain: str, status: str, replacement: str | None,
+             sunset: str | None) -> None:
+    def change(data: Any) -> None:
+        data["status"] = status
+        custom: Any = data.get("customProperties")
+        if custom is None:
+            custom = data["customProperties"] = []
+        for key, value in ((REPLACEMENT, replacement), (SUNSET, sunset)):
+            if value is None:
+                continue
+            entry = next((c for c in custom
+                          if isinstance(c, dict) and c.get("property") == key), None)
+            if entry is None:
+                custom.append({"property": key, "value": value})
+            else:
+                entry["value"] = value
+
+    edit_contract(path, domain, change)
 
 
 def _check(text: str, path: Path, domain: str) -> None:

@@ -20,6 +20,7 @@ from connectors.scan import plan_scan
 from federation.errors import ContractError, DuckmeshError
 from federation.mesh import Mesh
 from federation.publish import derive, iceberg_store, store
+from federation.publish.lifecycle import edit_contract
 from federation.publish.publisher import (
     Publication,
     _history,
@@ -76,6 +77,7 @@ def refresh(mesh: Mesh, fqn: str, *, user: str | None = None,
     runner = user or str(derived.get("publishedBy") or "")
     check_owner(mesh, product.domain, runner)
     check_upstream(mesh, product)
+    _sync_labels(product)
     result = mesh.sql(derived["sql"], user=runner, label=f"refresh:{product.fqn}")
     query = result.query
     upstream = derive.upstream_versions(query.access[p].product for p in query.products)
@@ -105,6 +107,24 @@ def refresh(mesh: Mesh, fqn: str, *, user: str | None = None,
     _history(mesh.root, product.fqn).record(entry)
     return Publication(product.fqn, version, rows, f"{location_text}/v{version:06d}",
                        product.contract_path, upstream)
+
+
+def _sync_labels(product: Product) -> None:
+    """Write into the contract the labels its sources now give its columns (the mesh
+    already governs by them, see federation.governance.derived): the file tells the
+    truth before a new version is published under it."""
+    labels = {c.name: c.classification for c in product.columns}
+
+    def change(data: Any) -> None:
+        for prop in data["schema"][0]["properties"]:
+            label = labels.get(str(prop.get("name")))
+            if label is not None and prop.get("classification") != label:
+                prop["classification"] = label
+
+    on_file = product.raw["schema"][0].get("properties") or []
+    if any(labels.get(str(p.get("name"))) not in (None, p.get("classification"))
+           for p in on_file):
+        edit_contract(product.contract_path, product.domain, change)
 
 
 def _same_schema(product: Product, names: list[str]) -> None:

@@ -227,7 +227,8 @@ def test_refresh_makes_a_new_version_with_upstream_recorded(published: Path) -> 
                           "customers/profiles/**/*.parquet') c USING (customer_id)")[0][0]
     assert count == raw and publication.rows == raw and added > 0
     entries = History(published, "bookings.bc", ".duckmesh/publications").entries()
-    last = entries[-1]
+    # Records of the same second sort by a random suffix: take the newest by version.
+    last = max(entries, key=lambda e: int(e["version"]))
     assert last["version"] == 2 and last["outcome"] == "ok"
     assert {u["product"]: u["contractVersion"] for u in last["upstream"]} == {
         "bookings.reservations": "1.0.0", "customers.profiles": "1.0.0"}
@@ -355,3 +356,52 @@ def test_the_demo_ships_an_active_derived_product(tmp_path: Path) -> None:
     contract = _contract(root, "booking_facts")
     assert contract["status"] == "active" and _labels(contract)["email_domain"] == "pii"
     assert CliRunner().invoke(cli, ["--mesh", str(root), "validate"]).exit_code == 0
+
+
+def _relabel(root: Path, column: str, label: str) -> None:
+    path = root / "domains/customers/profiles.odcs.yaml"
+    data = yaml.safe_load(path.read_text())
+    for prop in data["schema"][0]["properties"]:
+        if prop["name"] == column:
+            prop["classification"] = label
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_a_source_label_made_stricter_reaches_the_derived_column_at_once(
+        published: Path) -> None:
+    from federation.publish.lifecycle import set_status
+
+    set_status(Mesh.open(published), FQN, "active", user="sales-team")
+    country = f"SELECT DISTINCT country FROM {FQN}"
+    clear = set(Mesh.open(published).sql(country, user="ana").arrow().column(0).to_pylist())
+    assert "FR" in clear or "DE" in clear  # public: in clear
+    _relabel(published, "country", "pii")
+    masked = set(Mesh.open(published).sql(country, user="ana").arrow().column(0).to_pylist())
+    assert not masked & clear  # governed as pii now, before any refresh
+    refresh(Mesh.open(published), FQN)
+    assert _labels(_contract(published))["country"] == "pii"  # and the file says so
+    _relabel(published, "country", "public")  # relaxing a source never relaxes the product
+    column = Mesh.open(published).catalog.get(FQN).column("country")
+    assert column is not None and column.classification == "pii"
+
+
+def test_a_withdrawn_declassify_raises_the_label_again(demo_copy: Path) -> None:
+    domain = demo_copy / "domains/customers/domain.yaml"
+    data = yaml.safe_load(domain.read_text())
+    for grant in data["grants"]:
+        if grant["roles"] == ["bookings_owner"]:
+            grant["mask_columns"] = {"email": "redact"}
+    domain.write_text(yaml.safe_dump(data, sort_keys=False))
+    policies = demo_copy / "governance/policies.yaml"
+    original = policies.read_text()
+    doc = yaml.safe_load(original)
+    doc["declassify"] = [{"classification": "pii", "method": "redact", "to": "internal",
+                          "description": "redacted"}]
+    policies.write_text(yaml.safe_dump(doc, sort_keys=False))
+    publish(Mesh.open(demo_copy), "bookings.masked", "SELECT email AS e FROM "
+            "customers.profiles", user="sales-team")
+    assert Mesh.open(demo_copy).catalog.get("bookings.masked").columns[0].classification \
+        == "internal"
+    policies.write_text(original)
+    assert Mesh.open(demo_copy).catalog.get("bookings.masked").columns[0].classification \
+        == "pii"

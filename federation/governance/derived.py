@@ -1,0 +1,93 @@
+"""A derived product's labels follow its sources' labels as they are now.
+
+A derived product's contract records, for each column, the source columns it is computed
+from and how its publisher saw them (``customProperties`` ``duckmesh.lineage``, written
+by ``products publish``).  Its own ``classification`` was inherited at publication.  If a
+source's label is made stricter later (``country`` becomes pii), or a ``declassify``
+policy is withdrawn, the stored data did not change — so the column is governed by the
+most sensitive of its own label and what its sources' labels now give it.  A label is
+never lowered here: a source relaxed later leaves the derived column as it was published.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from federation.governance.policies import PoliciesFile
+from products.catalog import Catalog
+from products.contract import Column, Product
+
+COLUMN_LINEAGE = "duckmesh.lineage"
+"""Column customProperties key: the source columns, their labels and how they were seen."""
+
+
+def sensitivity(policies: PoliciesFile, label: str) -> int:
+    """Position in the declared vocabulary; undeclared labels outrank all of it."""
+    labels = policies.labels
+    return labels.index(label) if label in labels else len(labels)
+
+
+def most_sensitive(policies: PoliciesFile, labels: Iterable[str]) -> str | None:
+    """The most sensitive of ``labels`` by the mesh's own order (ties: by name)."""
+    present = set(labels)
+    return max(present, key=lambda x: (sensitivity(policies, x), x)) if present else None
+
+
+def declassified_to(policies: PoliciesFile, label: str, seen: str) -> str | None:
+    """The label a source masked as ``seen`` is lowered to by policies.yaml, or None."""
+    if not seen.startswith("mask:"):
+        return None
+    method = seen.split(":", 1)[1]
+    for entry in policies.declassify:
+        if entry.classification == label and entry.method == method:
+            return entry.to
+    return None
+
+
+def lineage_of(product: Product, column: str) -> list[dict[str, Any]]:
+    """The recorded sources of ``product.column`` (empty if none are recorded)."""
+    schema = product.raw.get("schema") or [{}]
+    for prop in schema[0].get("properties") or []:
+        if str(prop.get("name", "")).lower() != column.lower():
+            continue
+        for custom in prop.get("customProperties") or []:
+            if isinstance(custom, dict) and custom.get("property") == COLUMN_LINEAGE \
+                    and isinstance(custom.get("value"), list):
+                return [s for s in custom["value"] if isinstance(s, dict)]
+    return []
+
+
+def _now(catalog: Catalog, policies: PoliciesFile, source: dict[str, Any]) -> str:
+    """What one recorded source gives its column today."""
+    recorded = str(source.get("classification") or policies.default_classification)
+    upstream = catalog.products.get(str(source.get("product", "")).lower())
+    found = upstream.column(str(source.get("column", ""))) if upstream else None
+    # Gone upstream: the data was published under the recorded label; keep it.
+    label = (found.classification or policies.default_classification) if found else recorded
+    label = most_sensitive(policies, (label, recorded)) or label
+    return declassified_to(policies, label, str(source.get("seen") or "allow")) or label
+
+
+def tighten(catalog: Catalog, policies: PoliciesFile) -> Catalog:
+    """``catalog`` with every derived column's label raised to what its sources give it
+    now (see the module docstring); products without recorded lineage are unchanged."""
+    changed: dict[str, Product] = {}
+    for fqn, product in catalog.products.items():
+        columns: list[Column] = []
+        moved = False
+        for column in product.columns:
+            sources = lineage_of(product, column.name)
+            own = column.classification or policies.default_classification
+            label = most_sensitive(policies, [own, *(_now(catalog, policies, s)
+                                                     for s in sources)]) or own
+            if sources and label != own:
+                column = dataclasses.replace(column, classification=label)
+                moved = True
+            columns.append(column)
+        if moved:
+            changed[fqn] = dataclasses.replace(product, columns=tuple(columns))
+    if not changed:
+        return catalog
+    return dataclasses.replace(catalog, products={**catalog.products, **changed})
