@@ -54,16 +54,17 @@ class Inherited:
 
 
 def inherit(policies: PoliciesFile, sources: Iterable[Source], *, traced: bool,
-            everything_read: Iterable[str]) -> Inherited:
+            everything_read: Iterable[str], why: str | None = None) -> Inherited:
     """The classification of an output computed from ``sources``.
 
     ``traced`` is False when the output references columns whose lineage could not be
-    followed; ``everything_read`` are the labels of every column the query read.
+    followed (``why``, if known); ``everything_read`` are the labels of every column the
+    query read.
     """
     if not traced:
         label = most_sensitive(policies, everything_read) or policies.default_classification
-        return Inherited(label, "lineage could not be traced: the most sensitive label "
-                                "the query read")
+        return Inherited(label, f"lineage could not be traced ({why or 'not followed'}): "
+                                "the most sensitive label the query read")
     sources = list(sources)
     if not sources:
         fallback = "internal" if "internal" in policies.labels \
@@ -108,6 +109,29 @@ def references_columns(transformation: str) -> bool:
     except Exception:  # noqa: BLE001 - unparsable: assume it does (fail closed)
         return True
     return any(True for _ in tree.find_all(exp.Column))
+
+
+def untraceable(tree: exp.Expr) -> str | None:
+    """Why no output of the query ``tree`` can trust sqlglot's column lineage, or None.
+
+    sqlglot follows a correlated LATERAL (or correlated derived table) to the outer
+    table's join key instead of the subquery's own columns: ``LATERAL (SELECT c.email
+    ... WHERE c.customer_id = b.customer_id)`` came out as ``reservations.customer_id``
+    (internal).  Such a query is classified as untraceable (fail closed).
+    """
+    from sqlglot.optimizer.scope import ScopeType, traverse_scope
+
+    if any(True for _ in tree.find_all(exp.Lateral)):
+        return "the query has a LATERAL subquery, whose lineage cannot be traced"
+    try:
+        scopes = traverse_scope(tree)
+    except Exception:  # noqa: BLE001 - scopes not buildable: lineage is not trusted
+        return "the query's scopes cannot be followed"
+    for scope in scopes:
+        if scope.scope_type in (ScopeType.DERIVED_TABLE, ScopeType.UDTF) \
+                and not isinstance(scope.expression, exp.Unnest) and scope.external_columns:
+            return "the query has a correlated subquery in FROM, whose lineage cannot be traced"
+    return None
 
 
 def row_filters(access: dict[str, ProductAccess]) -> list[dict[str, str]]:

@@ -190,12 +190,14 @@ def _contract(mesh: Mesh, fqn: str, result: Any, derived: dict[str, Any],
     inherited: dict[str, derive.Inherited] = {}
     transformations: dict[str, str] = {}
     lineage_of: dict[str, list[derive.Source]] = {}
-    traced = {entry.output: entry for entry in result.lineage()}
+    qualified = query.qualified if query.qualified is not None else query.expression
+    why_not = derive.untraceable(qualified)
+    traced = {} if why_not else {entry.output: entry for entry in result.lineage()}
     for column in names:
         entry = traced.get(column)
         if entry is None:
             inherited[column] = derive.inherit(policies, (), traced=False,
-                                               everything_read=everything)
+                                               everything_read=everything, why=why_not)
             continue
         sources = derive.sources_of(entry, query.access, default)
         ok = bool(sources) or not derive.references_columns(entry.transformation)
