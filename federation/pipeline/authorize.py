@@ -206,7 +206,7 @@ def _source(scope: Scope | None, alias: str) -> Any:
 
 
 def _output_names(scope: Scope) -> set[str]:
-    node = scope.expression
+    node: exp.Expr | None = scope.expression
     if isinstance(node, exp.SetOperation):
         # ORDER BY after UNION names the result's columns: the leftmost branch's.
         node = outermost_select(node)
@@ -240,8 +240,8 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                                ctx.purpose))
         for fqn in query.products
     }
-    qualified, detached = _qualify(body, query.sql, schemas(access), access,
-                                   ctx.principal.name)
+    qualified, detached = _qualify(statements.narrowed(query.expression, body), query.sql,
+                                   schemas(access), access, ctx.principal.name)
     # qualify rewrites the tree (USING → ON, whole-row refs → TableColumn, …): whatever
     # it produced must pass the same allow-list as the caller's own text.
     check(qualified)

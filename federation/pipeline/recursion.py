@@ -44,6 +44,12 @@ def _bound(cte: exp.CTE, limit: int) -> None:
     refs = _self_references(step, name)
     if len(refs) != 1:
         raise QueryRejected(f"recursive CTE {name} must read itself exactly once")
+    names = {p.alias_or_name.lower() for p in anchor.expressions}
+    alias = cte.args.get("alias")
+    if isinstance(alias, exp.TableAlias):
+        names |= {c.name.lower() for c in alias.columns}
+    if DEPTH in names:
+        raise QueryRejected(f"column name {DEPTH} is reserved for duckmesh's recursion limit")
     ref = refs[0].alias_or_name
     if refs[0].find_ancestor(exp.Select) is not step:
         raise QueryRejected(f"recursive CTE {name} must read itself in its FROM clause")
@@ -56,7 +62,6 @@ def _bound(cte: exp.CTE, limit: int) -> None:
         true=exp.Anonymous(this="error", expressions=[exp.Literal.string(LIMIT_MESSAGE)]))],
         default=exp.true())
     step.where(stop, copy=False)
-    alias = cte.args.get("alias")
     if isinstance(alias, exp.TableAlias) and alias.columns:
         alias.append("columns", exp.to_identifier(DEPTH))
 

@@ -13,6 +13,7 @@ from sqlglot import exp
 from connectors.scan import SCAN_MARK
 from federation.errors import QueryRejected
 from federation.governance.masks import IPAD_PARAM, OPAD_PARAM
+from federation.pipeline import statements
 from federation.pipeline.allowlist import check_table_function
 from federation.pipeline.query import Context, GovernedQuery
 
@@ -39,6 +40,10 @@ def _is_cte_reference(table: exp.Table) -> bool:
 def seal(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Raise unless every table is our scan or a CTE reference and every parameter ours."""
     del ctx
+    if query.params and statements.dynamic_pivot(query.expression):
+        raise QueryRejected("a PIVOT over masked columns needs its values listed: "
+                            "PIVOT … ON column IN ('a', 'b') USING …, or GROUP BY the "
+                            "columns it keeps")
     for node in query.expression.find_all(exp.Table, exp.Placeholder):
         if isinstance(node, exp.Placeholder):
             if node.name not in (IPAD_PARAM, OPAD_PARAM):

@@ -70,6 +70,31 @@ def desugar(expression: exp.Expr) -> exp.Expr:
     return expression
 
 
+def narrowed(expression: exp.Expr, query: exp.Expr) -> exp.Expr:
+    """``query`` (a copy) reading only the columns a PIVOT with GROUP BY names, when it is
+    ``SELECT *``: DuckDB's PIVOT ignores the others then, and a masked column it does not
+    need stays out (a PIVOT whose values come from the data cannot take the mask's
+    parameters)."""
+    if not isinstance(expression, exp.Pivot) or expression.args.get("unpivot") or \
+            not expression.args.get("group") or not isinstance(query, exp.Select) or \
+            [type(p) for p in query.expressions] != [exp.Star]:
+        return query
+    names: dict[str, None] = {}
+    for column in pivot_columns(expression):
+        names.setdefault(column.name, None)
+    if not names:
+        return query
+    copy = query.copy()
+    copy.set("expressions", [exp.column(n) for n in names])
+    return copy
+
+
+def dynamic_pivot(expression: exp.Expr) -> bool:
+    """True for a PIVOT whose column values come from the data (no ``IN`` list)."""
+    return isinstance(expression, exp.Pivot) and not expression.args.get("unpivot") and \
+        any(not isinstance(e, exp.In) for e in expression.expressions)
+
+
 def body(expression: exp.Expr) -> exp.Expr | None:
     """The query a wrapping statement governs (``expression`` itself for a query), or
     None for ``SHOW TABLES``, which reads nothing."""
