@@ -57,6 +57,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "shell": ("federation.cli.shell", "shell",
               "Interactive SQL shell, governed like query; runs piped statements when stdin "
               "is not a terminal."),
+    "sql-features": ("federation.cli.sqlfeatures", "sql_features",
+                     "List the statements, clauses and functions a governed query may use."),
     "tokens": ("federation.cli.tokens", "tokens",
                "Issue, list and revoke the bearer tokens of `duckmesh serve`."),
     "validate": ("federation.cli.contracts", "validate",
