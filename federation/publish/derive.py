@@ -102,6 +102,24 @@ def sources_of(entry: Any, access: dict[str, ProductAccess],
     return out
 
 
+def everything_read(columns_read: dict[str, Any], access: dict[str, ProductAccess],
+                    default_label: str) -> list[Source]:
+    """A :class:`Source` for every product column the query read: the recorded lineage
+    of an output whose own lineage cannot be traced, so a source's label made stricter
+    later still reaches it (federation.governance.derived)."""
+    out = []
+    for fqn in sorted(columns_read):
+        for name in sorted(columns_read[fqn]):
+            decision = access[fqn].column(name)
+            if decision is None:
+                continue
+            seen = f"mask:{decision.method}" if decision.action == "mask" else "allow"
+            out.append(Source(fqn, decision.column.name,
+                              decision.column.classification or default_label, seen,
+                              decision.column.type))
+    return out
+
+
 def references_columns(transformation: str) -> bool:
     """True if an output's SQL names a column (so it must have traceable sources)."""
     try:

@@ -183,10 +183,8 @@ def _contract(mesh: Mesh, fqn: str, result: Any, derived: dict[str, Any],
     if dupes:
         raise UsageError(f"two result columns are called {dupes[0]!r}: alias each column "
                          "of a product's query uniquely", product=fqn)
-    everything = [decision.column.classification or default
-                  for fqn_read, cols in query.columns_read.items()
-                  for c in cols
-                  if (decision := query.access[fqn_read].column(c)) is not None]
+    read = derive.everything_read(query.columns_read, query.access, default)
+    everything = [s.label for s in read]
     inherited: dict[str, derive.Inherited] = {}
     transformations: dict[str, str] = {}
     lineage_of: dict[str, list[derive.Source]] = {}
@@ -198,13 +196,14 @@ def _contract(mesh: Mesh, fqn: str, result: Any, derived: dict[str, Any],
         if entry is None:
             inherited[column] = derive.inherit(policies, (), traced=False,
                                                everything_read=everything, why=why_not)
+            lineage_of[column] = read  # untraced: it may come from anything read
             continue
         sources = derive.sources_of(entry, query.access, default)
         ok = bool(sources) or not derive.references_columns(entry.transformation)
         inherited[column] = derive.inherit(policies, sources, traced=ok,
                                            everything_read=everything)
         transformations[column] = entry.transformation
-        lineage_of[column] = sources
+        lineage_of[column] = sources if ok else read
     owner = _domain_owner(mesh, fqn.split(".")[0])
     return derive.derived_contract(
         fqn=fqn, owner=owner, description=description, version="1.0.0", server=server,
