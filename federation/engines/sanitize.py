@@ -106,14 +106,16 @@ def _caller_columns(query: GovernedQuery) -> set[str]:
 
 
 def _first_column_argument(query: GovernedQuery, function: str) -> str | None:
+    """The column given to ``function``, when the query calls it exactly once (with two
+    calls, which one failed is not known: then no column is named)."""
     tree = query.qualified if query.qualified is not None else query.expression
-    for node in tree.find_all(exp.Func):
-        if duckdb_name(node) == function:
-            argument: object = node.expressions[0] if isinstance(node, exp.Anonymous) \
-                and node.expressions else node.args.get("this")
-            if isinstance(argument, exp.Column):
-                return argument.name
-    return None
+    calls = [node for node in tree.find_all(exp.Func) if duckdb_name(node) == function]
+    if len(calls) != 1:
+        return None
+    node = calls[0]
+    argument: object = node.expressions[0] if isinstance(node, exp.Anonymous) \
+        and node.expressions else node.args.get("this")
+    return argument.name if isinstance(argument, exp.Column) else None
 
 
 def _no_function(message: str, query: GovernedQuery) -> QueryFailed | None:
