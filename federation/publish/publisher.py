@@ -22,7 +22,13 @@ from connectors.footers import ColumnFacts
 from connectors.scan import plan_scan
 from connectors.storage import resolve_location
 from connectors.writers import atomic_file
-from federation.errors import AccessDenied, ConfigError, ContractError, UsageError
+from federation.errors import (
+    AccessDenied,
+    ConfigError,
+    ContractError,
+    StorageError,
+    UsageError,
+)
 from federation.mesh import Mesh
 from federation.publish import derive, iceberg_store, store
 from federation.reports.history import History
@@ -82,10 +88,22 @@ def data_folder(mesh: Mesh, domain: str, name: str) -> tuple[str, Path]:
         location = resolve_location(root.rstrip("/"), mesh.root)
         if location.is_local:
             text = f"{root.rstrip('/')}/{name}"
-            return text, Path(location.path) / name
+            return text, _inside(Path(location.path), name, domain)
     raise UsageError(f"domain {domain} has no local storage root to publish into",
                      hint="publishing to object storage is not supported yet (docs/"
                           "publishing.md); add a local root in duckmesh.yaml domains")
+
+
+def _inside(base: Path, name: str, domain: str) -> Path:
+    """``base/name``, refused if a link there would send the data outside ``base`` (a
+    link planted in the data folder, to another domain's data or out of the mesh)."""
+    folder = base / name
+    if folder.is_symlink() or (folder.exists() and not folder.resolve().is_relative_to(
+            base.resolve())):
+        raise StorageError(f"{folder} is a link out of domain {domain}'s storage root; a "
+                           "product's data is written only under its domain's root",
+                           hint="remove the link")
+    return folder
 
 
 def publish(mesh: Mesh, fqn: str, sql: str, *, user: str, description: str | None = None,

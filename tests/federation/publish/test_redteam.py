@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from federation import Mesh
+from federation.errors import StorageError
 from federation.publish.lifecycle import set_status
 from federation.publish.publisher import publish
 
@@ -112,3 +113,24 @@ def test_a_stricter_source_label_follows_through_two_derived_products(
     _make_pii(demo_copy, "customers.profiles", "loyalty_tier")
     assert not _ana_reads_raw_tiers(demo_copy, "SELECT loyalty_tier FROM bookings.tiers")
     assert not _ana_reads_raw_tiers(demo_copy, "SELECT tier FROM bookings.tiers2")
+
+
+@pytest.mark.parametrize("target", ["../customers/profiles", "OUTSIDE"])
+def test_a_planted_symlink_does_not_send_a_publication_elsewhere(
+        demo_copy: Path, tmp_path: Path, target: str) -> None:
+    # The bookings team plants data/bookings/evil -> another domain's folder (or a folder
+    # outside the mesh): publishing bookings.evil must not write there.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = demo_copy / "data" / "bookings" / "evil"
+    link.symlink_to(outside if target == "OUTSIDE" else Path(target),
+                    target_is_directory=True)
+    before = sorted(p.name for p in link.resolve().iterdir())
+    with pytest.raises(StorageError):
+        publish(Mesh.open(demo_copy), "bookings.evil",
+                "SELECT c.customer_id FROM customers.profiles c", user="sales-team")
+    assert sorted(p.name for p in link.resolve().iterdir()) == before
+    assert not (demo_copy / "domains" / "bookings" / "evil.odcs.yaml").exists()
+    rows = Mesh.open(demo_copy).sql("SELECT count(*) FROM customers.profiles",
+                                    user="adam").arrow()
+    assert rows.column(0)[0].as_py() == len(_raw(demo_copy, f"SELECT customer_id FROM {PROFILES}"))
