@@ -51,6 +51,12 @@ def check_shell(node: exp.Expr) -> None:
     if isinstance(node, exp.Pivot):
         if not isinstance(body, exp.Subquery) or not isinstance(body.this, exp.Query):
             raise _reject(f"{name} of anything but a product or a query")
+        for key in ("expressions", "using", "group", "into"):
+            value = node.args.get(key)
+            for part in value if isinstance(value, list) else [value] if value else []:
+                if part.find(exp.Query, exp.Table) is not None:
+                    # Only the pivoted query is resolved and secured: nothing else reads.
+                    raise _reject(f"a subquery in {name} … {key.upper()}")
     elif not isinstance(body, exp.Query):
         raise _reject(f"{name} of anything but a product or a query")
 

@@ -80,6 +80,11 @@ ATTACKS = [
            "USING count(*)", REJECT),
     Attack("pivot after a table", "SELECT * FROM customers.profiles PIVOT (count(*) FOR "
            "passport_number IN ('x'))", REJECT),
+    Attack("pivot using a subquery of hidden", "PIVOT customers.profiles ON region USING "
+           "max((SELECT max(passport_number) FROM customers.profiles)) GROUP BY loyalty_tier",
+           REJECT),
+    Attack("pivot grouped by a subquery", "PIVOT customers.profiles ON region USING count(*) "
+           "GROUP BY (SELECT 1 FROM payments.transactions LIMIT 1)", REJECT),
     Attack("pivot inside a query", "SELECT * FROM (PIVOT customers.profiles ON region USING "
            "count(*))", REJECT),
     # -- ROLLUP, CUBE, GROUPING SETS
