@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,40 +29,51 @@ from connectors.errors import ConfigError
 _OPTIONAL = {"gs": ("gcsfs", "gcsfs"), "gcs": ("gcsfs", "gcsfs"), "az": ("adlfs", "adlfs"),
              "abfs": ("adlfs", "adlfs"), "abfss": ("adlfs", "adlfs")}
 
-def _storage_errors() -> tuple[type[BaseException], ...]:
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """What a filesystem may raise when storage fails; turned into StorageError at the edge.
+
+    Besides OSError: botocore's errors (closed connections, timeouts) and aiohttp's (a body
+    cut short).  Only a library already imported can have raised, so only its classes are
+    named: importing aiohttp just to name them cost every command about 0.1 s of start-up.
+    Use it as ``except storage_errors():`` (evaluated when an exception arrives)."""
     errors: list[type[BaseException]] = [OSError]
-    try:  # botocore's errors (closed connections, timeouts) are not OSErrors
+    if "botocore.exceptions" in sys.modules:
         from botocore.exceptions import BotoCoreError, ClientError
 
         errors += [BotoCoreError, ClientError]
-    except ImportError:
-        pass
-    with contextlib.suppress(ImportError):  # nor are aiohttp's (a body cut short)
-        from aiohttp import ClientError as HttpClientError
+    if "aiohttp" in sys.modules:
+        with contextlib.suppress(ImportError):  # a failed import may leave a partial module
+            from aiohttp import ClientError as HttpClientError
 
-        errors.append(HttpClientError)
+            errors.append(HttpClientError)
     return tuple(errors)
 
 
-STORAGE_ERRORS = _storage_errors()
-"""What a filesystem may raise when storage fails; turned into StorageError at the edge."""
-
-
-def _cut_short_errors() -> tuple[type[BaseException], ...]:
+def cut_short_errors() -> tuple[type[BaseException], ...]:
+    """A response whose body ended before its announced length: transient, read again
+    (only from libraries already imported, as :func:`storage_errors`)."""
     errors: list[type[BaseException]] = []
-    with contextlib.suppress(ImportError):
-        from aiohttp import ClientPayloadError, ServerDisconnectedError
+    if "aiohttp" in sys.modules:
+        with contextlib.suppress(ImportError):
+            from aiohttp import ClientPayloadError, ServerDisconnectedError
 
-        errors += [ClientPayloadError, ServerDisconnectedError]
-    with contextlib.suppress(ImportError):
+            errors += [ClientPayloadError, ServerDisconnectedError]
+    if "botocore.exceptions" in sys.modules:
         from botocore.exceptions import IncompleteReadError, ResponseStreamingError
 
         errors += [IncompleteReadError, ResponseStreamingError]
     return tuple(errors)
 
 
-CUT_SHORT = _cut_short_errors()
-"""A response whose body ended before its announced length: transient, read again."""
+def __getattr__(name: str) -> tuple[type[BaseException], ...]:
+    # STORAGE_ERRORS / CUT_SHORT as constants, for code that imports them by name: those
+    # import botocore and aiohttp (when installed) so that the tuple is complete for good.
+    if name in ("STORAGE_ERRORS", "CUT_SHORT"):
+        for module in ("botocore.exceptions", "aiohttp"):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+        return storage_errors() if name == "STORAGE_ERRORS" else cut_short_errors()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class DeadlineExceeded(OSError):
@@ -211,7 +223,7 @@ def read_range(fs: Any, path: str, start: int, end: int, etag: str = "",
     for attempt in range(attempts):
         try:
             data = _read_once(fs, path, start, end, etag, deadline)
-        except CUT_SHORT:
+        except cut_short_errors():
             pass
         else:
             if len(data) == end - start:

@@ -21,11 +21,11 @@ import pyarrow.parquet as pq
 
 from connectors.errors import StorageError
 from connectors.filesystems import (
-    STORAGE_ERRORS,
     CutShort,
     DeadlineExceeded,
     ObjectChanged,
     current_deadline,
+    storage_errors,
 )
 from connectors.listing import FileInfo, strip_scheme
 from connectors.tailcache import read_footer
@@ -189,7 +189,7 @@ def _footers(product: str, files: tuple[FileInfo, ...], root: str,
         except (pa.ArrowException, ValueError):
             raise StorageError(f"data file {_rel(info, root)!r} is not valid Parquet",
                                product=product) from None
-        except STORAGE_ERRORS as exc:
+        except storage_errors() as exc:
             raise StorageError(f"could not read data file {_rel(info, root)!r} "
                                f"({type(exc).__name__})", product=product) from None
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlglot import exp
 
 from connectors.errors import StorageError
-from connectors.filesystems import STORAGE_ERRORS, DeadlineExceeded, filesystem
+from connectors.filesystems import DeadlineExceeded, filesystem, storage_errors
 from connectors.footers import DataFacts, read_facts, table_facts, text_facts
 from connectors.listing import FileInfo, list_local, list_remote
 from connectors.storage import Location, resolve_location
@@ -148,7 +148,7 @@ def plan_scan(product: str, location_text: str, fmt: str, *, root: Path,
                                hint="raise engine.timeout_seconds") from None
         except FileNotFoundError:
             files = ()
-        except STORAGE_ERRORS as exc:
+        except storage_errors() as exc:
             raise StorageError(f"could not list {location_text!r} "
                                f"({type(exc).__name__})", product=product) from None
     if not files:

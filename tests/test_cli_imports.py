@@ -85,3 +85,40 @@ def test_unknown_command_is_one_line_and_exit_1() -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith("duckmesh: error: No such command")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_query_path_imports_no_storage_client_it_does_not_use() -> None:
+    """pyiceberg (Iceberg products only) and aiohttp (remote storage only) cost a third
+    of a second each at start-up; a local Parquet query needs neither."""
+    code = ("import federation.cli.query, federation.mesh, sys\n"
+            "print('loaded:', *(m for m in ('aiohttp', 'pyiceberg', 's3fs') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["loaded:"]
+
+
+def test_storage_errors_name_the_classes_of_every_storage_library_once_loaded() -> None:
+    """Naming only the libraries already imported is complete: an exception class exists
+    only once its library is imported."""
+    code = """
+import sys
+from connectors.filesystems import cut_short_errors, storage_errors
+assert 'aiohttp' not in sys.modules and storage_errors() == (OSError,), storage_errors()
+import aiohttp, botocore.exceptions
+try:
+    raise aiohttp.ClientPayloadError('body cut short')
+except storage_errors():
+    pass
+try:
+    raise botocore.exceptions.ConnectTimeoutError(endpoint_url='http://x')
+except storage_errors():
+    pass
+assert aiohttp.ServerDisconnectedError in cut_short_errors()
+assert botocore.exceptions.IncompleteReadError in cut_short_errors()
+from connectors.filesystems import STORAGE_ERRORS
+assert STORAGE_ERRORS == storage_errors()
+print('ok')
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connectors.filesystems import STORAGE_ERRORS, filesystem
+from connectors.filesystems import filesystem, storage_errors
 from connectors.storage import resolve_location
 from connectors.writers import atomic_file
 from federation.errors import StorageError
@@ -67,7 +67,7 @@ class AuditStore:
             return
         try:
             self.fs.pipe_file(self._key(relative), data)
-        except STORAGE_ERRORS as exc:
+        except storage_errors() as exc:
             raise self._fail("write", exc) from None
 
     def create(self, relative: str, data: bytes) -> bool:
@@ -87,7 +87,7 @@ class AuditStore:
             return True
         except FileExistsError:
             return False
-        except STORAGE_ERRORS as exc:
+        except storage_errors() as exc:
             raise self._fail("write", exc) from None
 
     def names(self, folder: str, suffix: str) -> list[str]:
@@ -99,7 +99,7 @@ class AuditStore:
             keys = self.fs.glob(f"{self._key(folder)}/*{suffix}")
         except FileNotFoundError:
             return []
-        except STORAGE_ERRORS as exc:
+        except storage_errors() as exc:
             raise self._fail("list", exc) from None
         return sorted(str(k).rsplit("/", 1)[-1] for k in keys
                       if not str(k).rsplit("/", 1)[-1].startswith("."))
@@ -110,7 +110,7 @@ class AuditStore:
                 return Path(self.uri(relative)).read_bytes()
             data: bytes = self.fs.cat_file(self._key(relative))
             return data
-        except STORAGE_ERRORS as exc:
+        except storage_errors() as exc:
             raise self._fail("read", exc) from None
 
     def exists(self, relative: str) -> bool:
@@ -118,7 +118,7 @@ class AuditStore:
             if self.fs is None:
                 return Path(self.uri(relative)).exists()
             return bool(self.fs.exists(self._key(relative)))
-        except STORAGE_ERRORS as exc:
+        except storage_errors() as exc:
             raise self._fail("read", exc) from None
 
     def delete(self, relative: str) -> None:
@@ -129,7 +129,7 @@ class AuditStore:
                 self.fs.rm_file(self._key(relative))
         except FileNotFoundError:
             return
-        except STORAGE_ERRORS as exc:
+        except storage_errors() as exc:
             raise self._fail("delete", exc) from None
 
     def read_parquet(self, relative: str, schema: pa.Schema | None = None,
@@ -139,7 +139,7 @@ class AuditStore:
                 return pq.read_table(self.uri(relative), schema=schema, columns=columns)
             return pq.read_table(self._key(relative), schema=schema, columns=columns,
                                  filesystem=self.fs)
-        except STORAGE_ERRORS as exc:
+        except storage_errors() as exc:
             raise self._fail("read", exc) from None
 
     def parquet_schema(self, relative: str) -> pa.Schema:
@@ -149,7 +149,7 @@ class AuditStore:
                 return pq.read_schema(self.uri(relative))
             with self.fs.open(self._key(relative), "rb") as handle:
                 return pq.read_schema(handle)
-        except STORAGE_ERRORS as exc:
+        except storage_errors() as exc:
             raise self._fail("read", exc) from None
 
     def put_parquet(self, relative: str, table: pa.Table) -> None:
