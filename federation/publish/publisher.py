@@ -193,14 +193,26 @@ def _contract(mesh: Mesh, fqn: str, result: Any, derived: dict[str, Any],
               columns: list[ColumnFacts], server: dict[str, Any],
               description: str) -> dict[str, Any]:
     """The contract of ``result``, whose stored ``columns`` are these, read from ``server``."""
-    query = result.query
-    policies = mesh.governance.policies
-    default = policies.default_classification
     names = [c.name for c in columns]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise UsageError(f"two result columns are called {dupes[0]!r}: alias each column "
                          "of a product's query uniquely", product=fqn)
+    inherited, transformations, lineage_of = classify(mesh, result, names)
+    owner = _domain_owner(mesh, fqn.split(".")[0])
+    return derive.derived_contract(
+        fqn=fqn, owner=owner, description=description, version="1.0.0", server=server,
+        columns=columns, inherited=inherited, transformations=transformations,
+        lineage_of=lineage_of, derived=derived)
+
+
+def classify(mesh: Mesh, result: Any, names: list[str]) -> tuple[
+        dict[str, derive.Inherited], dict[str, str], dict[str, list[derive.Source]]]:
+    """Each output column of ``result``: its inherited label, its transformation and its
+    source columns (every column read, when its lineage cannot be traced)."""
+    query = result.query
+    policies = mesh.governance.policies
+    default = policies.default_classification
     read = derive.everything_read(query.columns_read, query.access, default)
     everything = [s.label for s in read]
     inherited: dict[str, derive.Inherited] = {}
@@ -222,11 +234,7 @@ def _contract(mesh: Mesh, fqn: str, result: Any, derived: dict[str, Any],
                                            everything_read=everything)
         transformations[column] = entry.transformation
         lineage_of[column] = sources if ok else read
-    owner = _domain_owner(mesh, fqn.split(".")[0])
-    return derive.derived_contract(
-        fqn=fqn, owner=owner, description=description, version="1.0.0", server=server,
-        columns=columns, inherited=inherited, transformations=transformations,
-        lineage_of=lineage_of, derived=derived)
+    return inherited, transformations, lineage_of
 
 
 def _domain_owner(mesh: Mesh, domain: str) -> str | None:

@@ -18,15 +18,18 @@ from zoneinfo import ZoneInfo
 
 from connectors.scan import plan_scan
 from federation.errors import ContractError, DuckmeshError
+from federation.governance.derived import sensitivity
 from federation.mesh import Mesh
 from federation.publish import derive, iceberg_store, store
 from federation.publish.lifecycle import edit_contract
 from federation.publish.publisher import (
     Publication,
     _history,
+    _lineage,
     _record,
     check_owner,
     check_upstream,
+    classify,
     data_folder,
     derived_spec,
 )
@@ -83,6 +86,7 @@ def refresh(mesh: Mesh, fqn: str, *, user: str | None = None,
     upstream = derive.upstream_versions(query.access[p].product for p in query.products)
     record = _record(product.fqn, runner, upstream, result.stamp)
     _same_schema(product, result.arrow().schema.names)
+    _same_labels(mesh, product, result)
     when = (slot or dt.datetime.now(dt.UTC)).isoformat()
     if product.server.type == "iceberg":
         server = dict(product.server.options)
@@ -125,6 +129,31 @@ def _sync_labels(product: Product) -> None:
     if any(labels.get(str(p.get("name"))) not in (None, p.get("classification"))
            for p in on_file):
         edit_contract(product.contract_path, product.domain, change)
+
+
+def _same_labels(mesh: Mesh, product: Product, result: Any) -> None:
+    """The SQL as run now gives no column a label stricter than its contract's, nor a
+    source its lineage does not record (the SQL in the contract may have been edited
+    since publication): stop, naming the column, rather than publish under stale labels."""
+    policies = mesh.governance.policies
+    names = [c.name for c in product.columns]
+    inherited, _, lineage_of = classify(mesh, result, names)
+    for column in product.columns:
+        fresh = inherited[column.name]
+        own = column.classification or policies.default_classification
+        recorded = {(str(s.get("product")), str(s.get("column")).lower())
+                    for s in _lineage(product, column.name)}
+        unrecorded = [f"{s.product}.{s.column}" for s in lineage_of[column.name]
+                      if (s.product, s.column.lower()) not in recorded]
+        if sensitivity(policies, fresh.label) > sensitivity(policies, own) \
+                or unrecorded:
+            why = (f"is computed from {', '.join(unrecorded)}, which its contract's "
+                   "lineage does not record" if unrecorded
+                   else f"would be {fresh.label} ({fresh.reason}); its contract says {own}")
+            raise ContractError(
+                f"{product.fqn}.{column.name} {why}: was the SQL in its contract edited?",
+                product=product.fqn, column=column.name,
+                hint="publish the new SQL as a new product (docs/publishing.md)")
 
 
 def _same_schema(product: Product, names: list[str]) -> None:

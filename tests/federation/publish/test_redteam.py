@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from federation import Mesh
-from federation.errors import StorageError
+from federation.errors import ContractError, StorageError
 from federation.publish.lifecycle import set_status
 from federation.publish.publisher import publish
+from federation.publish.refresh import refresh
 
 PROFILES = "read_parquet('ROOT/data/customers/profiles/**/*.parquet', hive_partitioning=true)"
 PAYMENTS = "read_parquet('ROOT/data/payments/transactions/*.parquet')"
@@ -134,3 +135,22 @@ def test_a_planted_symlink_does_not_send_a_publication_elsewhere(
     rows = Mesh.open(demo_copy).sql("SELECT count(*) FROM customers.profiles",
                                     user="adam").arrow()
     assert rows.column(0)[0].as_py() == len(_raw(demo_copy, f"SELECT customer_id FROM {PROFILES}"))
+
+
+def test_an_edited_sql_does_not_refresh_under_the_old_labels(demo_copy: Path) -> None:
+    # The contract's recorded SQL is edited (by a careless or hostile owner) to put
+    # emails in the public `country` column; the next refresh must not publish them
+    # under the label inherited from the old SQL.
+    _publish_active(demo_copy, "bookings.countries",
+                    "SELECT b.booking_id, c.country FROM bookings.reservations b "
+                    "JOIN customers.profiles c ON c.customer_id = b.customer_id")
+    path = demo_copy / "domains" / "bookings" / "countries.odcs.yaml"
+    path.write_text(path.read_text().replace("c.country FROM", "c.email AS country FROM"))
+    try:
+        refresh(Mesh.open(demo_copy), "bookings.countries")
+    except ContractError as exc:
+        assert "country" in str(exc)
+    raw = _raw(demo_copy, f"SELECT email FROM {PROFILES}")
+    got = Mesh.open(demo_copy).sql("SELECT country FROM bookings.countries",
+                                   user="ana").arrow()
+    assert not set(got.column(0).to_pylist()) & raw
