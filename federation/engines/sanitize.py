@@ -87,10 +87,11 @@ def sanitize(exc: BaseException, query: GovernedQuery, timeout: float) -> Duckme
 # Binder messages are rebuilt, never passed on: each pattern below takes from DuckDB's
 # text only a function name, type names (checked against a strict shape) or a column
 # name, and a column name is used only if the caller's own query names it.
-_NO_FUNCTION = re.compile(r"No function matches the given name and argument types "
-                          r"'([a-z_][a-z0-9_]*)\(([A-Z0-9_, ()\[\]]*)\)'")
-_CANDIDATE = re.compile(r"^\t\"?([a-z_][a-z0-9_]*)\"?\((?:\"?[a-z_]+\"? )?([A-Z][A-Z0-9_ ]*)",
-                        re.MULTILINE)
+_NAME = r'"?([a-z_][a-z0-9_]*|[-+*/%<>=!|&^~@]+)"?'
+_NO_FUNCTION = re.compile(
+    r"(?:No function matches the given name and argument types '|Could not choose a best "
+    r'candidate function for the function call ")' + _NAME + r"\(([A-Z0-9_, ]*)\)['\"]")
+_CANDIDATE = re.compile(r"^\t" + _NAME + r"\((.*)\) -> ", re.MULTILINE)
 _NOT_GROUPED = re.compile(r'column "([^"]+)" must appear in the GROUP BY clause')
 _NOT_FOUND = re.compile(r'Referenced column "([^"]+)" not found')
 _TYPE = re.compile(r"^[A-Z][A-Z0-9_]*( WITH TIME ZONE)?(\[\])*$")
@@ -118,28 +119,51 @@ def _first_column_argument(query: GovernedQuery, function: str) -> str | None:
     return argument.name if isinstance(argument, exp.Column) else None
 
 
+def _type(text: str) -> str | None:
+    """A parameter's type from DuckDB's signature text (``"left" INTEGER`` → INTEGER)."""
+    words = text.strip().split(" ", 1)
+    if len(words) == 2 and not words[0][:1].isupper():
+        text = words[1]
+    text = text.strip().replace("STRING_LITERAL", "VARCHAR").replace(
+        "INTEGER_LITERAL", "INTEGER")
+    return text if _TYPE.match(text) else None
+
+
+def _signatures(message: str, function: str, arity: int) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for match in _CANDIDATE.finditer(message):
+        if match.group(1) != function:
+            continue
+        params = [p for p in match.group(2).split(",") if p.strip() not in ("/", "")]
+        types = tuple(_type(p) for p in params)
+        if len(types) == arity and all(types) and types not in out:
+            out.append(types)  # type: ignore[arg-type]
+    return out
+
+
 def _no_function(message: str, query: GovernedQuery) -> QueryFailed | None:
     match = _NO_FUNCTION.search(message)
     if match is None:
         return None
     function = match.group(1)
-    given = [t.strip() for t in match.group(2).split(",") if t.strip()]
-    if not all(_TYPE.match(t) for t in given):
+    given = [_type(t) for t in match.group(2).split(",") if t.strip()]
+    if not given or not all(given):
         return None
-    wanted = {m.group(2).strip() for m in _CANDIDATE.finditer(message)
-              if m.group(1) == function}
-    wanted = {t for t in wanted if _TYPE.match(t)}
-    if wanted and wanted <= _NUMBERS:
-        takes = "a number"
-    elif wanted:
-        takes = " or ".join(sorted(wanted)[:6])
-    else:
-        takes = "other types"
-    column = _first_column_argument(query, function)
-    what = f"{column} is {given[0]}" if column and given else \
-        f"it was given {', '.join(given)}"
-    return QueryFailed(f"{function}() takes {takes}, {what}",
-                       hint="cast the argument, e.g. CAST(x AS DOUBLE)")
+    what = f"operator {function}" if not function[0].isalpha() else f"{function}()"
+    wanted = _signatures(message, function, len(given))
+    hint = "cast the argument, e.g. CAST(x AS DOUBLE)"
+    if len(given) == 1:
+        kinds = {w[0] for w in wanted}
+        named = sorted(kinds - _NUMBERS)
+        takes = " or ".join((["a number"] if kinds & _NUMBERS else []) + named[:5]) or \
+            "other types"
+        column = _first_column_argument(query, function)
+        return QueryFailed(f"{what} takes {takes}, " + (
+            f"{column} is {given[0]}" if column else f"it was given {given[0]}"), hint=hint)
+    shown = " or ".join(f"({', '.join(w)})" for w in wanted[:4]) + \
+        (" or …" if len(wanted) > 4 else "")
+    return QueryFailed(f"{what} takes {shown or 'other types'}, not "
+                       f"({', '.join(g for g in given if g)})", hint="cast the arguments")
 
 
 def binder_error(message: str, query: GovernedQuery) -> QueryFailed | None:
@@ -151,6 +175,8 @@ def binder_error(message: str, query: GovernedQuery) -> QueryFailed | None:
     rebuilt = _no_function(message, query)
     if rebuilt is not None:
         return rebuilt
+    if "Invalid LIST argument during lambda function binding" in message:
+        return QueryFailed("a lambda function takes a list as its first argument")
     known = _caller_columns(query)
     match = _NOT_GROUPED.search(message)
     if match and match.group(1) in known:

@@ -83,3 +83,16 @@ def test_types_of_an_unexpected_shape_are_not_echoed(governed: GovernedQuery) ->
 def test_the_recursion_limit_is_its_own_sentence(governed: GovernedQuery) -> None:
     exc = _raised("SELECT error('duckmesh: recursion limit')")
     assert "recursion limit" in str(sanitize(exc, governed, 10))
+
+
+def test_operators_and_several_arguments_list_signatures(governed: GovernedQuery) -> None:
+    text = str(sanitize(_raised("SELECT a + 'x' FROM t"), governed, 10))
+    assert text.startswith("operator + takes (") and "not (INTEGER, VARCHAR)" in text
+    text = str(sanitize(_raised("SELECT strftime('%Y', a) FROM t"), governed, 10))
+    assert text.startswith("strftime() takes (DATE, VARCHAR)") and "customer1" not in text
+
+
+def test_a_lambda_over_a_non_list(governed: GovernedQuery) -> None:
+    text = str(sanitize(_raised("SELECT list_transform(channel, lambda x: x) FROM t"),
+                        governed, 10))
+    assert text == "a lambda function takes a list as its first argument"
