@@ -72,22 +72,29 @@ def _now(catalog: Catalog, policies: PoliciesFile, source: dict[str, Any]) -> st
 
 def tighten(catalog: Catalog, policies: PoliciesFile) -> Catalog:
     """``catalog`` with every derived column's label raised to what its sources give it
-    now (see the module docstring); products without recorded lineage are unchanged."""
-    changed: dict[str, Product] = {}
-    for fqn, product in catalog.products.items():
-        columns: list[Column] = []
-        moved = False
-        for column in product.columns:
-            sources = lineage_of(product, column.name)
-            own = column.classification or policies.default_classification
-            label = most_sensitive(policies, [own, *(_now(catalog, policies, s)
-                                                     for s in sources)]) or own
-            if sources and label != own:
-                column = dataclasses.replace(column, classification=label)
-                moved = True
-            columns.append(column)
-        if moved:
-            changed[fqn] = dataclasses.replace(product, columns=tuple(columns))
-    if not changed:
-        return catalog
-    return dataclasses.replace(catalog, products={**catalog.products, **changed})
+    now (see the module docstring); products without recorded lineage are unchanged.
+
+    A derived product may be derived from another: passes repeat, each reading the labels
+    the previous one raised, until nothing changes.  Labels only rise and there are
+    finitely many, so this ends; the bound guards against a bug, not a normal mesh.
+    """
+    for _ in range(len(catalog.products) * max(len(policies.labels), 1) + 1):
+        changed: dict[str, Product] = {}
+        for fqn, product in catalog.products.items():
+            columns: list[Column] = []
+            moved = False
+            for column in product.columns:
+                sources = lineage_of(product, column.name)
+                own = column.classification or policies.default_classification
+                label = most_sensitive(policies, [own, *(_now(catalog, policies, s)
+                                                         for s in sources)]) or own
+                if sources and label != own:
+                    column = dataclasses.replace(column, classification=label)
+                    moved = True
+                columns.append(column)
+            if moved:
+                changed[fqn] = dataclasses.replace(product, columns=tuple(columns))
+        if not changed:
+            return catalog
+        catalog = dataclasses.replace(catalog, products={**catalog.products, **changed})
+    return catalog

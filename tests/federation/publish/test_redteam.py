@@ -100,11 +100,6 @@ def test_a_stricter_source_label_follows_an_untraceable_column(demo_copy: Path) 
     assert not _ana_reads_raw_tiers(demo_copy, "SELECT tier FROM bookings.tiers")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "federation/governance/derived.py tighten() looks each source up in the catalog as "
-    "loaded, not as tightened: a label raised on customers.profiles reaches bookings.tiers "
-    "but not bookings.tiers2, derived from it; fix: repeat until nothing changes (or go "
-    "in dependency order), reading upstream labels from the tightened products"))
 def test_a_stricter_source_label_follows_through_two_derived_products(
         demo_copy: Path) -> None:
     _publish_active(demo_copy, "bookings.tiers",
