@@ -47,6 +47,9 @@ FORMAT = 1
 _TAG = "\x00"
 """Prefix of the one key of a dict standing for a value JSON has no type for (a date)."""
 _LIBRARIES = ("jsonschema", "sqlglot", "PyYAML", "open-data-contract-standard")
+_DAMAGED = (ConfigError, KeyError, IndexError, TypeError, ValueError, AttributeError)
+"""What reading a damaged entry can raise (a value of the wrong shape where the contract
+model expects another): the entry is then not used."""
 
 
 def digest(data: bytes) -> str:
@@ -145,8 +148,10 @@ class ContractCache:
             try:
                 return product_from_document(YamlDocument(path, data, {}), domain,
                                              product_name_of(path), check_types=False)
-            except ConfigError:
-                pass  # checked again in full below, so that the error names its line
+            except _DAMAGED:
+                # A problem, or an entry damaged in the cache file: the file is checked
+                # again in full below (and a problem then names its line).
+                pass
         try:
             doc = parse_yaml(text, path)
             product = contract_from_document(doc, domain)
@@ -165,7 +170,10 @@ class ContractCache:
         if entry is None or entry["sha256"] != sha256:
             return None
         # Most contracts hold nothing but JSON values: those need no decoding.
-        data = entry["data"] if entry.get("plain") is True else decode(entry["data"])
+        try:
+            data = entry["data"] if entry.get("plain") is True else decode(entry["data"])
+        except _DAMAGED:
+            return None
         return data if isinstance(data, dict) else None
 
     def store(self, path: Path, sha256: str, data: dict[str, Any]) -> None:

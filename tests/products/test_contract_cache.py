@@ -150,6 +150,29 @@ def test_an_entry_for_other_bytes_is_not_used(mesh_root: Path) -> None:
     assert Catalog.load(mesh_root).get("customers.profiles").column("everything") is None
 
 
+@pytest.mark.parametrize("damage", [
+    lambda data: data.pop("id"),
+    lambda data: data.__setitem__("schema", "not a list"),
+    lambda data: data["schema"][0].__setitem__("properties", [{"no": "name"}]),
+    lambda data: data.__setitem__("servers", [None]),
+    lambda data: data.__setitem__("tags", {"\u0000date": "not a date"}),
+])
+def test_a_damaged_entry_for_the_right_bytes_is_not_used(mesh_root: Path,
+                                                         damage: object) -> None:
+    """An entry whose digest matches but whose data is damaged (a disk or an editor, not
+    an attacker: whoever can write .duckmesh/ can replace the mesh secret too) is
+    ignored, and the contract is read from its file."""
+    cold = Catalog.load(mesh_root)
+    stored = json.loads(cache_file(mesh_root).read_text())
+    entry = stored["contracts"][PROFILES.as_posix()]
+    damage(entry["data"])  # type: ignore[operator]
+    entry["plain"] = False  # so that the tagged value is decoded too
+    cache_file(mesh_root).write_text(json.dumps(stored))
+    warm = Catalog.load(mesh_root)
+    assert not warm.broken
+    assert snapshot(warm) == snapshot(cold)
+
+
 def test_a_removed_contract_leaves_the_cache(mesh_root: Path) -> None:
     Catalog.load(mesh_root)
     (mesh_root / PROFILES).unlink()
