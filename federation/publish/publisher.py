@@ -112,8 +112,21 @@ def publish(mesh: Mesh, fqn: str, sql: str, *, user: str, description: str | Non
     """Publish ``sql``'s governed result as the new draft product ``fqn``, stored as
     ``parquet`` (versioned folders) or ``iceberg`` (one snapshot per publication)."""
     domain, name = _split(fqn, mesh)
-    fqn = f"{domain}.{name}"
     check_owner(mesh, domain, user)
+    # One publication of a name at a time: two racing ones could leave one's data under
+    # the other's contract (and its labels).
+    with _history(mesh.root, f"{domain}.{name}").lock() as held:
+        if not held:
+            raise UsageError(f"another publication of {domain}.{name} is running",
+                             product=f"{domain}.{name}")
+        return _publish(mesh, domain, name, sql, user=user, description=description,
+                        schedule=schedule, timezone=timezone, fmt=fmt)
+
+
+def _publish(mesh: Mesh, domain: str, name: str, sql: str, *, user: str,
+             description: str | None, schedule: str | None, timezone: str,
+             fmt: str) -> Publication:
+    fqn = f"{domain}.{name}"
     contract_path = mesh.root / "domains" / domain / f"{name}{CONTRACT_SUFFIX}"
     if contract_path.exists() or fqn in mesh.catalog.broken:
         raise UsageError(f"{fqn} already exists", product=fqn,

@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from federation import Mesh
-from federation.errors import ContractError, StorageError
+from federation.errors import ContractError, StorageError, UsageError
 from federation.publish.lifecycle import set_status
-from federation.publish.publisher import publish
+from federation.publish.publisher import STATE_DIR, publish
 from federation.publish.refresh import refresh
+from federation.reports.history import History
 
 PROFILES = "read_parquet('ROOT/data/customers/profiles/**/*.parquet', hive_partitioning=true)"
 PAYMENTS = "read_parquet('ROOT/data/payments/transactions/*.parquet')"
@@ -149,3 +150,19 @@ def test_an_edited_sql_does_not_refresh_under_the_old_labels(demo_copy: Path) ->
     got = Mesh.open(demo_copy).sql("SELECT country FROM bookings.countries",
                                    user="ana").arrow()
     assert not set(got.column(0).to_pylist()) & raw
+
+
+def test_two_publications_of_one_name_do_not_race(demo_copy: Path) -> None:
+    # A publication holds the product's lock (as a concurrent one would): the second is
+    # refused before writing anything, so one's data never ends under the other's contract.
+    history = History(demo_copy, "bookings.racy", STATE_DIR)
+    with history.lock() as held:
+        assert held
+        with pytest.raises(UsageError, match="another publication"):
+            publish(Mesh.open(demo_copy), "bookings.racy",
+                    "SELECT c.email AS x FROM customers.profiles c", user="sales-team")
+    assert not (demo_copy / "domains" / "bookings" / "racy.odcs.yaml").exists()
+    assert not (demo_copy / "data" / "bookings" / "racy").exists()
+    publish(Mesh.open(demo_copy), "bookings.racy",
+            "SELECT c.email AS x FROM customers.profiles c", user="sales-team")
+    assert _labels(demo_copy, "racy") == {"x": "pii"}
