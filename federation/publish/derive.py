@@ -24,7 +24,7 @@ from federation.governance.derived import COLUMN_LINEAGE as COLUMN_LINEAGE
 from federation.governance.derived import declassified_to, most_sensitive
 from federation.governance.policies import PoliciesFile
 from products.bootstrap import column_shape
-from products.contract import LATEST_API_VERSION, Product
+from products.contract import LATEST_API_VERSION, Column, Product
 
 DERIVED = "duckmesh.derived"
 """Top-level customProperties key: how the product is made (SQL, upstream, schedule)."""
@@ -87,8 +87,16 @@ def inherit(policies: PoliciesFile, sources: Iterable[Source], *, traced: bool,
     return Inherited(label, f"inherited from {names}", tuple(lowered))
 
 
+def column_label(policies: PoliciesFile, column: Column) -> str:
+    """A source column's label for lineage: the most sensitive of its own and every
+    classification declared inside it (a struct field, list items): the derived column
+    holds the whole value, and the source's field-level masks do not follow it."""
+    own = column.classification or policies.default_classification
+    return most_sensitive(policies, [own, *(n.classification for n in column.nested)]) or own
+
+
 def sources_of(entry: Any, access: dict[str, ProductAccess],
-               default_label: str) -> list[Source]:
+               policies: PoliciesFile) -> list[Source]:
     """The :class:`Source` of each product column a lineage entry names, with what the
     publisher saw of it."""
     out = []
@@ -97,13 +105,15 @@ def sources_of(entry: Any, access: dict[str, ProductAccess],
         seen = "allow"
         if decision is not None and decision.action == "mask":
             seen = f"mask:{decision.method}"
-        out.append(Source(src.product, src.column, src.classification or default_label, seen,
+        label = column_label(policies, decision.column) if decision is not None \
+            else src.classification or policies.default_classification
+        out.append(Source(src.product, src.column, label, seen,
                           decision.column.type if decision is not None else None))
     return out
 
 
 def everything_read(columns_read: dict[str, Any], access: dict[str, ProductAccess],
-                    default_label: str) -> list[Source]:
+                    policies: PoliciesFile) -> list[Source]:
     """A :class:`Source` for every product column the query read: the recorded lineage
     of an output whose own lineage cannot be traced, so a source's label made stricter
     later still reaches it (federation.governance.derived)."""
@@ -114,9 +124,8 @@ def everything_read(columns_read: dict[str, Any], access: dict[str, ProductAcces
             if decision is None:
                 continue
             seen = f"mask:{decision.method}" if decision.action == "mask" else "allow"
-            out.append(Source(fqn, decision.column.name,
-                              decision.column.classification or default_label, seen,
-                              decision.column.type))
+            out.append(Source(fqn, decision.column.name, column_label(policies, decision.column),
+                              seen, decision.column.type))
     return out
 
 

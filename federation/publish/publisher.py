@@ -225,8 +225,7 @@ def classify(mesh: Mesh, result: Any, names: list[str]) -> tuple[
     source columns (every column read, when its lineage cannot be traced)."""
     query = result.query
     policies = mesh.governance.policies
-    default = policies.default_classification
-    read = derive.everything_read(query.columns_read, query.access, default)
+    read = derive.everything_read(query.columns_read, query.access, policies)
     everything = [s.label for s in read]
     inherited: dict[str, derive.Inherited] = {}
     transformations: dict[str, str] = {}
@@ -241,7 +240,7 @@ def classify(mesh: Mesh, result: Any, names: list[str]) -> tuple[
                                                everything_read=everything, why=why_not)
             lineage_of[column] = read  # untraced: it may come from anything read
             continue
-        sources = derive.sources_of(entry, query.access, default)
+        sources = derive.sources_of(entry, query.access, policies)
         ok = bool(sources) or not derive.references_columns(entry.transformation)
         inherited[column] = derive.inherit(policies, sources, traced=ok,
                                            everything_read=everything)

@@ -166,3 +166,71 @@ def test_two_publications_of_one_name_do_not_race(demo_copy: Path) -> None:
     publish(Mesh.open(demo_copy), "bookings.racy",
             "SELECT c.email AS x FROM customers.profiles c", user="sales-team")
     assert _labels(demo_copy, "racy") == {"x": "pii"}
+
+
+CONTACTS = """\
+apiVersion: v3.0.2
+kind: DataContract
+id: urn:duckmesh:customers:contacts
+name: customers.contacts
+version: 1.0.0
+status: active
+domain: customers
+dataProduct: contacts
+description: {purpose: How to reach each customer.}
+servers:
+- {server: local, type: local, format: parquet, path: data/customers/contacts}
+schema:
+- name: contacts
+  physicalType: table
+  properties:
+  - {name: customer_id, physicalType: BIGINT, classification: internal}
+  - name: contact
+    physicalType: STRUCT(email VARCHAR, city VARCHAR)
+    logicalType: object
+    classification: internal
+    properties:
+    - {name: email, logicalType: string, classification: pii}
+    - {name: city, logicalType: string, classification: public}
+"""
+
+
+def _contacts(root: Path) -> None:
+    """customers.contacts: an internal struct column with a pii field inside; analysts
+    may read it (and its derived copies), the email field masked."""
+    folder = root / "data" / "customers" / "contacts"
+    folder.mkdir()
+    con = duckdb.connect()
+    try:
+        con.execute(f"COPY (SELECT customer_id, {{'email': email, 'city': country}} AS contact "
+                    f"FROM {PROFILES.replace('ROOT', str(root))}) "
+                    f"TO '{folder}/part-0.parquet' (FORMAT parquet)")
+    finally:
+        con.close()
+    (root / "domains" / "customers" / "contacts.odcs.yaml").write_text(CONTACTS)
+    domain = root / "domains" / "customers" / "domain.yaml"
+    doc = yaml.safe_load(domain.read_text())
+    doc["grants"].append({"products": ["contacts", "copy"], "roles": ["analyst"]})
+    domain.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT t.contact.email AS x FROM customers.contacts t",
+    "SELECT t.contact AS x FROM customers.contacts t",
+    "SELECT to_json(t.contact) AS x FROM customers.contacts t",
+])
+def test_a_pii_field_inside_a_struct_keeps_its_label(demo_copy: Path, sql: str) -> None:
+    # The struct column is internal, its email field pii: the source masks the field for
+    # ana; the derived column must not come out internal with the raw emails in it.
+    _contacts(demo_copy)
+    raw = _raw(demo_copy, f"SELECT email FROM {PROFILES}")
+    at_source = Mesh.open(demo_copy).sql(
+        "SELECT t.contact.email FROM customers.contacts t", user="ana").arrow()
+    assert not set(at_source.column(0).to_pylist()) & raw
+    publish(Mesh.open(demo_copy), "customers.copy", sql, user="customer-data-team")
+    set_status(Mesh.open(demo_copy), "customers.copy", "active", user="customer-data-team")
+    doc = yaml.safe_load((demo_copy / "domains" / "customers" / "copy.odcs.yaml").read_text())
+    assert doc["schema"][0]["properties"][0]["classification"] == "pii"
+    got = Mesh.open(demo_copy).sql("SELECT x FROM customers.copy", user="ana").arrow()
+    assert not any(email in str(value) for value in got.column(0).to_pylist()
+                   for email in raw)
