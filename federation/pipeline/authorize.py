@@ -23,6 +23,7 @@ from federation.errors import AccessDenied, QueryRejected
 from federation.governance.access import ProductAccess, evaluate
 from federation.pipeline import columns_expr, statements
 from federation.pipeline.allowlist import check, check_predicate
+from federation.pipeline.chains import restore_chains, thin_chains
 from federation.pipeline.diagnose import unresolved
 from federation.pipeline.output_names import duckdb_names
 from federation.pipeline.query import Context, GovernedQuery
@@ -110,10 +111,11 @@ def _schema(key: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]],
 
 def _qualify(expression: exp.Expr, sql: str, schema: MappingSchema,
              access: dict[str, ProductAccess], user: str
-             ) -> tuple[exp.Expr, list[tuple[exp.In, list[exp.Expr]]]]:
+             ) -> tuple[exp.Expr, list[tuple[exp.In, list[exp.Expr]]], list[Any]]:
     expression = _name_table_function_columns(
         _samples_outside(columns_expr.expand(expression.copy(), access)))
     _remember_output_names(expression, sql)
+    chains = thin_chains(expression)  # before the value lists: theirs stay in the tree
     detached = _detach_value_lists(expression)
     try:
         qualified = qualify(
@@ -128,7 +130,7 @@ def _qualify(expression: exp.Expr, sql: str, schema: MappingSchema,
         # not understood, so rejected.
         raise QueryRejected("the query's columns could not be resolved") from None
     _restore_output_names(qualified)
-    return qualified, detached
+    return qualified, detached, chains
 
 
 def _samples_outside(expression: exp.Expr) -> exp.Expr:
@@ -240,8 +242,9 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                                ctx.purpose))
         for fqn in query.products
     }
-    qualified, detached = _qualify(statements.narrowed(query.expression, body), query.sql,
-                                   schemas(access), access, ctx.principal.name)
+    qualified, detached, chains = _qualify(statements.narrowed(query.expression, body),
+                                           query.sql, schemas(access), access,
+                                           ctx.principal.name)
     # qualify rewrites the tree (USING → ON, whole-row refs → TableColumn, …): whatever
     # it produced must pass the same allow-list as the caller's own text.
     check(qualified)
@@ -273,7 +276,9 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                     product=fqn, column=decision.column.name)
             if decision.column.name not in read[fqn]:
                 read[fqn].append(decision.column.name)
-    # The long literal lists (checked by the allow-list already) go back in last.
+    # Long chains' repeated terms and long literal lists (checked by the allow-list
+    # already; their columns resolved and authorized in the terms that stayed) go back.
+    restore_chains(qualified, chains)
     _reattach(qualified, detached)
     if body is not query.expression:
         _check_shell_columns(query.expression, qualified, access, ctx.principal.name)
