@@ -153,6 +153,7 @@ def _publish(mesh: Mesh, domain: str, name: str, sql: str, *, user: str,
     text = description or f"Derived from {', '.join(query.products)}."
     if fmt == "iceberg":
         table = result.arrow()
+        _unique_names(fqn, table.schema.names)
         version, rows = iceberg_store.publish_snapshot(mesh, fqn, server, table, first=True)
         try:
             columns = iceberg_store.columns(mesh, fqn, server, table)
@@ -165,7 +166,9 @@ def _publish(mesh: Mesh, domain: str, name: str, sql: str, *, user: str,
     else:
         created = not folder.exists()
         try:
-            staged = store.stage(folder, result.reader(), record)
+            reader = result.reader()
+            _unique_names(fqn, reader.schema.names)
+            staged = store.stage(folder, reader, record)
             version, rows = staged.version, staged.rows
             columns = list(plan_scan(fqn, str(staged.path), "parquet", root=mesh.root,
                                      partitioned=False).facts.columns.values())
@@ -181,6 +184,19 @@ def _publish(mesh: Mesh, domain: str, name: str, sql: str, *, user: str,
     _history(mesh.root, fqn).record({**record, "slot": dt.datetime.now(dt.UTC).isoformat(),
                                      "outcome": "ok", "version": version, "rows": rows})
     return publication
+
+
+def _unique_names(fqn: str, names: list[str]) -> None:
+    """UsageError if two result columns share a name but for case: DuckDB and Parquet
+    readers take them as one, so the contract would describe one and the file hold two
+    (the second unlisted, under whichever label the first got)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if name.lower() in seen:
+            raise UsageError(f"two result columns are called {seen[name.lower()]!r} and "
+                             f"{name!r}: alias each column of a product's query uniquely "
+                             "(names are case-insensitive)", product=fqn)
+        seen[name.lower()] = name
 
 
 def _record(fqn: str, user: str, upstream: list[dict[str, Any]],

@@ -272,3 +272,14 @@ def test_a_grant_mask_at_the_source_is_not_laundered(demo_copy: Path) -> None:
     got = Mesh.open(demo_copy).sql("SELECT signup_date FROM bookings.signups",
                                    user="ana").arrow()
     assert not {str(d) for d in got.column(0).to_pylist()} & exact
+
+
+def test_columns_named_alike_but_for_case_are_refused(demo_copy: Path) -> None:
+    # "X" and "x" were written as two Parquet columns both called x; the contract listed
+    # one of them (the other unlisted, holding emails).
+    with pytest.raises(UsageError, match="case-insensitive"):
+        publish(Mesh.open(demo_copy), "bookings.cased",
+                'SELECT c.country AS "x", c.email AS "X" FROM customers.profiles c',
+                user="sales-team")
+    assert not (demo_copy / "domains" / "bookings" / "cased.odcs.yaml").exists()
+    assert not (demo_copy / "data" / "bookings" / "cased").exists()
