@@ -30,7 +30,7 @@ from federation.governance.derived import tighten
 from federation.governance.model import Governance, Principal
 from federation.governance.policies import suggest
 from federation.pipeline import DECIDE, GUARDS, PLAN, STEPS, run
-from federation.pipeline.limits import Limits
+from federation.pipeline.limits import Limits, gc_paused
 from federation.pipeline.params import Params, bind
 from federation.pipeline.query import Context, GovernedQuery
 from federation.result import Result
@@ -144,11 +144,14 @@ class Mesh:
         try:
             self.check_purpose(ctx.purpose)
             self.audit.ensure_seed()  # meta.audit is plannable before the first record
-            decided = run(bind(sql, params), ctx, DECIDE)
-            notes = self._refresh_meta(decided)
-            planned = run(decided, ctx, PLAN)
-            for guard in GUARDS:  # one at a time: a refusal is audited with the estimate
-                planned = guard(planned, ctx)
+            # One pause of the garbage collector for the whole planning: turned on between
+            # stages, it would walk every node made so far (0.3 s at 100,000) each time.
+            with gc_paused():
+                decided = run(bind(sql, params), ctx, DECIDE)
+                notes = self._refresh_meta(decided)
+                planned = run(decided, ctx, PLAN)
+                for guard in GUARDS:  # one at a time: a refusal is audited with the estimate
+                    planned = guard(planned, ctx)
             chosen = choose(engine, self.settings.engine, planned.scan_bytes)
         except DuckmeshError as exc:
             # Refused before running: denied, rejected or broken input — audited all the same.
