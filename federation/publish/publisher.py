@@ -164,6 +164,7 @@ def _publish(mesh: Mesh, domain: str, name: str, sql: str, *, user: str,
             raise
         where = f"{server['namespace']}.{name} snapshot {version}"
     else:
+        store.check_unused(folder)
         created = not folder.exists()
         try:
             reader = result.reader()

@@ -51,6 +51,21 @@ def current_version(folder: Path) -> int | None:
     return int(match[1]) if match else None
 
 
+def check_unused(folder: Path) -> None:
+    """StorageError if ``folder`` holds anything but an earlier publication's versions: a
+    first publication must not mix its files into data already there (another product's,
+    whose location would then be shared and both refused, or files nobody described)."""
+    if not folder.is_dir():
+        return
+    other = sorted(p.name for p in folder.iterdir()
+                   if not (_VERSION.match(p.name) or p.name == CURRENT
+                           or p.name.startswith((".v", f".{CURRENT}."))))
+    if other:
+        raise StorageError(f"{folder} already holds data ({', '.join(other[:3])}"
+                           f"{', …' if len(other) > 3 else ''}); a new product is published "
+                           "into a folder of its own", hint="choose another name")
+
+
 @dataclass(frozen=True)
 class Staged:
     """A version written whole under a hidden name, not yet current."""

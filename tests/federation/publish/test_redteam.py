@@ -5,6 +5,7 @@ serve unprotected)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +284,16 @@ def test_columns_named_alike_but_for_case_are_refused(demo_copy: Path) -> None:
                 user="sales-team")
     assert not (demo_copy / "domains" / "bookings" / "cased.odcs.yaml").exists()
     assert not (demo_copy / "data" / "bookings" / "cased").exists()
+
+
+def test_a_first_publication_does_not_write_into_a_folder_in_use(demo_copy: Path) -> None:
+    # data/bookings/foo holds other data (here a copy of the reservations' files, as the
+    # folder of another product would): publishing bookings.foo must not mix into it.
+    folder = demo_copy / "data" / "bookings" / "foo"
+    shutil.copytree(demo_copy / "data" / "bookings" / "reservations", folder)
+    before = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+    with pytest.raises(StorageError, match="already holds data"):
+        publish(Mesh.open(demo_copy), "bookings.foo",
+                "SELECT b.booking_id FROM bookings.reservations b", user="sales-team")
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == before
+    assert not (demo_copy / "domains" / "bookings" / "foo.odcs.yaml").exists()
