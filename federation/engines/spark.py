@@ -20,7 +20,7 @@ import contextlib
 import re
 import secrets
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from sqlglot.errors import SqlglotError
 from connectors.scan import TEXT_READERS, ScanPlan
 from federation.engines.duckdb import DoneCallback, ProgressCallback, connect
 from federation.engines.spark_qualify import refuse
-from federation.engines.spark_session import query_session, release
+from federation.engines.spark_session import arrow_batches, query_session, release
 from federation.engines.spark_sql import to_spark
 from federation.errors import DuckmeshError, QueryFailed, QueryTimeout, StorageError
 from federation.pipeline.query import GovernedQuery
@@ -43,6 +43,8 @@ EXACT_TEXT = ("VARCHAR", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "DATE", "BO
               "DECIMAL")
 """Column types whose text (the hash and partial masks hash or cut it) Spark writes
 exactly as DuckDB does."""
+SPARK_BATCH_ROWS = 10_000
+"""Rows per Arrow batch Spark sends (its default): what Python holds of a result."""
 _CONDITION = re.compile(r"^[A-Z][A-Z0-9_.]{2,80}$")
 
 
@@ -108,11 +110,12 @@ def check_masks(query: GovernedQuery) -> None:
 
 
 def spark_sql(query: GovernedQuery, views: dict[str, str],
-              types: dict[str, dict[str, str]] | None = None) -> str:
-    """The Spark SQL of ``query`` over ``views`` (product → view name)."""
+              types: dict[str, dict[str, str]] | None = None, *, pretty: bool = False) -> str:
+    """The Spark SQL of ``query`` over ``views`` (product → view name); ``pretty`` for
+    people (explain, golden fixtures): the same tree on several lines."""
     check_masks(query)
     schema = {views[fqn]: cols for fqn, cols in (types or {}).items() if fqn in views}
-    return to_spark(query.expression, views, schema)
+    return to_spark(query.expression, views, schema, pretty=pretty)
 
 
 def display_views(query: GovernedQuery) -> dict[str, str]:
@@ -213,8 +216,9 @@ class _Interrupter:
 
 
 class SparkExecution:
-    """One governed query running on Spark: a stream of Arrow batches (collected by the
-    driver first), then released; same interface as the DuckDB engine's Execution."""
+    """One governed query running on Spark: a stream of Arrow batches, one partition of
+    the result at a time, then released; same interface as the DuckDB engine's
+    Execution."""
 
     def __init__(self, query: GovernedQuery, engine: EngineSettings, root: Path,
                  progress: ProgressCallback | None = None,
@@ -279,34 +283,44 @@ class SparkExecution:
         return session.sql(sql, args=args or None)
 
     def reader(self, rows_per_batch: int = 100_000) -> pa.RecordBatchReader:
-        """Run the query; its result as Arrow batches, errors sanitized."""
+        """Run the query; its result as a stream of Arrow batches (one partition of the
+        result on the driver, one batch in Python at a time), errors sanitized.  The
+        first batch is read here, so a query that fails at once fails in this call."""
         self._timer.start()
         try:
-            table = conform(self.dataframe().toArrow(), self._result_schema)
-        except BaseException as exc:
-            error: BaseException = exc
-            if isinstance(exc, Exception):
-                error = sanitize(exc, self.query, self.timeout, self._timed_out.is_set())
-            self.close()
-            self._report(None, error)
-            if error is exc:
-                raise
-            raise error from None
-        self.close()
-        return pa.RecordBatchReader.from_batches(table.schema,
-                                                 self._stream(table, rows_per_batch))
+            batches = arrow_batches(self.dataframe(), min(rows_per_batch, SPARK_BATCH_ROWS))
+            first = next(batches, None)
+        except BaseException as exc:  # noqa: BLE001 - released, reported and re-raised
+            raise self._fail(exc) from None
+        return pa.RecordBatchReader.from_batches(self._result_schema,
+                                                 self._stream(first, batches))
 
-    def _stream(self, table: pa.Table, rows: int) -> Generator[pa.RecordBatch, None, None]:
-        error: BaseException | None = None
+    def _fail(self, exc: BaseException) -> BaseException:
+        """Release everything and report ``exc``; what to raise (sanitized)."""
+        error: BaseException = exc
+        if isinstance(exc, Exception):
+            error = sanitize(exc, self.query, self.timeout, self._timed_out.is_set())
+        self.interrupt()  # a stream given up while Spark still computes the next partition
+        self.close()
+        self._report(None, error)
+        return error
+
+    def _stream(self, first: Any, rest: Iterator[Any]) -> Generator[pa.RecordBatch, None, None]:
+        batch = first
         try:
-            for batch in table.to_batches(rows):
-                self._rows += batch.num_rows
-                yield batch
+            while batch is not None:
+                conformed = conform(pa.Table.from_batches([batch]), self._result_schema)
+                for out in conformed.to_batches():
+                    self._rows += out.num_rows
+                    yield out
+                batch = next(rest, None)
         except GeneratorExit:
-            error = QueryFailed("the result was not read to the end: its reader stopped")
+            self._fail(QueryFailed("the result was not read to the end: its reader stopped"))
             raise
-        finally:
-            self._report(self._rows, error)
+        except BaseException as exc:  # noqa: BLE001 - released, reported and re-raised
+            raise self._fail(exc) from None
+        self.close()
+        self._report(self._rows, None)
 
     def _report(self, rows: int | None, error: BaseException | None) -> None:
         if self._on_done is not None and not self._reported:

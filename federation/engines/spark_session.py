@@ -26,6 +26,7 @@ import shutil
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,36 @@ def stop() -> None:
     if session is not None:
         with contextlib.suppress(Exception):
             session.stop()
+
+
+def arrow_batches(frame: Any, rows_per_batch: int) -> Iterator[Any]:
+    """The result of ``frame`` as Arrow record batches, one partition at a time.
+
+    ``toArrow()`` holds the whole result in Python (and ``collect`` on the driver); here
+    the driver computes one partition of the result (and prefetches the next) and Python
+    holds one batch of at most ``rows_per_batch`` rows, in the result's order.  Classic
+    Spark: the DataFrame's Arrow batches (the same conversion ``toArrow`` uses) served by
+    a local iterator; Spark Connect: the server's stream of Arrow batches.
+    """
+    import pyarrow as pa
+
+    session = frame.sparkSession
+    session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(rows_per_batch))
+    if hasattr(frame, "_jdf"):
+        from pyspark.serializers import NoOpSerializer
+        from pyspark.sql.pandas.types import to_arrow_schema
+        from pyspark.util import _local_iterator_from_socket
+
+        large = session.conf.get("spark.sql.execution.arrow.useLargeVarTypes") == "true"
+        schema = to_arrow_schema(frame.schema, error_on_duplicated_field_names_in_struct=True,
+                                 timezone="UTC", prefers_large_types=large)
+        jvm = session.sparkContext._jvm
+        served = jvm.PythonRDD.toLocalIteratorAndServe(frame._jdf.toArrowBatchRdd(), True)
+        for message in _local_iterator_from_socket(served, NoOpSerializer()):
+            yield pa.ipc.read_record_batch(pa.py_buffer(message), schema)
+        return
+    client = frame._session.client
+    plan = frame._plan
+    for item in client.to_table_as_iterator(plan.to_proto(client), plan.observations):
+        if isinstance(item, pa.Table):
+            yield from item.to_batches(rows_per_batch)

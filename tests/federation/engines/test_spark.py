@@ -5,6 +5,7 @@ fixture); the whole parity suite is in test_spark_parity.py (slow)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -18,7 +19,13 @@ from click.testing import CliRunner
 from federation import Mesh
 from federation.cli import cli
 from federation.engines.choose import choose
-from federation.engines.spark import SparkExecution, display_views, shapes, spark_sql
+from federation.engines.spark import (
+    SPARK_BATCH_ROWS,
+    SparkExecution,
+    display_views,
+    shapes,
+    spark_sql,
+)
 from federation.errors import QueryFailed, QueryRejected, QueryTimeout, UsageError
 from federation.governance.masks import hmac_params, reference_hash
 from products.config import EngineSettings, SparkSettings, mask_secret
@@ -221,6 +228,59 @@ def test_cli_formats_on_spark(demo_root: Path, tmp_path: Path, spark: Any) -> No
     import pyarrow.parquet as pq
 
     assert b"duckmesh.stamp" in pq.read_metadata(out).metadata
+
+
+@needs_spark
+def test_a_large_result_streams_one_partition_at_a_time(mesh: Mesh, spark: Any) -> None:
+    """Python holds one Arrow batch of the result, the driver one partition (and the
+    next, prefetched): after the first batch not every partition has been computed."""
+    # UNION ALL: at least one partition per product, whatever their sizes.
+    sql = ("SELECT booking_id AS id FROM bookings.reservations UNION ALL SELECT customer_id "
+           "FROM customers.profiles UNION ALL SELECT flight_id FROM flights.schedule")
+    governed = mesh.sql(sql, user="adam").query
+    outcomes: list[tuple[int | None, BaseException | None]] = []
+    execution = SparkExecution(governed, mesh.settings.engine, mesh.root,
+                               on_done=lambda rows, error: outcomes.append((rows, error)))
+    tracker = spark.sparkContext.statusTracker()
+    reader = execution.reader()
+    first = reader.read_next_batch()
+    jobs_at_first_batch = len(tracker.getJobIdsForGroup(execution._tag))
+    sizes = [first.num_rows, *(batch.num_rows for batch in reader)]
+    jobs = len(tracker.getJobIdsForGroup(execution._tag))
+    assert jobs >= 3 and jobs_at_first_batch < jobs  # one job per partition of the result
+    assert len(sizes) > 1 and max(sizes) <= SPARK_BATCH_ROWS
+    assert outcomes == [(sum(sizes), None)]
+    assert sum(sizes) == mesh.sql(sql, user="adam").arrow().num_rows
+
+
+@needs_spark
+def test_a_stream_given_up_is_audited_and_released(mesh: Mesh, spark: Any) -> None:
+    governed = mesh.sql("SELECT booking_id FROM bookings.reservations", user="adam").query
+    outcomes: list[tuple[int | None, BaseException | None]] = []
+    execution = SparkExecution(governed, mesh.settings.engine, mesh.root,
+                               on_done=lambda rows, error: outcomes.append((rows, error)))
+    reader = execution.reader()
+    reader.read_next_batch()
+    del reader  # the only reference: the engine's stream is closed now (as the server does)
+    gc.collect()
+    assert len(outcomes) == 1 and isinstance(outcomes[0][1], QueryFailed)
+    assert execution._session is None and execution._views == []
+    deadline = time.monotonic() + 60
+    tracker = spark.sparkContext.statusTracker()
+    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not tracker.getActiveJobsIds()
+
+
+def test_benchmarks_do_not_import_tests() -> None:
+    import ast
+
+    root = Path(__file__).parents[3] / "benchmarks" / "tpch"
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n == "tests" or n.startswith("tests.") for n in names), path
 
 
 def test_a_report_names_its_engine() -> None:
