@@ -116,6 +116,7 @@ class ContractCache:
     def __init__(self, root: Path) -> None:
         self.path = root / CACHE_DIR / CACHE_FILE
         self.root = root
+        self._base = root.as_posix().rstrip("/") + "/"
         self._fingerprint = fingerprint()
         self._entries: dict[str, dict[str, Any]] = self._read()
         self._seen: set[str] = set()
@@ -133,10 +134,10 @@ class ContractCache:
                 if isinstance(v, dict) and isinstance(v.get("sha256"), str) and "data" in v}
 
     def _key(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
-            return path.as_posix()
+        # The path relative to the mesh, by string: pathlib's relative_to parses both
+        # paths again, for every contract of every load.
+        text = path.as_posix()
+        return text[len(self._base):] if text.startswith(self._base) else text
 
     def load(self, path: Path, domain: str) -> Product:
         """:func:`products.contract.load_contract`, skipping YAML parsing and schema
