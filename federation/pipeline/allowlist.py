@@ -37,7 +37,7 @@ STRUCTURE = _classes("""
     Dot Unnest Slice WithinGroup Rollup Cube GroupingSets Lambda PropertyEQ Kwarg
     TableSample JSONKeyValue Columns Pivot PivotAlias UnpivotColumns Describe Summarize Show
     Struct ToMap Array IgnoreNulls RespectNulls BitwiseXor BitwiseAnd BitwiseOr BitwiseNot
-    BitwiseLeftShift BitwiseRightShift SimilarTo Glob Comprehension
+    BitwiseLeftShift BitwiseRightShift SimilarTo Glob Comprehension LimitOptions ColumnDef
 """)
 
 FUNCTIONS = _classes("""
@@ -128,6 +128,9 @@ def check_node(node: exp.Expr) -> None:
     if type(node) not in STRUCTURE:
         if isinstance(node, exp.Placeholder | exp.Parameter):
             raise _reject("a query parameter")
+        if isinstance(node, exp.PositionalColumn):
+            raise QueryRejected("positional column references (#1) are not supported; "
+                                "name the column")
         if isinstance(node, exp.TableColumn):
             raise _reject(f"a whole-row reference to {node.name!r} (name the columns)")
         raise _reject(f"SQL construct {node.key.upper()!r}")
@@ -168,8 +171,11 @@ def check_node(node: exp.Expr) -> None:
             raise QueryRejected(f"CTE names starting with {RESERVED_PREFIX!r} are reserved")
     elif isinstance(node, exp.Column) and node.args.get("catalog"):
         raise _reject("a four-part column name")
-    elif isinstance(node, exp.Lateral) and not isinstance(node.this, exp.Subquery):
+    elif isinstance(node, exp.Lateral) and not isinstance(node.this,
+                                                           exp.Subquery | exp.Unnest):
         raise _reject("LATERAL without a subquery")
+    elif isinstance(node, exp.ColumnDef) and not isinstance(node.parent, exp.DataType):
+        raise _reject("a column definition")
 
 
 def _check_sample(node: exp.TableSample) -> None:

@@ -48,6 +48,10 @@ ATTACKS = [
            DENY),
     Attack("unnest in FROM over hidden", "SELECT u.x FROM customers.profiles c, "
            "unnest([c.passport_number]) AS u(x)", DENY),
+    Attack("lateral unnest of hidden", "SELECT u.x FROM customers.profiles c, LATERAL "
+           "unnest([c.passport_number]) AS u(x)", DENY),
+    Attack("lateral unnest of masked", "SELECT u.x FROM customers.profiles c, LATERAL "
+           "unnest([c.email]) AS u(x)", SAFE),
     Attack("unnest of a subquery list of hidden", "SELECT * FROM unnest((SELECT "
            "list(passport_number) FROM customers.profiles))", DENY),
     Attack("unnest of a subquery list of masked", "SELECT * FROM unnest((SELECT list(email) "

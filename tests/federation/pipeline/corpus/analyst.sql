@@ -18,6 +18,7 @@ SELECT DISTINCT ON (carrier) carrier, flight_id, distance_km FROM flights.schedu
 SELECT * EXCLUDE (seats, distance_km) FROM flights.schedule ORDER BY flight_id LIMIT 3;
 SELECT * REPLACE (upper(origin) AS origin) FROM flights.schedule ORDER BY flight_id LIMIT 3;
 SELECT booking_id, fare_amount FROM bookings.reservations ORDER BY fare_amount DESC, booking_id LIMIT 10 OFFSET 5;
+SELECT flight_id FROM flights.schedule ORDER BY flight_id LIMIT 1%;
 SELECT booking_id FROM bookings.reservations WHERE status IN ('cancelled', 'refunded') ORDER BY booking_id LIMIT 20;
 SELECT booking_id FROM bookings.reservations WHERE fare_amount BETWEEN 100 AND 200 ORDER BY booking_id LIMIT 20;
 SELECT count(*) FROM bookings.reservations WHERE channel IS NOT NULL;
@@ -236,6 +237,8 @@ SELECT to_months(14) AS m, to_weeks(2) AS w, to_minutes(90) AS mi;
 SELECT current_date - DATE '2020-01-01' > 0 AS after_2020, now() > TIMESTAMP '2020-01-01' AS later;
 -- check: rows
 SELECT today() >= DATE '2024-01-01' AS t;
+-- check: rows
+SELECT current_date, current_timestamp > TIMESTAMP '2020-01-01' AS later;
 
 -- == Strings (docs: sql/functions/char)
 SELECT lower(carrier), upper(origin), length(destination) FROM flights.schedule ORDER BY flight_id LIMIT 5;
@@ -374,6 +377,8 @@ SELECT list_has_any(list(DISTINCT carrier), ['AC', 'ZZ']) AS any_ac FROM flights
 SELECT generate_subscripts(['a', 'b', 'c'], 1) AS i;
 SELECT list_cosine_similarity([1.0, 0.0], [1.0, 1.0]) AS cs, list_distance([0.0, 0.0], [3.0, 4.0]) AS d;
 SELECT list_transform(list_zip([1, 2], [3, 4]), lambda p: p[1] + p[2]) AS sums;
+SELECT f.flight_id, u.airport FROM flights.schedule f, LATERAL unnest([f.origin, f.destination]) AS u(airport) ORDER BY f.flight_id, u.airport LIMIT 10;
+SELECT x::STRUCT(a INTEGER, b VARCHAR) AS s FROM (SELECT {'a': '1', 'b': 'x'} AS x);
 SELECT list_select(['a', 'b', 'c'], [3, 1]) AS s, list_where([1, 2, 3], [true, false, true]) AS w, list_grade_up([30, 10, 20]) AS g;
 
 -- == JSON (docs: data/json/json_functions)
