@@ -21,6 +21,8 @@ _STATEMENTS = [
      "a profile of the secured rows: masked values summarized as masked"),
     ("PIVOT … ON … USING … [GROUP BY …] / UNPIVOT … ON … INTO NAME … VALUE …",
      "DuckDB's statements, over a product or a query over one product"),
+    ("SELECT * FROM … PIVOT (agg FOR col IN (…) [GROUP BY …]) / … UNPIVOT (v FOR n IN (…))",
+     "the SQL-standard form, read as the statement above"),
     ("SHOW TABLES", "the products you may read"),
 ]
 _CLAUSES = [
@@ -45,8 +47,8 @@ _REFUSED = [
     "catalog, settings and session introspection (duckdb_settings(), current_setting(), "
     "information_schema, …)",
     "time travel on products (AT …), three-part names, $parameters other than --param",
-    "UNION BY NAME, PIVOT (…) after a table (use the PIVOT statement), the old lambda "
-    "arrow x -> …",
+    "UNION BY NAME, PIVOT (…) inside a larger query (use the PIVOT statement), the old "
+    "lambda arrow x -> …, positional columns (#1)",
 ]
 
 

@@ -61,9 +61,50 @@ def check_shell(node: exp.Expr) -> None:
         raise _reject(f"{name} of anything but a product or a query")
 
 
+def _standard_pivot(expression: exp.Expr) -> exp.Expr:
+    """``SELECT * FROM t PIVOT (agg FOR c IN (…) GROUP BY g)`` → ``PIVOT t ON c IN (…) USING
+    agg GROUP BY g``, and ``SELECT * FROM t UNPIVOT (v FOR n IN (a, b))`` → ``UNPIVOT t ON
+    a, b INTO NAME n VALUE v``: the same query in DuckDB's statement form, which duckmesh
+    governs.  Only that exact shape is rewritten; anything around it stays refused."""
+    if not isinstance(expression, exp.Select):
+        return expression
+    from_ = expression.args.get("from_") or expression.args.get("from")
+    table = from_.this if isinstance(from_, exp.From) else None
+    pivots = table.args.get("pivots") if isinstance(table, exp.Table | exp.Subquery) \
+        else None
+    extra = {k for k, v in expression.args.items() if v not in (None, False, [], "")}
+    if not pivots or len(pivots) != 1 or extra != {"expressions", "from_"} or \
+            [type(e) for e in expression.expressions] != [exp.Star] or \
+            expression.expressions[0].args.get("except") or \
+            (isinstance(table, exp.Table) and table.alias):
+        return expression
+    pivot = pivots[0]
+    source = table.copy()
+    source.set("pivots", None)
+    source.set("alias", None)
+    fields = pivot.args.get("fields") or []
+    if pivot.args.get("unpivot"):
+        if len(fields) != 1 or len(pivot.expressions) != 1 or \
+                not isinstance(fields[0], exp.In):
+            return expression
+        return exp.Pivot(this=source, expressions=[e.copy() for e in fields[0].expressions],
+                         unpivot=True, into=exp.UnpivotColumns(
+                             this=exp.column(fields[0].this.name),
+                             expressions=[exp.column(pivot.expressions[0].name)]))
+    known = {"expressions", "fields", "group", "unpivot", "columns", "default_on_null",
+             "identify_pivot_strings", "prefixed_pivot_columns", "pivot_column_naming"}
+    if any(v not in (None, False, [], "") and k not in known for k, v in pivot.args.items()):
+        return expression
+    group = pivot.args.get("group")
+    return exp.Pivot(this=source, expressions=[f.copy() for f in fields],
+                     using=[e.copy() for e in pivot.expressions],
+                     group=group.copy() if group else None)
+
+
 def desugar(expression: exp.Expr) -> exp.Expr:
     """``DESCRIBE t`` → ``DESCRIBE SELECT * FROM t`` (and the same for ``SUMMARIZE`` and
     ``PIVOT``/``UNPIVOT``): the product is then read by a query like any other."""
+    expression = _standard_pivot(expression)
     if not isinstance(expression, exp.Describe | exp.Summarize | exp.Pivot):
         return expression
     body = expression.this

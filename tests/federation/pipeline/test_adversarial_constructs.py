@@ -82,8 +82,14 @@ ATTACKS = [
            "USING count(*)", REJECT),
     Attack("pivot of a file", "PIVOT (SELECT * FROM read_parquet('data/x.parquet')) ON a "
            "USING count(*)", REJECT),
-    Attack("pivot after a table", "SELECT * FROM customers.profiles PIVOT (count(*) FOR "
-           "passport_number IN ('x'))", REJECT),
+    Attack("standard pivot on a hidden column", "SELECT * FROM customers.profiles PIVOT "
+           "(count(*) FOR passport_number IN ('x'))", DENY),
+    Attack("standard pivot keeps the row filter", "SELECT * FROM customers.profiles PIVOT "
+           "(count(*) FOR region IN ('EU', 'NA') GROUP BY loyalty_tier)", SAFE),
+    Attack("standard unpivot of a hidden column", "SELECT * FROM customers.profiles UNPIVOT "
+           "(v FOR k IN (email, passport_number))", DENY),
+    Attack("standard pivot inside a bigger query", "SELECT region FROM customers.profiles "
+           "PIVOT (count(*) FOR passport_number IN ('x'))", REJECT),
     Attack("pivot using a subquery of hidden", "PIVOT customers.profiles ON region USING "
            "max((SELECT max(passport_number) FROM customers.profiles)) GROUP BY loyalty_tier",
            REJECT),

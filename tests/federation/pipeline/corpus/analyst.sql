@@ -410,8 +410,12 @@ PIVOT customers.profiles ON loyalty_tier USING count(*) GROUP BY region;
 PIVOT marketing.campaigns ON channel USING sum(budget);
 UNPIVOT (SELECT booking_id, passengers, booking_year FROM bookings.reservations WHERE booking_id <= 5) ON passengers, booking_year INTO NAME measure VALUE amount;
 UNPIVOT (SELECT flight_id, distance_km, seats FROM flights.schedule WHERE flight_id <= 3) ON distance_km, seats INTO NAME k VALUE v;
--- refused: PIVOT (...) after a table is not supported
 SELECT * FROM bookings.reservations PIVOT (sum(fare_amount) FOR channel IN ('web', 'app') GROUP BY status);
+SELECT * FROM bookings.reservations PIVOT (count(*) AS n FOR booking_year IN (2021, 2022) GROUP BY channel);
+SELECT * FROM flights.schedule PIVOT (avg(distance_km) AS km, max(seats) AS seats FOR carrier IN ('AC', 'SK') GROUP BY origin);
+SELECT * FROM (SELECT flight_id, distance_km, seats FROM flights.schedule WHERE flight_id <= 3) UNPIVOT (v FOR k IN (distance_km, seats));
+-- refused: PIVOT (...) after a table is not supported
+SELECT channel FROM bookings.reservations PIVOT (sum(fare_amount) FOR channel IN ('web', 'app') GROUP BY status);
 
 -- == COLUMNS (docs: sql/expressions/star#columns-expression)
 SELECT COLUMNS('_id$') FROM bookings.reservations ORDER BY booking_id LIMIT 5;
