@@ -79,6 +79,7 @@ def _standard_pivot(expression: exp.Expr) -> exp.Expr:
             (isinstance(table, exp.Table) and table.alias):
         return expression
     pivot = pivots[0]
+    assert table is not None  # pivots were found on it
     source = table.copy()
     source.set("pivots", None)
     source.set("alias", None)
