@@ -29,10 +29,10 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
-from sqlglot.optimizer.annotate_types import annotate_types
 
 from connectors.scan import SCAN_MARK
 from federation.engines.spark_qualify import QUALIFY_ALIAS, each, refuse, rewrite_qualify
+from federation.engines.spark_types import check_types, rewrite_date_diffs
 from federation.errors import QueryRejected
 from federation.governance.masks import IPAD_PARAM, OPAD_PARAM
 
@@ -64,18 +64,6 @@ MASK_FUNCTIONS = frozenset({"sha256", "encode", "unhex", "left", "right", "lengt
 PARAMETERS = frozenset({IPAD_PARAM, OPAD_PARAM})
 INTERVAL_UNITS = frozenset({"DAY", "MONTH", "YEAR"})
 EXTRACT_UNITS = frozenset({"YEAR", "MONTH", "DAY", "QUARTER"})
-# Casts: what Spark converts exactly as DuckDB does.  Floating point to text prints
-# differently (1e+20 vs 1.0E20) and a fraction to an integer rounds in DuckDB but
-# truncates in Spark: those are refused, as is any source whose type is not known.
-TEXT = frozenset({exp.DataType.Type.VARCHAR, exp.DataType.Type.TEXT,
-                  exp.DataType.Type.CHAR, exp.DataType.Type.NVARCHAR})
-INTEGERS = frozenset({exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT,
-                      exp.DataType.Type.INT, exp.DataType.Type.BIGINT})
-FLOATS = frozenset({exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE})
-CAST_TARGETS = TEXT | INTEGERS | FLOATS | frozenset({
-    exp.DataType.Type.DECIMAL, exp.DataType.Type.DATE, exp.DataType.Type.BOOLEAN})
-EXACT_TEXT_SOURCES = TEXT | INTEGERS | frozenset({
-    exp.DataType.Type.DECIMAL, exp.DataType.Type.DATE, exp.DataType.Type.BOOLEAN})
 MAX_DIVISION_NESTING = 4
 
 
@@ -138,6 +126,8 @@ def _check_node(node: exp.Expr) -> None:
         for key in ("grouping_sets", "cube", "rollup"):
             if node.args.get(key):
                 raise refuse(f"GROUP BY {key.upper().replace('_', ' ')}")
+    if isinstance(node, exp.WindowSpec):
+        _check_frame(node)
     if isinstance(node, exp.Ordered) and isinstance(node.this, exp.Var):
         raise refuse("ORDER BY ALL")
     if isinstance(node, exp.Join) and node.args.get("kind") not in (None, "", "INNER", "CROSS",
@@ -155,29 +145,23 @@ def _check_node(node: exp.Expr) -> None:
         raise refuse("UNION BY NAME")
 
 
-def check_casts(expression: exp.Expr, schema: Mapping[str, Mapping[str, str]]) -> None:
-    """QueryRejected for a cast Spark would not compute as DuckDB does (types from
-    ``schema``: view name → column → DuckDB type)."""
-    casts = list(expression.find_all(exp.Cast, exp.TryCast))
-    if not casts:
+def _check_frame(spec: exp.WindowSpec) -> None:
+    """ROWS frames with literal offsets, RANGE frames from/to the partition's ends or the
+    current row: what the parity suite covers (GROUPS, EXCLUDE and RANGE offsets are not
+    computed alike, or not at all, by Spark)."""
+    kind = spec.args.get("kind")
+    if kind is None and spec.args.get("start") is None and spec.args.get("end") is None:
         return
-    typed = annotate_types(expression.copy(), schema={k: dict(v) for k, v in schema.items()},
-                           dialect="duckdb")
-    for node in typed.find_all(exp.Cast, exp.TryCast):
-        if node.meta.get("mask"):
+    if kind not in ("ROWS", "RANGE") or spec.args.get("exclude") is not None:
+        raise refuse(f"window frame {kind or ''} EXCLUDE" if spec.args.get("exclude")
+                     else f"window frame {kind}")
+    for side in ("start", "end"):
+        bound = spec.args.get(side)
+        if bound is None or (isinstance(bound, str)
+                             and bound.upper() in ("UNBOUNDED", "CURRENT ROW")):
             continue
-        target = node.to.this
-        if target not in CAST_TARGETS:
-            raise refuse(f"a cast to {node.to.sql('duckdb')}")
-        source = node.this.type.this if node.this.type is not None else None
-        if isinstance(node.this, exp.Literal | exp.Null):
-            continue
-        if target in TEXT and source not in EXACT_TEXT_SOURCES:
-            raise refuse("a cast to text of a value that is not text, an integer, a decimal, "
-                         "a date or a boolean")
-        if target in INTEGERS and source not in TEXT | INTEGERS:
-            raise refuse("a cast to an integer of a value that is not text or an integer "
-                         "(DuckDB rounds, Spark truncates)")
+        if kind == "RANGE" or not (isinstance(bound, exp.Literal) and bound.is_int):
+            raise refuse(f"a {kind} frame bound other than a whole number of rows")
 
 
 # -- the rewrites -------------------------------------------------------------------------
@@ -231,6 +215,14 @@ def rewrite_masks(expression: exp.Expr) -> exp.Expr:
         return exp.Anonymous(this=name, expressions=args)
 
     return each(expression, (exp.Anonymous, exp.DPipe), spark)
+
+
+def drop_materialized(expression: exp.Expr) -> exp.Expr:
+    """``WITH t AS [NOT] MATERIALIZED``: a hint to DuckDB's planner that does not change
+    the answer, and that Spark SQL cannot parse."""
+    for cte in expression.find_all(exp.CTE):
+        cte.set("materialized", None)
+    return expression
 
 
 def keep_try_casts(expression: exp.Expr) -> exp.Expr:
@@ -321,7 +313,9 @@ def to_spark(expression: exp.Expr, views: Mapping[str, str],
     tree = mark_masks(expression.copy())
     tree = replace_scans(tree, views)
     check(tree)
-    check_casts(tree, schema or {})
+    date_diffs = check_types(tree, schema or {})
+    tree = rewrite_date_diffs(tree, date_diffs)
+    tree = drop_materialized(tree)
     tree = rewrite_qualify(tree)
     tree = rewrite_avg(tree)
     tree = rewrite_division(tree)

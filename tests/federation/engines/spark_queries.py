@@ -84,6 +84,13 @@ QUERIES: list[tuple[str, str, bool]] = [
      "FROM marketing.campaigns GROUP BY channel", False),
     ("hive partition column", "SELECT booking_year, count(*) AS n FROM bookings.reservations "
      "GROUP BY booking_year", False),
+    ("date minus date is a number of days", "SELECT campaign_id, end_date - start_date AS "
+     "days, start_date - DATE '2020-01-01' AS since, start_date + 3 AS later FROM "
+     "marketing.campaigns", False),
+    ("materialized cte, frames", "WITH t AS MATERIALIZED (SELECT carrier, count(*) AS n "
+     "FROM flights.schedule GROUP BY carrier) SELECT carrier, n, sum(n) OVER (ORDER BY "
+     "carrier ROWS BETWEEN 2 PRECEDING AND 1 FOLLOWING) AS w, sum(n) OVER (ORDER BY carrier "
+     "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS r FROM t", False),
     ("null-safe equality and is null", "SELECT count(*) AS n FROM customers.profiles WHERE "
      "loyalty_tier IS NOT DISTINCT FROM NULL OR loyalty_tier IS NULL", False),
 ]
@@ -100,4 +107,11 @@ REFUSED: list[tuple[str, str]] = [
     ("SELECT array_agg(origin ORDER BY origin) FROM flights.schedule", "array_agg"),
     ("SELECT DISTINCT ON (origin) origin FROM flights.schedule", "DISTINCT"),
     ("SELECT string_agg(origin, ',') FROM flights.schedule", "group_concat"),
+    ("SELECT 3.7::INTEGER AS r", "cast to an integer"),
+    ("SELECT 1e20::VARCHAR AS t", "cast to text"),
+    ("SELECT booked_at - booked_at AS x FROM bookings.reservations", "arithmetic"),
+    ("SELECT count(*) OVER (ORDER BY booked_at RANGE BETWEEN INTERVAL 7 DAY PRECEDING AND "
+     "CURRENT ROW) AS n FROM bookings.reservations", "RANGE frame"),
+    ("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) "
+     "SELECT n FROM t", "WITH RECURSIVE"),
 ]
