@@ -129,6 +129,65 @@ def everything_read(columns_read: dict[str, Any], access: dict[str, ProductAcces
     return out
 
 
+_CHOOSING = (exp.Where, exp.Having, exp.Qualify, exp.Group, exp.Order)
+
+
+def choosing_names(tree: exp.Expr) -> tuple[set[str], set[str]]:
+    """The names of the columns that choose which rows exist and how many (``WHERE``,
+    ``JOIN … ON``/``USING``, ``GROUP BY``, ``HAVING``, ``QUALIFY``, ``ORDER BY``), followed
+    through the select-list aliases they name; and the names aliases define."""
+    names: set[str] = set()
+    for node in tree.find_all(*_CHOOSING, exp.Join):
+        parts: list[exp.Expr] = [node] if not isinstance(node, exp.Join) else \
+            [x for x in (node.args.get("on"), *(node.args.get("using") or [])) if x is not None]
+        for part in parts:
+            if isinstance(part, exp.Identifier):
+                names.add(part.name.lower())
+            names |= {c.name.lower() for c in part.find_all(exp.Column)}
+    aliases: dict[str, set[str]] = {}
+    for alias in tree.find_all(exp.Alias):
+        aliases.setdefault(alias.alias.lower(), set()).update(
+            c.name.lower() for c in alias.this.find_all(exp.Column))
+    todo = list(names)
+    while todo:
+        for name in aliases.get(todo.pop(), ()):
+            if name not in names:
+                names.add(name)
+                todo.append(name)
+    return names, set(aliases)
+
+
+def chosen_by(policies: PoliciesFile, tree: exp.Expr, read: list[Source]) -> list[Source]:
+    """The columns read that choose the result's rows (:func:`choosing_names`) and carry
+    a label no one may read freely (``allow: true`` labels cannot leak): every output
+    inherits them too, since the rows, their number and their order can spell out a
+    value (``JOIN range … ON ascii(substr(email, 1, 1)) >= n`` then ``count(*)`` gave
+    each customer the code of their email's first letter, labelled internal)."""
+    free = {c.name for c in policies.classifications if c.allow}
+    names, defined = choosing_names(tree)
+    # A name neither a product column nor an alias (a subquery's column list): any column.
+    unknown = names - defined - {s.column.lower() for s in read}
+    out = []
+    for source in read:
+        if source.column.lower() not in names and not unknown:
+            continue
+        label = declassified_to(policies, source.label, source.seen) or source.label
+        if label not in free:
+            out.append(source)
+    return out
+
+
+def also_chosen_by(policies: PoliciesFile, got: Inherited,
+                   choosing: list[Source]) -> Inherited:
+    """``got`` raised to the labels of the columns that chose the rows, if stricter."""
+    labels = [declassified_to(policies, s.label, s.seen) or s.label for s in choosing]
+    label = most_sensitive(policies, [got.label, *labels]) or got.label
+    if label == got.label:
+        return got
+    names = ", ".join(f"{s.product}.{s.column} ({s.label})" for s in choosing)
+    return Inherited(label, f"{got.reason}; its rows are chosen by {names}", got.declassified)
+
+
 def references_columns(transformation: str) -> bool:
     """True if an output's SQL names a column (so it must have traceable sources)."""
     try:

@@ -263,6 +263,12 @@ def classify(mesh: Mesh, result: Any, names: list[str]) -> tuple[
                                            everything_read=everything)
         transformations[column] = entry.transformation
         lineage_of[column] = sources if ok else read
+    choosing = derive.chosen_by(policies, qualified, read)
+    if choosing:
+        for column in names:
+            inherited[column] = derive.also_chosen_by(policies, inherited[column], choosing)
+            lineage_of[column] = [*lineage_of[column],
+                                  *(s for s in choosing if s not in lineage_of[column])]
     return inherited, transformations, lineage_of
 
 

@@ -297,3 +297,43 @@ def test_a_first_publication_does_not_write_into_a_folder_in_use(demo_copy: Path
                 "SELECT b.booking_id FROM bookings.reservations b", user="sales-team")
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == before
     assert not (demo_copy / "domains" / "bookings" / "foo.odcs.yaml").exists()
+
+
+def test_rows_chosen_by_a_protected_column_do_not_spell_it_out(demo_copy: Path) -> None:
+    # Columns in JOIN ... ON gave no label: joining a range on the first letter's code
+    # of the email and counting gave each customer that code, as `internal`; one column
+    # per letter spells the whole address.  Every output now inherits the labels of the
+    # protected columns that choose the rows.
+    sql = ("SELECT c.customer_id, count(*) AS c1 FROM customers.profiles c "
+           "JOIN (SELECT unnest(range(1, 256)) AS n) k ON ascii(substr(c.email, 1, 1)) >= k.n "
+           "GROUP BY c.customer_id")
+    publish(Mesh.open(demo_copy), "bookings.spelled", sql, user="sales-team")
+    assert _labels(demo_copy, "spelled") == {"customer_id": "pii", "c1": "pii"}
+    set_status(Mesh.open(demo_copy), "bookings.spelled", "active", user="sales-team")
+    got = Mesh.open(demo_copy).sql("SELECT c1 FROM bookings.spelled", user="ana").arrow()
+    codes = _raw(demo_copy, f"SELECT ascii(substr(email, 1, 1)) FROM {PROFILES}")
+    assert not set(got.column(0).to_pylist()) & codes
+
+
+@pytest.mark.parametrize(("sql", "labels"), [
+    # Joins and filters on freely readable columns change nothing.
+    ("SELECT b.booking_id, c.country FROM bookings.reservations b JOIN customers.profiles c "
+     "ON c.customer_id = b.customer_id WHERE c.region = 'EU'",
+     {"booking_id": "internal", "country": "public"}),
+    ("SELECT country, count(*) AS n FROM customers.profiles GROUP BY country ORDER BY n",
+     {"country": "public", "n": "internal"}),
+    # A filter on a protected column labels every column; one on card numbers, pci.
+    ("SELECT country FROM customers.profiles WHERE email LIKE '%@mail.example'",
+     {"country": "pii"}),
+    ("SELECT c.customer_id, count(*) AS n FROM customers.profiles c, payments.transactions p "
+     "WHERE p.customer_id = c.customer_id AND substr(p.card_number, 1, 1) = '4' GROUP BY ALL",
+     {"customer_id": "pci", "n": "pci"}),
+    # A subquery's column list hides which column chose the rows: every column read.
+    ("SELECT c.customer_id, count(*) AS n FROM customers.profiles c JOIN (SELECT d.email "
+     "FROM customers.profiles d) AS t(x) ON ascii(substr(t.x, 1, 1)) >= c.customer_id "
+     "GROUP BY ALL", {"customer_id": "pii", "n": "pii"}),
+])
+def test_the_columns_choosing_rows_give_their_protected_labels(
+        demo_copy: Path, sql: str, labels: dict[str, str]) -> None:
+    publish(Mesh.open(demo_copy), "bookings.chosen", sql, user="sales-team")
+    assert _labels(demo_copy, "chosen") == labels
