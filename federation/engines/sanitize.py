@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from connectors.listing import strip_scheme
 from federation.errors import DuckmeshError, QueryFailed, QueryTimeout, StorageError
-from federation.pipeline.functions import duckdb_name
+from federation.pipeline.functions import ALLOWED, duckdb_name
 from federation.pipeline.query import GovernedQuery
 from federation.pipeline.recursion import LIMIT_MESSAGE
 
@@ -68,10 +68,14 @@ def sanitize(exc: BaseException, query: GovernedQuery, timeout: float) -> Duckme
     if LIMIT_MESSAGE in message and isinstance(exc, duckdb.InvalidInputException):
         return QueryFailed("a recursive CTE went deeper than the recursion limit and was "
                            "stopped", hint="add a stop condition to its recursive branch")
-    if isinstance(exc, duckdb.BinderException):
+    if isinstance(exc, duckdb.BinderException | duckdb.InvalidInputException):
         rebuilt = binder_error(message, query)
         if rebuilt is not None:
             return rebuilt
+    if isinstance(exc, duckdb.InvalidInputException) and \
+            "according to format specifier" in message:
+        return QueryFailed("a string did not match the strptime format (the value is not "
+                           "shown)", hint="use try_strptime to get NULL instead")
     if isinstance(exc, duckdb.InvalidInputException):
         product = _product_in(message, query)
         if product is not None or "parquet" in message.lower() or "No files found" in message:
@@ -94,6 +98,23 @@ _NO_FUNCTION = re.compile(
 _CANDIDATE = re.compile(r"^\t" + _NAME + r"\((.*)\) -> ", re.MULTILINE)
 _NOT_GROUPED = re.compile(r'column "([^"]+)" must appear in the GROUP BY clause')
 _NOT_FOUND = re.compile(r'Referenced column "([^"]+)" not found')
+_FIXED = (
+    ("WHERE clause cannot contain aggregates", "aggregates are not allowed in WHERE",
+     "filter on them in HAVING"),
+    ("WHERE clause cannot contain window functions",
+     "window functions are not allowed in WHERE", "filter on them in QUALIFY"),
+    ("HAVING clause cannot contain window functions",
+     "window functions are not allowed in HAVING", "filter on them in QUALIFY"),
+    ("aggregate function calls cannot be nested", "aggregate functions cannot be nested",
+     "aggregate in a subquery first"),
+    ("LIMIT/OFFSET cannot be negative", "LIMIT and OFFSET cannot be negative", None),
+    ("only supports up to two lambda parameters",
+     "this lambda takes at most two parameters", None),
+)
+"""DuckDB messages that hold no identifier or value: their sentence, and a hint."""
+_OUT_OF_RANGE = re.compile(r"(ORDER|GROUP BY) term out of range - should be between 1 and "
+                           r"(\d+)")
+_MACRO = re.compile(r'Function "([a-z_][a-z0-9_]*)" is a Macro Function')
 _TYPE = re.compile(r"^[A-Z][A-Z0-9_]*( WITH TIME ZONE)?(\[\])*$")
 _NUMBERS = frozenset({"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT",
                       "DOUBLE", "DECIMAL", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
@@ -177,6 +198,18 @@ def binder_error(message: str, query: GovernedQuery) -> QueryFailed | None:
         return rebuilt
     if "Invalid LIST argument during lambda function binding" in message:
         return QueryFailed("a lambda function takes a list as its first argument")
+    for phrase, sentence, hint in _FIXED:
+        if phrase in message:
+            return QueryFailed(sentence, hint=hint)
+    match = _OUT_OF_RANGE.search(message)
+    if match:
+        clause = "ORDER BY" if match.group(1) == "ORDER" else "GROUP BY"
+        return QueryFailed(f"a {clause} position is out of range: the select list has "
+                           f"{match.group(2)} columns")
+    match = _MACRO.search(message)
+    if match and match.group(1) in ALLOWED:
+        return QueryFailed(f"{match.group(1)}() takes no DISTINCT, FILTER or ORDER BY (DuckDB "
+                           "defines it as a macro, not an aggregate)")
     known = _caller_columns(query)
     match = _NOT_GROUPED.search(message)
     if match and match.group(1) in known:

@@ -96,3 +96,17 @@ def test_a_lambda_over_a_non_list(governed: GovernedQuery) -> None:
     text = str(sanitize(_raised("SELECT list_transform(channel, lambda x: x) FROM t"),
                         governed, 10))
     assert text == "a lambda function takes a list as its first argument"
+
+
+@pytest.mark.parametrize(("sql", "said"), [
+    ("SELECT a FROM t WHERE sum(a) > 1", "aggregates are not allowed in WHERE"),
+    ("SELECT a FROM t WHERE row_number() OVER () = 1", "not allowed in WHERE"),
+    ("SELECT sum(sum(a)) FROM t", "aggregate functions cannot be nested"),
+    ("SELECT a FROM t ORDER BY 5", "ORDER BY position is out of range: the select list has 1"),
+    ("SELECT json_group_array(channel ORDER BY channel) FROM t",
+     "json_group_array() takes no DISTINCT, FILTER or ORDER BY"),
+    ("SELECT strptime(channel, '%Y') FROM t", "did not match the strptime format"),
+])
+def test_fixed_phrases_become_sentences(governed: GovernedQuery, sql: str, said: str) -> None:
+    text = str(sanitize(_raised(sql), governed, 10))
+    assert said in text and "customer1" not in text
