@@ -194,9 +194,11 @@ def _unique_names(fqn: str, names: list[str]) -> None:
     seen: dict[str, str] = {}
     for name in names:
         if name.lower() in seen:
-            raise UsageError(f"two result columns are called {seen[name.lower()]!r} and "
-                             f"{name!r}: alias each column of a product's query uniquely "
-                             "(names are case-insensitive)", product=fqn)
+            called = repr(name) if seen[name.lower()] == name \
+                else f"{seen[name.lower()]!r} and {name!r}"
+            raise UsageError(f"two result columns are called {called}: alias each column "
+                             "of a product's query uniquely (names are case-insensitive)",
+                             product=fqn)
         seen[name.lower()] = name
 
 
