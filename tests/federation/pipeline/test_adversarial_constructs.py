@@ -11,6 +11,7 @@ and is checked against raw values read from the files (``raw_secrets``).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,6 +134,9 @@ ATTACKS = [
            "r.customer_id AND r.booked_at >= c.signup_date", EU),
     Attack("positional join keeps the row filter", "SELECT DISTINCT b.region FROM "
            "flights.schedule a POSITIONAL JOIN customers.profiles b", EU),
+    Attack("positional join of two filtered sides", "SELECT DISTINCT a.region AS region, "
+           "b.region AS r2 FROM customers.profiles a POSITIONAL JOIN customers.profiles b",
+           EU),
     Attack("positional join to a hidden column", "SELECT b.passport_number FROM "
            "flights.schedule a POSITIONAL JOIN customers.profiles b", DENY),
     # -- table functions that read no data
@@ -224,6 +228,10 @@ ATTACKS = [
     Attack("type error on a masked column", "SELECT sum(email) FROM customers.profiles", CLEAN),
     Attack("type error as admin quotes no value", "SELECT email + 1 FROM customers.profiles",
            CLEAN, user="adam"),
+    Attack("strptime error on a masked value", "SELECT strptime(email, '%Y-%m-%d') FROM "
+           "customers.profiles", CLEAN),
+    Attack("conversion error on a masked value", "SELECT email::INTEGER + 1 AS x FROM "
+           "customers.profiles", SAFE),
     Attack("function typo", "SELECT sume(customer_id) FROM customers.profiles", REJECT),
 ]
 
@@ -262,14 +270,15 @@ def test_attack(attack: Attack, demo_root: Path, raw_secrets: frozenset[str]) ->
     elif attack.expect == CLEAN:
         assert result.exit_code == 1, result.stdout
         assert result.stderr.count("\n") == 1
+        assert not re.search(r"[0-9a-f]{32}", result.stderr)  # no masked value either
     elif attack.expect == SAFE_OR_REFUSED:
         assert result.exit_code in (0, 1), result.stderr
     else:
         assert result.exit_code == 0, result.stderr
         rows = json.loads(result.stdout)
         if attack.expect == EU:
-            assert {r.get("region") for r in rows} <= {"EU", None}
-            assert {r.get("region") for r in rows} & {"EU"}
+            regions = {r.get(k) for r in rows for k in ("region", "r2") if k in r}
+            assert regions <= {"EU", None} and "EU" in regions
 
 
 def test_summarize_counts_only_the_rows_the_caller_may_read(demo_root: Path) -> None:
