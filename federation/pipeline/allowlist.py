@@ -87,6 +87,7 @@ TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 """Table functions that read no data: they make values from their arguments."""
 SET_OP_ARGS = frozenset({"this", "expression", "distinct", "order", "limit", "offset",
                          "with_", "with", "by_name"})
+NOT_IN_PREDICATES = _classes("Columns TableSample Pivot Describe Summarize Show With")
 SAFE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_PREFIX = "duckmesh_"
 
@@ -237,6 +238,10 @@ def check_predicate(expression: exp.Expr) -> None:
     """A grant's row filter on the allow-list, node by node; its ``:attribute``
     placeholders are ours (bound to the caller's attributes), not the caller's."""
     for node in expression.walk():
+        if type(node) in NOT_IN_PREDICATES:
+            # Expanded or governed by the pipeline only in the caller's query; in a row
+            # filter they would meet the raw columns below the masks.
+            raise _reject(f"{node.key.upper()} in a row filter")
         if not isinstance(node, exp.Placeholder):
             check_node(node)
 

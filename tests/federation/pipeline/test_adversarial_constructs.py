@@ -324,3 +324,20 @@ def test_errors_in_duckdbs_words(demo_root: Path) -> None:
     assert 'syntax error at or near "AND"' in lines[0]
     assert lines[1].strip().startswith("count(*) FROM") and lines[2].strip() == "^"
     assert lines[1].index("AND") == lines[2].index("^")
+
+
+@pytest.mark.parametrize("predicate", [
+    "COLUMNS('.*') IS NOT NULL",
+    "region IN (WITH x AS (SELECT 'EU' AS r) SELECT r FROM x)",
+    "region IN (SELECT region FROM customers.profiles USING SAMPLE 10%)",
+])
+def test_a_row_filter_cannot_use_what_only_the_callers_query_may(predicate: str) -> None:
+    """COLUMNS() in a grant's row filter would be expanded by DuckDB over the raw columns
+    below the masks (hidden ones included): the pipeline expands it only in queries."""
+    import sqlglot
+
+    from federation.errors import QueryRejected
+    from federation.pipeline.allowlist import check_predicate
+
+    with pytest.raises(QueryRejected):
+        check_predicate(sqlglot.parse_one(predicate, read="duckdb"))
