@@ -215,7 +215,14 @@ def due(mesh: Mesh, now: dt.datetime) -> list[RefreshOutcome]:
     outcomes = []
     for product, schedule in scheduled(mesh):
         last = _history(mesh.root, product.fqn).last_success()
-        slots = slots_between(schedule, last, now, limit=1)
+        try:
+            slots = slots_between(schedule, last, now, limit=1)
+        except (ValueError, LookupError) as exc:  # a schedule or zone edited by hand
+            error = ContractError(f"{product.fqn}: its schedule {schedule.schedule!r} "
+                                  f"({schedule.timezone}) cannot be read: "
+                                  f"{type(exc).__name__}", product=product.fqn)
+            outcomes.append(RefreshOutcome(product.fqn, now, "failed", error=error))
+            continue
         if slots and (last is None or slots[-1] > last):
             outcomes.append(run_slot(mesh, product, slots[-1]))
     return outcomes

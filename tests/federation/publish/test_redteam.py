@@ -351,3 +351,26 @@ def test_query_lineage_through_a_lateral_names_the_card_number(mesh: Mesh) -> No
     (entry,) = mesh.sql(sql, user="fiona").lineage()
     assert ("payments.transactions", "card_number") in {
         (s.product, s.column) for s in entry.sources}
+
+
+@pytest.mark.parametrize(("field", "value"), [("schedule", "bogus cron"),
+                                              ("timezone", "Mars/Olympus")])
+def test_one_bad_schedule_does_not_stop_every_refresh(demo_copy: Path, field: str,
+                                                      value: str) -> None:
+    # A schedule edited by hand in one contract stopped `products due` for every product
+    # ("internal error (CroniterBadCronError)"); it fails alone, and the others run.
+    import datetime as dt
+
+    from federation.publish.refresh import due
+
+    for name in ("bad", "good"):
+        publish(Mesh.open(demo_copy), f"bookings.{name}", "SELECT b.booking_id FROM "
+                "bookings.reservations b", user="sales-team", schedule="0 5 * * *")
+    path = demo_copy / "domains" / "bookings" / "bad.odcs.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["customProperties"][0]["value"][field] = value
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    outcomes = {o.product: o for o in due(Mesh.open(demo_copy),
+                                          dt.datetime(2030, 1, 1, 6, tzinfo=dt.UTC))}
+    assert outcomes["bookings.bad"].outcome == "failed", outcomes
+    assert outcomes["bookings.good"].outcome == "ok", outcomes
