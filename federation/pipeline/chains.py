@@ -93,6 +93,17 @@ def _balanced(kind: type[exp.Expr], terms: list[exp.Expr]) -> exp.Expr:
                 expression=_balanced(kind, terms[middle:]))
 
 
+def _clone(node: exp.Expr) -> exp.Expr:
+    """A copy of ``node``; of a plain column, built directly (a third of the time of
+    ``copy()``, which goes through :mod:`copy` for each of 20,000 terms)."""
+    if type(node) is exp.Column and all(
+            v is None or (type(v) is exp.Identifier and set(v.args) <= {"this", "quoted"})
+            for v in node.args.values()):
+        return exp.Column(**{k: exp.Identifier(this=v.this, quoted=v.args.get("quoted"))
+                             for k, v in node.args.items() if v is not None})
+    return node.copy()
+
+
 def thin_chains(expression: exp.Expr) -> list[_Chain]:
     """Take the repeated simple terms of long chains out of ``expression`` (in place);
     :func:`restore_chains` puts them back."""
@@ -145,6 +156,6 @@ def restore_chains(qualified: exp.Expr, chains: list[_Chain]) -> None:
             resolved = model.args.get(side)
             if model.root() is not qualified or not isinstance(resolved, exp.Expr):
                 raise QueryRejected("internal: a column was lost while resolving columns")
-            term.set(side, resolved.copy())
+            term.set(side, _clone(resolved))
             terms.append(term)
         holder.replace(_balanced(chain.kind, terms))
