@@ -104,8 +104,13 @@ def _run(mesh: Mesh, sql: str, user: str, engine: str) -> Any:
 @needs_spark
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_text_products_on_spark_equal_duckdb(text_mesh: Mesh, spark: Any, fmt: str) -> None:
-    for user in ("adam", "ana", "dana"):
-        for sql, ordered in _queries(fmt):
+    queries = _queries(fmt)
+    # adam reads the raw values (parsing), ana everything governed, dana the hashed key.
+    plan = {"adam": [0, 2], "ana": list(range(len(queries))), "dana": [3, 4]}
+    if fmt == "json":  # the same checks on the other reader, fewer of them (test time)
+        plan = {"ana": [0, 2, 4]}
+    for user, chosen in plan.items():
+        for sql, ordered in (queries[i] for i in chosen):
             duck = text_mesh.sql(sql, user=user).arrow()
             on_spark = text_mesh.sql(sql, user=user, engine="spark").arrow()
             assert difference(duck, on_spark, ordered=ordered) is None, (user, sql)
