@@ -134,12 +134,18 @@ _CHOOSING = (exp.Where, exp.Having, exp.Qualify, exp.Group, exp.Order)
 
 def choosing_names(tree: exp.Expr) -> tuple[set[str], set[str]]:
     """The names of the columns that choose which rows exist and how many (``WHERE``,
-    ``JOIN … ON``/``USING``, ``GROUP BY``, ``HAVING``, ``QUALIFY``, ``ORDER BY``), followed
+    ``JOIN … ON``/``USING``, ``GROUP BY``, ``HAVING``, ``QUALIFY``, ``ORDER BY``,
+    ``DISTINCT ON``), followed
     through the select-list aliases they name; and the names aliases define."""
     names: set[str] = set()
-    for node in tree.find_all(*_CHOOSING, exp.Join):
-        parts: list[exp.Expr] = [node] if not isinstance(node, exp.Join) else \
-            [x for x in (node.args.get("on"), *(node.args.get("using") or [])) if x is not None]
+    for node in tree.find_all(*_CHOOSING, exp.Join, exp.Distinct):
+        if isinstance(node, exp.Join):
+            parts = [x for x in (node.args.get("on"), *(node.args.get("using") or []))
+                     if x is not None]
+        elif isinstance(node, exp.Distinct):  # DISTINCT ON (…) only, not count(DISTINCT x)
+            parts = [node.args["on"]] if node.args.get("on") is not None else []
+        else:
+            parts = [node]
         for part in parts:
             if isinstance(part, exp.Identifier):
                 names.add(part.name.lower())
@@ -186,6 +192,30 @@ def also_chosen_by(policies: PoliciesFile, got: Inherited,
         return got
     names = ", ".join(f"{s.product}.{s.column} ({s.label})" for s in choosing)
     return Inherited(label, f"{got.reason}; its rows are chosen by {names}", got.declassified)
+
+
+def pivot_problem(policies: PoliciesFile, statement: exp.Expr,
+                  lineage: dict[str, list[Source]]) -> str | None:
+    """Why a ``PIVOT … ON c`` statement cannot be published, or None: its result's column
+    *names* are ``c``'s values, and a contract's column names are read by everyone (the
+    file, ``products show``, ``DESCRIBE``), so ``c`` must come from freely readable
+    (``allow: true``) columns only.  ``lineage`` maps the pivoted query's outputs to their
+    sources."""
+    if not isinstance(statement, exp.Pivot) or statement.args.get("unpivot"):
+        return None
+    free = {c.name for c in policies.classifications if c.allow}
+    for on in statement.args.get("expressions") or []:
+        for column in on.find_all(exp.Column):
+            sources = lineage.get(column.name.lower())
+            if sources is None:
+                return f"PIVOT ON {column.name}: where its values come from cannot be traced"
+            for source in sources:
+                label = declassified_to(policies, source.label, source.seen) or source.label
+                if label not in free:
+                    return (f"PIVOT ON {column.name} would make {source.product}."
+                            f"{source.column}'s values ({label}) the product's column names, "
+                            "which everyone reads in its contract")
+    return None
 
 
 def references_columns(transformation: str) -> bool:

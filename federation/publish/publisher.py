@@ -252,6 +252,12 @@ def classify(mesh: Mesh, result: Any, names: list[str]) -> tuple[
     qualified = query.qualified if query.qualified is not None else query.expression
     why_not = derive.untraceable(qualified)
     traced = {} if why_not else {entry.output: entry for entry in result.lineage()}
+    pivot = derive.pivot_problem(policies, query.expression, {
+        str(entry.output).lower(): derive.sources_of(entry, query.access, policies)
+        for entry in traced.values()})
+    if pivot:
+        raise UsageError(pivot, hint="pivot on a public or internal column, or publish "
+                         "without PIVOT")
     for column in names:
         entry = traced.get(column)
         if entry is None:

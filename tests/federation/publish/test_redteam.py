@@ -325,6 +325,9 @@ def test_rows_chosen_by_a_protected_column_do_not_spell_it_out(demo_copy: Path) 
     # A filter on a protected column labels every column; one on card numbers, pci.
     ("SELECT country FROM customers.profiles WHERE email LIKE '%@mail.example'",
      {"country": "pii"}),
+    ("SELECT DISTINCT ON (email) country FROM customers.profiles", {"country": "pii"}),
+    ("SELECT country, count(DISTINCT email) AS n FROM customers.profiles GROUP BY country",
+     {"country": "public", "n": "pii"}),
     ("SELECT c.customer_id, count(*) AS n FROM customers.profiles c, payments.transactions p "
      "WHERE p.customer_id = c.customer_id AND substr(p.card_number, 1, 1) = '4' GROUP BY ALL",
      {"customer_id": "pci", "n": "pci"}),
@@ -374,3 +377,18 @@ def test_one_bad_schedule_does_not_stop_every_refresh(demo_copy: Path, field: st
                                           dt.datetime(2030, 1, 1, 6, tzinfo=dt.UTC))}
     assert outcomes["bookings.bad"].outcome == "failed", outcomes
     assert outcomes["bookings.good"].outcome == "ok", outcomes
+
+
+def test_a_pivot_does_not_write_emails_as_column_names(demo_copy: Path) -> None:
+    # PIVOT ... ON email made each customer's email a column name of the contract, which
+    # every reader sees (the file, products show, DESCRIBE), whatever the labels say.
+    with pytest.raises(UsageError, match="column names"):
+        publish(Mesh.open(demo_copy), "bookings.pivoted",
+                "PIVOT (SELECT c.customer_id, c.email FROM customers.profiles c "
+                "WHERE c.customer_id < 5) ON email USING count(*) GROUP BY customer_id",
+                user="sales-team")
+    assert not (demo_copy / "domains" / "bookings" / "pivoted.odcs.yaml").exists()
+    # On a public column it is fine.
+    publish(Mesh.open(demo_copy), "bookings.pivoted",
+            "PIVOT (SELECT c.customer_id, c.country FROM customers.profiles c) "
+            "ON country USING count(*) GROUP BY customer_id", user="sales-team")
