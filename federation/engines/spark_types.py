@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
 from sqlglot.optimizer.annotate_types import annotate_types
 
 from federation.engines.spark_qualify import refuse
@@ -56,7 +57,7 @@ def check_types(expression: exp.Expr, schema: Mapping[str, Mapping[str, str]]) -
     return date_diffs
 
 
-def _kind(node: exp.Expr) -> exp.DataType.Type | None:
+def _kind(node: exp.Expr) -> DType | None:
     if isinstance(node, exp.Literal):
         if node.is_string:
             return exp.DataType.Type.VARCHAR
