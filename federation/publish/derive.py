@@ -233,12 +233,17 @@ def untraceable(tree: exp.Expr) -> str | None:
     sqlglot follows a correlated LATERAL (or correlated derived table) to the outer
     table's join key instead of the subquery's own columns: ``LATERAL (SELECT c.email
     ... WHERE c.customer_id = b.customer_id)`` came out as ``reservations.customer_id``
-    (internal).  Such a query is classified as untraceable (fail closed).
+    (internal); and a recursive CTE through its first step only.  Such a query is
+    classified as untraceable (fail closed).
     """
     from sqlglot.optimizer.scope import ScopeType, traverse_scope
 
     if any(True for _ in tree.find_all(exp.Lateral)):
         return "the query has a LATERAL subquery, whose lineage cannot be traced"
+    # The recursive step of a CTE can move values between its columns (``SELECT b, a
+    # FROM r``): sqlglot follows only the first step, so `a` looked like country alone.
+    if any(w.args.get("recursive") for w in tree.find_all(exp.With)):
+        return "the query has a recursive CTE, whose lineage cannot be traced"
     try:
         scopes = traverse_scope(tree)
     except Exception:  # noqa: BLE001 - scopes not buildable: lineage is not trusted

@@ -49,6 +49,12 @@ def _raw(root: Path, sql: str) -> set[Any]:
      "FROM customers.profiles c WHERE c.customer_id = b.customer_id) l", "pii"),
     ("SELECT x FROM (SELECT customer_id AS k FROM customers.profiles) o, LATERAL (SELECT "
      "p.card_number AS x FROM payments.transactions p WHERE p.customer_id = o.k) l", "pci"),
+    # The recursive step of a CTE swaps its columns: sqlglot followed the first step only.
+    ("WITH RECURSIVE r(a, b, n) AS (SELECT country, email, 1 FROM customers.profiles "
+     "UNION ALL SELECT b, a, n + 1 FROM r WHERE n < 2) SELECT a AS x FROM r", "pii"),
+    ("WITH RECURSIVE r AS (SELECT country AS a, email AS b, 1 AS n FROM customers.profiles "
+     "UNION ALL SELECT r.b AS a, r.a AS b, r.n + 1 AS n FROM r WHERE r.n < 2) "
+     "SELECT r.a AS x FROM r", "pii"),
 ])
 def test_a_lateral_subquery_does_not_launder_a_label(demo_copy: Path, sql: str,
                                                      label: str) -> None:
