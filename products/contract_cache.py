@@ -47,7 +47,8 @@ FORMAT = 1
 _TAG = "\x00"
 """Prefix of the one key of a dict standing for a value JSON has no type for (a date)."""
 _LIBRARIES = ("jsonschema", "sqlglot", "PyYAML", "open-data-contract-standard")
-_DAMAGED = (ConfigError, KeyError, IndexError, TypeError, ValueError, AttributeError)
+_DAMAGED = (ConfigError, KeyError, IndexError, TypeError, ValueError, AttributeError,
+            RecursionError)
 """What reading a damaged entry can raise (a value of the wrong shape where the contract
 model expects another): the entry is then not used."""
 
@@ -125,7 +126,7 @@ class ContractCache:
     def _read(self) -> dict[str, dict[str, Any]]:
         try:
             stored = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return {}  # absent or corrupt: rebuilt from the files
         if (not isinstance(stored, dict) or stored.get("fingerprint") != self._fingerprint
                 or not isinstance(stored.get("contracts"), dict)):

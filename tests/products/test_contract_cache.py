@@ -114,7 +114,8 @@ def test_a_type_error_is_caught_after_the_cache_was_filled(mesh_root: Path) -> N
 
 
 @pytest.mark.parametrize("garbage", [b"", b"\x00\xff not json", b'{"fingerprint": 1',
-                                     b"[]", b'{"fingerprint": "x", "contracts": []}'])
+                                     b"[]", b'{"fingerprint": "x", "contracts": []}',
+                                     b"[" * 100_000 + b"]" * 100_000])
 def test_a_corrupt_cache_is_ignored_and_rebuilt(mesh_root: Path, garbage: bytes) -> None:
     cold = Catalog.load(mesh_root)
     cache_file(mesh_root).write_bytes(garbage)
