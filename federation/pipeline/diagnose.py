@@ -31,6 +31,21 @@ def _aliases(expression: exp.Expr) -> dict[str, str]:
     return out
 
 
+def _derived(expression: exp.Expr) -> dict[str, list[str]]:
+    """CTE and subquery alias (lower case) → the names of its result columns (as written;
+    a ``*`` in it is not expanded here, so it may list fewer)."""
+    out: dict[str, list[str]] = {}
+    for node in expression.find_all(exp.CTE, exp.Subquery):
+        alias = node.alias_or_name
+        query = node.this
+        while isinstance(query, exp.SetOperation):
+            query = query.this
+        if alias and isinstance(query, exp.Select):
+            out[alias.lower()] = [p.alias_or_name for p in query.expressions
+                                  if p.alias_or_name and not isinstance(p, exp.Star)]
+    return out
+
+
 def _denied(name: str, fqn: str, access: ProductAccess, user: str) -> AccessDenied | None:
     decision = access.column(name)
     if decision is not None and not decision.visible:
@@ -54,15 +69,21 @@ def unresolved(message: str, expression: exp.Expr, access: dict[str, ProductAcce
         denied = _denied(name, fqn, access[fqn], user)
         if denied is not None:
             return denied
+    derived = _derived(expression)
+    qualifiers = {c.table.lower() for c in expression.find_all(exp.Column)
+                  if c.name.lower() == name.lower() and c.table}
+    for qualifier in sorted(qualifiers & set(derived)):
+        if qualifier not in aliases:
+            return QueryRejected(f"column {name} not found in {qualifier}"
+                                 + did_you_mean(name, derived[qualifier]), column=name)
     if "for table:" in message and len(names) > 1:
         table = names[1].strip('"')
-        if table.lower() not in aliases:
-            known = [t.alias_or_name for t in expression.find_all(exp.Table)]
+        if table.lower() not in aliases and table.lower() not in derived:
+            known = [t.alias_or_name for t in expression.find_all(exp.Table)] + \
+                list(derived)
             return QueryRejected(f"table {table} not found in the query (column "
                                  f"{table}.{name})" + did_you_mean(table, known))
     # The product(s) the caller meant: the one its qualifier names, else all of them.
-    qualifiers = {c.table.lower() for c in expression.find_all(exp.Column)
-                  if c.name.lower() == name.lower() and c.table}
     products = sorted({aliases[q] for q in qualifiers if q in aliases}) or \
         sorted(f for f in access if f in aliases.values())
     holders = [fqn for fqn in products if access[fqn].column(name) is not None]
@@ -74,5 +95,9 @@ def unresolved(message: str, expression: exp.Expr, access: dict[str, ProductAcce
         return QueryRejected(f"column {name} could not be resolved here", column=name)
     visible = [c for fqn in products for c in access[fqn].visible_columns]
     where = f" in {', '.join(products)}" if products else ""
+    if not qualifiers and derived:  # unqualified: a CTE's or subquery's column may be meant
+        visible += [c for names in derived.values() for c in names]
+        where = ""
     return QueryRejected(f"column {name} not found{where}" + did_you_mean(name, visible),
-                         column=name, product=products[0] if len(products) == 1 else None)
+                         column=name,
+                         product=products[0] if len(products) == 1 and where else None)

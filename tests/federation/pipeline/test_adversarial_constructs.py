@@ -307,6 +307,9 @@ def test_did_you_mean_suggests_only_what_the_caller_sees(demo_root: Path) -> Non
     assert "did you mean sum()?" in function.stderr
     hidden = run("ana", "SELECT passport_numbr FROM customers.profiles", demo_root)
     assert "did you mean" not in hidden.stderr
+    cte = run("ana", "WITH c AS (SELECT fare_amount FROM bookings.reservations) "
+                     "SELECT c.fare_amout FROM c", demo_root)
+    assert "column fare_amout not found in c; did you mean fare_amount?" in cte.stderr
 
 
 def test_errors_in_duckdbs_words(demo_root: Path) -> None:
