@@ -46,6 +46,14 @@ def declassified_to(policies: PoliciesFile, label: str, seen: str) -> str | None
     return None
 
 
+def column_label(policies: PoliciesFile, column: Column) -> str:
+    """A source column's label for lineage: the most sensitive of its own and every
+    classification declared inside it (a struct field, list items): the derived column
+    holds the whole value, and the source's field-level masks do not follow it."""
+    own = column.classification or policies.default_classification
+    return most_sensitive(policies, [own, *(n.classification for n in column.nested)]) or own
+
+
 def lineage_of(product: Product, column: str) -> list[dict[str, Any]]:
     """The recorded sources of ``product.column`` (empty if none are recorded)."""
     schema = product.raw.get("schema") or [{}]
@@ -65,7 +73,7 @@ def _now(catalog: Catalog, policies: PoliciesFile, source: dict[str, Any]) -> st
     upstream = catalog.products.get(str(source.get("product", "")).lower())
     found = upstream.column(str(source.get("column", ""))) if upstream else None
     # Gone upstream: the data was published under the recorded label; keep it.
-    label = (found.classification or policies.default_classification) if found else recorded
+    label = column_label(policies, found) if found else recorded
     label = most_sensitive(policies, (label, recorded)) or label
     return declassified_to(policies, label, str(source.get("seen") or "allow")) or label
 

@@ -21,10 +21,10 @@ from sqlglot import exp
 from connectors.footers import ColumnFacts
 from federation.governance.access import ProductAccess
 from federation.governance.derived import COLUMN_LINEAGE as COLUMN_LINEAGE
-from federation.governance.derived import declassified_to, most_sensitive
+from federation.governance.derived import column_label, declassified_to, most_sensitive
 from federation.governance.policies import PoliciesFile
 from products.bootstrap import column_shape
-from products.contract import LATEST_API_VERSION, Column, Product
+from products.contract import LATEST_API_VERSION, Product
 
 DERIVED = "duckmesh.derived"
 """Top-level customProperties key: how the product is made (SQL, upstream, schedule)."""
@@ -85,14 +85,6 @@ def inherit(policies: PoliciesFile, sources: Iterable[Source], *, traced: bool,
     names = ", ".join(f"{s.product}.{s.column} ({s.label}"
                       f"{', seen ' + s.seen if s.seen != 'allow' else ''})" for s in sources)
     return Inherited(label, f"inherited from {names}", tuple(lowered))
-
-
-def column_label(policies: PoliciesFile, column: Column) -> str:
-    """A source column's label for lineage: the most sensitive of its own and every
-    classification declared inside it (a struct field, list items): the derived column
-    holds the whole value, and the source's field-level masks do not follow it."""
-    own = column.classification or policies.default_classification
-    return most_sensitive(policies, [own, *(n.classification for n in column.nested)]) or own
 
 
 def sources_of(entry: Any, access: dict[str, ProductAccess],

@@ -243,12 +243,6 @@ def test_a_pii_field_inside_a_struct_keeps_its_label(demo_copy: Path, sql: str) 
                    for email in raw)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "federation/governance/derived.py _now() reads the upstream column's own "
-    "classification only, not the classifications declared inside it (Column.nested): "
-    "a struct field made pii after publication does not reach the derived column; fix: "
-    "use the most sensitive of found.classification and found.nested's labels, as "
-    "federation.publish.derive.column_label does at publication"))
 def test_a_struct_field_made_pii_later_reaches_the_derived_column(demo_copy: Path) -> None:
     _contacts(demo_copy)
     path = demo_copy / "domains" / "customers" / "contacts.odcs.yaml"
