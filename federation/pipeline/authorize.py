@@ -235,7 +235,7 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Evaluate access for every product read and check every column reference."""
     body = statements.body(query.expression)
     if body is None:  # SHOW TABLES: the products the caller may read, as values
-        listing = statements.show_tables(readable_products(ctx))
+        listing = statements.show_tables(readable_products(ctx), query.expression)
         return dataclasses.replace(query, expression=listing, qualified=listing)
     access = {
         fqn: _checked(evaluate(ctx.governance, ctx.principal, ctx.catalog.get(fqn),

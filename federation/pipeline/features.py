@@ -15,15 +15,15 @@ from federation.pipeline.allowlist import JOIN_METHODS, SAMPLE_METHODS, TABLE_FU
 _STATEMENTS = [
     ("SELECT (with WITH, UNION/INTERSECT/EXCEPT, VALUES, FROM-first)",
      "the query, governed column by column"),
-    ("DESCRIBE domain.product | DESCRIBE SELECT …",
+    ("DESCRIBE [TABLE] domain.product | SHOW domain.product | DESCRIBE SELECT …",
      "the columns you may see, with the types their masks give"),
-    ("SUMMARIZE domain.product | SUMMARIZE SELECT …",
+    ("SUMMARIZE [TABLE] domain.product | SUMMARIZE SELECT …",
      "a profile of the secured rows: masked values summarized as masked"),
     ("PIVOT … ON … USING … [GROUP BY …] / UNPIVOT … ON … INTO NAME … VALUE …",
      "DuckDB's statements, over a product or a query over one product"),
     ("SELECT * FROM … PIVOT (agg FOR col IN (…) [GROUP BY …]) / … UNPIVOT (v FOR n IN (…))",
      "the SQL-standard form, read as the statement above"),
-    ("SHOW TABLES", "the products you may read"),
+    ("SHOW TABLES [FROM domain]", "the products you may read"),
 ]
 _CLAUSES = [
     ("WHERE, GROUP BY (ALL, ROLLUP, CUBE, GROUPING SETS), HAVING, QUALIFY, WINDOW, "

@@ -11,16 +11,19 @@ TABLES`` lists the products the caller may read, as values; it reads nothing.
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
 from federation.errors import AccessDenied, QueryRejected
 
 SHELLS: frozenset[type[exp.Expr]] = frozenset({exp.Describe, exp.Summarize, exp.Pivot,
                                                exp.Show})
+_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)$")
 _SHELL_ARGS: dict[type[exp.Expr], frozenset[str]] = {
     exp.Describe: frozenset({"this"}),
     exp.Summarize: frozenset({"this"}),
-    exp.Show: frozenset({"this"}),
+    exp.Show: frozenset({"this", "from_"}),
     exp.Pivot: frozenset({"this", "expressions", "using", "group", "unpivot", "into"}),
 }
 
@@ -46,6 +49,10 @@ def check_shell(node: exp.Expr) -> None:
     if isinstance(node, exp.Show):
         if str(node.name).upper() != "TABLES":
             raise _reject(f"SHOW {node.name}")
+        source = node.args.get("from_")
+        if source is not None and (not isinstance(source, exp.Table) or source.args.get("db")
+                                   or not isinstance(source.this, exp.Identifier)):
+            raise _reject("SHOW TABLES FROM anything but a domain")
         return
     body = node.this
     if isinstance(node, exp.Pivot):
@@ -106,6 +113,20 @@ def desugar(expression: exp.Expr) -> exp.Expr:
     """``DESCRIBE t`` → ``DESCRIBE SELECT * FROM t`` (and the same for ``SUMMARIZE`` and
     ``PIVOT``/``UNPIVOT``): the product is then read by a query like any other."""
     expression = _standard_pivot(expression)
+    if isinstance(expression, exp.Command) and str(expression.name).upper() == "SHOW":
+        # ``SHOW d.p`` is DuckDB's DESCRIBE; sqlglot leaves it as text, so only a plain
+        # two-part name is understood (and built as a table, never re-parsed).
+        found = _NAME.match(str(expression.expression or "").strip())
+        if found is None:
+            return expression
+        expression = exp.Describe(this=exp.table_(found.group(2), db=found.group(1)))
+    if isinstance(expression, exp.Describe) and \
+            str(expression.args.get("kind") or "").upper() == "TABLE":
+        expression.set("kind", None)
+    if isinstance(expression, exp.Summarize) and expression.args.get("table"):
+        expression.set("table", None)
+    if isinstance(expression, exp.Describe):
+        expression.set("as_json", None)
     if not isinstance(expression, exp.Describe | exp.Summarize | exp.Pivot):
         return expression
     body = expression.this
@@ -215,8 +236,12 @@ def _check_pivot_body(expression: exp.Pivot) -> None:
                                     "not supported")
 
 
-def show_tables(names: list[str]) -> exp.Select:
-    """``SHOW TABLES`` as a query over values: the products ``names``, sorted."""
+def show_tables(names: list[str], expression: exp.Expr | None = None) -> exp.Select:
+    """``SHOW TABLES [FROM domain]`` as a query over values: the products ``names`` (of
+    that domain), sorted."""
+    source = expression.args.get("from_") if expression is not None else None
+    if isinstance(source, exp.Table):
+        names = [n for n in names if n.split(".")[0] == source.name.lower()]
     rows = [exp.Tuple(expressions=[exp.Literal.string(n)]) for n in sorted(names)] or \
         [exp.Tuple(expressions=[exp.Null()])]
     values = exp.Values(expressions=rows, alias=exp.TableAlias(

@@ -216,6 +216,12 @@ ATTACKS = [
     Attack("describe a table function", "DESCRIBE read_parquet('data/x.parquet')", REJECT),
     Attack("describe inside a query", "SELECT * FROM (DESCRIBE customers.profiles)", REJECT),
     Attack("show all tables", "SHOW ALL TABLES", REJECT),
+    Attack("show a product's columns", "SHOW customers.profiles", SAFE,
+           absent=("passport_number",)),
+    Attack("show a file", "SHOW 'data/customers/profiles/region=NA/data_0.parquet'", REJECT),
+    Attack("show tables of a domain the caller cannot read", "SHOW TABLES FROM payments", SAFE,
+           user="sam", absent=("transactions",)),
+    Attack("show tables from a file", "SHOW TABLES FROM 'x.parquet'", REJECT),
     Attack("show tables lists only readable products", "SHOW TABLES", SAFE, user="sam",
            absent=("payments", "bookings", "flights", "marketing")),
     # -- errors never leak hidden columns, unreadable products, values or paths

@@ -458,6 +458,12 @@ SUMMARIZE SELECT channel, passengers FROM bookings.reservations;
 SUMMARIZE marketing.campaigns;
 -- check: runs
 SHOW TABLES;
+SHOW flights.schedule;
+DESCRIBE TABLE marketing.touchpoints;
+-- check: summarize
+SUMMARIZE TABLE marketing.touchpoints;
+-- check: runs
+SHOW TABLES FROM marketing;
 
 -- == Statements and functions duckmesh refuses (each with its reason)
 -- refused: table function read_parquet()
