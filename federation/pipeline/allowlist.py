@@ -162,6 +162,8 @@ def check_node(node: exp.Expr) -> None:
     elif isinstance(node, exp.Union | exp.Intersect | exp.Except):
         _check_args(node, SET_OP_ARGS, "set operation")
         if node.args.get("by_name"):
+            # Lineage (and so the labels of published columns) follows set operations by
+            # position; BY NAME would pair columns it does not see.
             raise _reject("UNION BY NAME")
     elif isinstance(node, exp.CTE):
         name = node.alias_or_name
