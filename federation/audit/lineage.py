@@ -53,11 +53,22 @@ class ColumnLineage:
 
 
 def lineage(query: GovernedQuery) -> list[ColumnLineage]:
-    """The lineage of every output column of an authorized (qualified) query."""
+    """The lineage of every output column of an authorized (qualified) query.
+
+    Where sqlglot's lineage cannot be trusted (:func:`untraceable`), every output names
+    every product column the query read: over-claiming a source is safe, missing one is
+    not (lineage gives derived products their labels and OpenLineage its facets).
+    """
     qualified = query.qualified if query.qualified is not None else query.expression
     select = outermost_select(qualified)
     if select is None:
         return []
+    if untraceable(qualified) is not None:
+        every = tuple(SourceColumn(fqn, d.column.name, d.column.classification)
+                      for fqn, cols in query.columns_read.items() for c in cols
+                      if (d := query.access[fqn].column(c)) is not None)
+        return [ColumnLineage(p.alias_or_name, (p.this if isinstance(p, exp.Alias) else p)
+                              .sql(dialect="duckdb"), every) for p in select.expressions]
     schema = schemas(query.access)
     out = []
     for projection in select.expressions:
@@ -85,3 +96,31 @@ def lineage(query: GovernedQuery) -> list[ColumnLineage]:
         out.append(ColumnLineage(name, transformation.sql(dialect="duckdb"),
                                  tuple(sources.values())))
     return out
+
+
+def untraceable(tree: exp.Expr) -> str | None:
+    """Why no output of the query ``tree`` can trust sqlglot's column lineage, or None.
+
+    sqlglot follows a correlated LATERAL (or correlated derived table) to the outer
+    table's join key instead of the subquery's own columns: ``LATERAL (SELECT c.email
+    ... WHERE c.customer_id = b.customer_id)`` came out as ``reservations.customer_id``
+    (internal); and a recursive CTE through its first step only.  Such a query is
+    classified as untraceable (fail closed).
+    """
+    from sqlglot.optimizer.scope import ScopeType, traverse_scope
+
+    if any(True for _ in tree.find_all(exp.Lateral)):
+        return "the query has a LATERAL subquery, whose lineage cannot be traced"
+    # The recursive step of a CTE can move values between its columns (``SELECT b, a
+    # FROM r``): sqlglot follows only the first step, so `a` looked like country alone.
+    if any(w.args.get("recursive") for w in tree.find_all(exp.With)):
+        return "the query has a recursive CTE, whose lineage cannot be traced"
+    try:
+        scopes = traverse_scope(tree)
+    except Exception:  # noqa: BLE001 - scopes not buildable: lineage is not trusted
+        return "the query's scopes cannot be followed"
+    for scope in scopes:
+        if scope.scope_type in (ScopeType.DERIVED_TABLE, ScopeType.UDTF) \
+                and not isinstance(scope.expression, exp.Unnest) and scope.external_columns:
+            return "the query has a correlated subquery in FROM, whose lineage cannot be traced"
+    return None

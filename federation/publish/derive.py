@@ -19,6 +19,7 @@ from typing import Any
 from sqlglot import exp
 
 from connectors.footers import ColumnFacts
+from federation.audit.lineage import untraceable as untraceable
 from federation.governance.access import ProductAccess
 from federation.governance.derived import COLUMN_LINEAGE as COLUMN_LINEAGE
 from federation.governance.derived import column_label, declassified_to, most_sensitive
@@ -217,34 +218,6 @@ def references_columns(transformation: str) -> bool:
     except Exception:  # noqa: BLE001 - unparsable: assume it does (fail closed)
         return True
     return any(True for _ in tree.find_all(exp.Column))
-
-
-def untraceable(tree: exp.Expr) -> str | None:
-    """Why no output of the query ``tree`` can trust sqlglot's column lineage, or None.
-
-    sqlglot follows a correlated LATERAL (or correlated derived table) to the outer
-    table's join key instead of the subquery's own columns: ``LATERAL (SELECT c.email
-    ... WHERE c.customer_id = b.customer_id)`` came out as ``reservations.customer_id``
-    (internal); and a recursive CTE through its first step only.  Such a query is
-    classified as untraceable (fail closed).
-    """
-    from sqlglot.optimizer.scope import ScopeType, traverse_scope
-
-    if any(True for _ in tree.find_all(exp.Lateral)):
-        return "the query has a LATERAL subquery, whose lineage cannot be traced"
-    # The recursive step of a CTE can move values between its columns (``SELECT b, a
-    # FROM r``): sqlglot follows only the first step, so `a` looked like country alone.
-    if any(w.args.get("recursive") for w in tree.find_all(exp.With)):
-        return "the query has a recursive CTE, whose lineage cannot be traced"
-    try:
-        scopes = traverse_scope(tree)
-    except Exception:  # noqa: BLE001 - scopes not buildable: lineage is not trusted
-        return "the query's scopes cannot be followed"
-    for scope in scopes:
-        if scope.scope_type in (ScopeType.DERIVED_TABLE, ScopeType.UDTF) \
-                and not isinstance(scope.expression, exp.Unnest) and scope.external_columns:
-            return "the query has a correlated subquery in FROM, whose lineage cannot be traced"
-    return None
 
 
 def row_filters(access: dict[str, ProductAccess]) -> list[dict[str, str]]:

@@ -342,12 +342,6 @@ def test_the_columns_choosing_rows_give_their_protected_labels(
     assert _labels(demo_copy, "chosen") == labels
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "federation/audit/lineage.py trusts sqlglot's lineage through a correlated LATERAL: "
-    "`duckmesh lineage`, the audit record and OpenLineage events name "
-    "customers.profiles.customer_id (internal) as the source of card numbers; fix: the "
-    "same guard as federation.publish.derive.untraceable (no sources claimed, or every "
-    "column read, when the query has a LATERAL or correlated FROM subquery)"))
 def test_query_lineage_through_a_lateral_names_the_card_number(mesh: Mesh) -> None:
     sql = ("SELECT x FROM (SELECT customer_id AS k FROM customers.profiles) o, LATERAL "
            "(SELECT p.card_number AS x FROM payments.transactions p WHERE p.customer_id = o.k) l")
