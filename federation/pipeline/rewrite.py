@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from connectors.scan import ScanPlan
 from federation.errors import AccessDenied, ConfigError, QueryRejected
@@ -23,6 +24,7 @@ from federation.governance.access import ColumnAccess, ProductAccess
 from federation.governance.masks import hmac_params
 from federation.pipeline.query import Context, GovernedQuery
 from federation.pipeline.resolve import product_name
+from products.contract import ITEMS
 
 SOURCE_ALIAS = "duckmesh_src"
 
@@ -76,11 +78,61 @@ def _try_casts(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _field_path(column: exp.Column) -> list[str]:
+    """The fields a query reads below ``column``: ``s.a``, ``s['a']``,
+    ``struct_extract(s, 'a')`` and list indexes (``l[1].a`` is ``[], a``)."""
+    steps: list[str] = []
+    node: exp.Expr = column
+    while node.parent is not None and node.arg_key == "this":
+        parent = node.parent
+        named = (isinstance(parent, exp.Dot) and isinstance(parent.expression, exp.Identifier)
+                 ) or (isinstance(parent, exp.StructExtract) and
+                       isinstance(parent.expression, exp.Literal))
+        if named:
+            steps.append(parent.expression.name)
+        elif isinstance(parent, exp.Bracket) and len(parent.expressions) == 1 and \
+                isinstance(parent.expressions[0], exp.Literal):
+            key = parent.expressions[0]
+            steps.append(key.name if key.is_string else ITEMS)
+        else:
+            break
+        node = parent
+    return steps
+
+
+def _check_denied_fields(query: GovernedQuery, user: str) -> None:
+    """AccessDenied, naming the field and the rule, for a field left out of its struct
+    that the query names directly (``s.card``, ``s['card']``, ``l[1].card``): it is not
+    in the secured relation, so DuckDB would only say that it cannot bind it."""
+    denied = {(fqn, c.column.name.lower()): c for fqn, a in query.access.items()
+              for c in a.columns if any(f.action == "deny" for f in c.fields)}
+    if not denied:
+        return
+    for scope in traverse_scope(query.expression):
+        for column in scope.columns:
+            outer: Scope | None
+            source, outer = None, scope  # a correlated column's source is further out
+            while outer is not None and source is None:
+                source, outer = outer.sources.get(column.table), outer.parent
+            fqn = product_name(source) if isinstance(source, exp.Table) else None
+            decision = denied.get((fqn or "", column.name.lower()))
+            if decision is None:
+                continue
+            path = tuple(step.lower() for step in _field_path(column))
+            for governed in decision.fields:
+                wanted = tuple(step.lower() for step in governed.field.path)
+                if governed.action == "deny" and path[:len(wanted)] == wanted:
+                    where = governed.field.describe(decision.column.name)
+                    raise AccessDenied(f"field {fqn}.{where} is denied to user {user!r} by "
+                                       f"{governed.reason}", product=fqn, column=where)
+
+
 def rewrite(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     """Replace every product reference with its secured relation over its planned scan.
 
     A pure tree transform: the scan plans come from the ``scans`` step.
     """
+    _check_denied_fields(query, ctx.principal.name)
     scans = query.scans
     uses_hash = any(
         "hash" in _methods(c) and c.column.name in query.columns_read[fqn]
