@@ -17,6 +17,7 @@ import pytest
 from federation import Mesh
 from federation.engines.spark import display_views, shapes, spark_sql
 from federation.errors import DuckmeshError
+from federation.pipeline.query import GovernedQuery
 from tests.federation.pipeline.test_golden import GOLDEN, Case, load_cases, save_cases
 from tests.federation.pipeline.test_nested_masks import build as build_nested
 
@@ -29,11 +30,22 @@ def nested(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     return Mesh.open(build_nested(tmp_path_factory.mktemp("nested") / "mesh"))
 
 
+_GOVERNED: dict[tuple[str, str, str], tuple[GovernedQuery, dict[str, dict[str, str]]]] = {}
+
+
+def _governed(mesh: Mesh, case: Case) -> tuple[GovernedQuery, dict[str, dict[str, str]]]:
+    """The case's governed query and its scans' DuckDB types (once per test session)."""
+    key = (str(mesh.root), case.directives.get("user", "adam"), case.sql)
+    if key not in _GOVERNED:
+        governed = mesh.govern(case.sql, key[1])
+        _GOVERNED[key] = governed, shapes(governed, mesh.settings.engine, mesh.root).types
+    return _GOVERNED[key]
+
+
 def translate(mesh: Mesh, case: Case) -> str:
     """The Spark SQL of the case's governed query (pretty), or its error."""
     try:
-        governed = mesh.govern(case.sql, case.directives.get("user", "adam"))
-        types = shapes(governed, mesh.settings.engine, mesh.root).types
+        governed, types = _governed(mesh, case)
         return spark_sql(governed, display_views(governed), types, pretty=True)
     except DuckmeshError as exc:
         return f"ERROR {type(exc).__name__}: {exc}"
@@ -61,10 +73,8 @@ def test_pretty_is_the_same_query(mesh: Mesh) -> None:
     for case in CASES:
         if case.expected.startswith("ERROR") or case.directives.get("mesh", "demo") != "demo":
             continue
-        governed = mesh.govern(case.sql, case.directives.get("user", "adam"))
-        types = shapes(governed, mesh.settings.engine, mesh.root).types
-        views = display_views(governed)
-        one_line = spark_sql(governed, views, types)
+        governed, types = _governed(mesh, case)
+        one_line = spark_sql(governed, display_views(governed), types)
         assert parse_one(one_line, read="spark") == parse_one(case.expected, read="spark")
 
 
