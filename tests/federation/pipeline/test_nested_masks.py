@@ -364,3 +364,19 @@ def test_golden_rewrite(root: Path, index: int, request: pytest.FixtureRequest) 
         save_cases(GOLDEN, cases)
         return
     assert actual == case.expected
+
+
+def test_lists_of_lists_and_deep_structs_are_rebuilt() -> None:
+    column = Column("c", "STRUCT(a STRUCT(b VARCHAR, k BIGINT)[][], d DATE)")
+    rules = {("a", ITEMS, ITEMS, "b"): ("mask", "redact"), ("d",): ("mask", "null")}
+    rebuilt = nested_mask(exp.column("c"), column, rules)
+    assert rebuilt is not None
+    con = duckdb.connect()
+    try:
+        got = con.sql(f"SELECT {rebuilt.sql(dialect='duckdb')} FROM (SELECT "
+                      "{'a': [[{'b': 'x', 'k': 1}, NULL], NULL, []], 'd': DATE '2020-02-02'} "
+                      "AS c UNION ALL SELECT NULL) ORDER BY 1 NULLS LAST").fetchall()
+    finally:
+        con.close()
+    assert got == [({"a": [[{"b": "[REDACTED]", "k": 1}, None], None, []], "d": None},),
+                   (None,)]
