@@ -143,10 +143,11 @@ def _catalog(server: dict[str, Any], root: Path, storage: Any = None,
                        **io_properties(storage), **relocation}
             return SqlCatalog(name, **options)
         if url.startswith(("http://", "https://")):
-            from pyiceberg.catalog.rest import RestCatalog
+            from connectors.iceberg_io import BoundedRestCatalog
 
-            return RestCatalog(name, uri=url, **({"warehouse": warehouse} if warehouse else {}),
-                               **{**io_properties(storage), **relocation})
+            return BoundedRestCatalog(name, uri=url,
+                                      **({"warehouse": warehouse} if warehouse else {}),
+                                      **{**io_properties(storage), **relocation})
     except ImportError:
         raise ConfigError("Iceberg products need pyiceberg",
                           hint="pip install 'pyiceberg[sql-sqlite,pyarrow]'") from None

@@ -23,12 +23,17 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from typing import Any
 
+from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.io import InputFile, InputStream, OutputFile
 from pyiceberg.io.fsspec import FsspecFileIO, FsspecInputFile, FsspecOutputFile
+from requests import PreparedRequest, Response, Session
+from requests.adapters import HTTPAdapter
+from requests.exceptions import Timeout
 
-from connectors.filesystems import call, read_range
+from connectors.filesystems import DeadlineExceeded, call, read_range
 
 TABLE = "duckmesh.relocate.table"
 """Property: ``<namespace>/<table>``, the table's part of every location."""
@@ -135,3 +140,37 @@ class RelocatingFileIO(FsspecFileIO):
         if isinstance(location, str):
             location = relocate(location, self.properties)
         super().delete(location)
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """Every request to a REST catalog waits at most until the query's deadline."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded("the query's time limit ran out before the Iceberg "
+                                   "catalog answered")
+        kwargs["timeout"] = left
+        try:
+            return super().send(request, *args, **kwargs)
+        except Timeout:
+            raise DeadlineExceeded("the query's time limit ran out while the Iceberg "
+                                   "catalog was answering") from None
+
+
+class BoundedRestCatalog(RestCatalog):
+    """pyiceberg's REST catalog whose requests (its configuration and table loads
+    included) end by the ``duckmesh.deadline`` property."""
+
+    def _create_session(self) -> Session:
+        session: Session = super()._create_session()
+        deadline = self.properties.get(DEADLINE)
+        if deadline:
+            adapter = _DeadlineAdapter(float(deadline))
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        return session

@@ -2,16 +2,21 @@
 manifest list and manifests (on pyiceberg's own threads), and of the data files its reader
 falls back to, end by the query's time limit with one clear line (issue 14, item 10).
 
-The store is moto's server behind the fault proxy, stalled longer than the time limit and
+A REST catalog that never answers ends the same way.  The store is moto's server behind
+the fault proxy, stalled longer than the time limit and
 shorter than any client timeout: only the deadline can end those reads.
 """
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import yaml
 from click.testing import CliRunner
 from pyiceberg.catalog.sql import SqlCatalog
 
@@ -95,3 +100,41 @@ def test_a_cut_metadata_body_is_read_again(ice_s3: Path, s3: FaultProxy) -> None
     rows = Mesh.open(ice_s3).sql("SELECT count(*) AS n FROM crm.people", user="root")
     assert rows.arrow().to_pylist() == [{"n": ROWS}]
     assert s3.faults.truncate_gets == 0
+
+
+@pytest.fixture
+def silent_catalog() -> Iterator[str]:
+    """An HTTP endpoint that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_a_silent_rest_catalog_ends_at_the_time_limit(ice_s3: Path,
+                                                      silent_catalog: str) -> None:
+    path = ice_s3 / "domains/crm/people.odcs.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec["servers"][0]["catalogUrl"] = silent_catalog
+    write_yaml(path, spec)
+    with pytest.raises(StorageError, match="time limit ran out") as err:
+        Mesh.open(ice_s3).sql("SELECT count(*) FROM crm.people", user="root")
+    assert err.value.product == "crm.people"
