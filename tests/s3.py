@@ -106,9 +106,9 @@ class FaultProxy(LoopbackServer):
                                            "server", "date"):
                         self.send_header(key, value)
                 sent = data[: len(data) // 2] if truncate else data
-                length = response.getheader("Content-Length") if self.command == "HEAD" \
+                announced = response.getheader("Content-Length") if self.command == "HEAD" \
                     else str(len(data))
-                self.send_header("Content-Length", length or "0")
+                self.send_header("Content-Length", announced or "0")
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(sent)
