@@ -157,6 +157,18 @@ def _samples_outside(expression: exp.Expr) -> exp.Expr:
 def _name_table_function_columns(expression: exp.Expr) -> exp.Expr:
     """``FROM range(5)`` has one column, named ``range`` by DuckDB: said explicitly, so
     that ``*`` expands to it (and not to a made-up name)."""
+    for unnest in expression.find_all(exp.Unnest):
+        alias = unnest.args.get("alias")
+        if not isinstance(unnest.parent, exp.From | exp.Join) or len(unnest.expressions) != 1 \
+                or (isinstance(alias, exp.TableAlias) and alias.columns):
+            continue
+        if unnest.args.get("offset"):
+            raise QueryRejected("name the columns of unnest(…) WITH ORDINALITY: … AS t(value, "
+                                "n)")
+        # DuckDB names its column after the alias, else unnest; sqlglot would make up one.
+        name = alias.name if isinstance(alias, exp.TableAlias) and alias.name else "unnest"
+        unnest.set("alias", exp.TableAlias(this=exp.to_identifier(name),
+                                           columns=[exp.to_identifier(name)]))
     for table in expression.find_all(exp.Table):
         if isinstance(table.this, exp.GenerateSeries):
             alias = table.args.get("alias")

@@ -46,6 +46,9 @@ def check_shell(node: exp.Expr) -> None:
         if value in (None, False, [], "") or key in _SHELL_ARGS[type(node)]:
             continue
         raise _reject(f"{name} with {key.upper()}")
+    group = node.args.get("group")
+    if isinstance(group, exp.Group) and group.args.get("all"):
+        raise QueryRejected("DuckDB's PIVOT takes no GROUP BY ALL; name the columns")
     if isinstance(node, exp.Show):
         if str(node.name).upper() != "TABLES":
             raise _reject(f"SHOW {node.name}")
@@ -92,6 +95,11 @@ def _standard_pivot(expression: exp.Expr) -> exp.Expr:
     source.set("alias", None)
     fields = pivot.args.get("fields") or []
     if pivot.args.get("unpivot"):
+        known_unpivot = {"expressions", "fields", "unpivot", "default_on_null",
+                         "value_columns_first"}
+        if any(v not in (None, False, [], "") and k not in known_unpivot
+               for k, v in pivot.args.items()):
+            return expression  # INCLUDE NULLS and the like: not rewritten, so refused
         if len(fields) != 1 or len(pivot.expressions) != 1 or \
                 not isinstance(fields[0], exp.In):
             return expression

@@ -89,6 +89,8 @@ ATTACKS = [
            "(count(*) FOR region IN ('EU', 'NA') GROUP BY loyalty_tier)", SAFE),
     Attack("standard unpivot of a hidden column", "SELECT * FROM customers.profiles UNPIVOT "
            "(v FOR k IN (email, passport_number))", DENY),
+    Attack("standard unpivot with an option it would lose", "SELECT * FROM customers.profiles "
+           "UNPIVOT INCLUDE NULLS (v FOR k IN (email, phone))", REJECT),
     Attack("standard pivot inside a bigger query", "SELECT region FROM customers.profiles "
            "PIVOT (count(*) FOR passport_number IN ('x'))", REJECT),
     Attack("pivot using a subquery of hidden", "PIVOT customers.profiles ON region USING "

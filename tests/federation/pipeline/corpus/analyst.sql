@@ -356,6 +356,9 @@ SELECT carrier, list_sort(list(DISTINCT origin))[1:3] AS first_origins FROM flig
 SELECT unnest([1, 2, 3]) AS x;
 SELECT x FROM unnest(['a', 'b', 'c']) AS t(x) ORDER BY x;
 SELECT unnest(['web', 'app']) AS channel, 1 AS one;
+SELECT * FROM unnest(['b', 'a']) ORDER BY 1;
+SELECT u.* FROM unnest([3, 1, 2]) AS u ORDER BY 1;
+SELECT * FROM unnest(['x', 'y']) WITH ORDINALITY AS t(letter, n) ORDER BY n;
 SELECT c.channel, count(r.booking_id) FROM unnest(['web', 'app', 'phone']) AS c(channel) LEFT JOIN bookings.reservations r USING (channel) GROUP BY c.channel ORDER BY c.channel;
 SELECT unnest(string_split(name, ' ')) AS word, count(*) FROM marketing.campaigns GROUP BY word ORDER BY count(*) DESC, word LIMIT 10;
 SELECT carrier, unnest(list(DISTINCT origin ORDER BY origin)) AS o FROM flights.schedule GROUP BY carrier ORDER BY carrier, o LIMIT 20;
