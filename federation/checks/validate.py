@@ -16,14 +16,20 @@ from sqlglot import exp
 
 from federation.errors import ConfigError, DuckmeshError, QueryRejected
 from federation.governance.grants import grant_problems, placeholders
-from federation.governance.masks import is_temporal
+from federation.governance.masks import NotRebuildable, is_temporal, nested_mask
 from federation.governance.model import Governance
 from federation.governance.policies import suggest
 from federation.pipeline.allowlist import check_predicate
 from federation.reports.spec import load_report, report_errors, report_names, report_sql
 from products.catalog import Catalog, check_name, contract_paths, domain_dirs
 from products.config import MESH_FILE, MeshSettings, load_settings, mask_secret
-from products.contract import CONTRACT_SUFFIX, Product, product_from_document, schema_errors
+from products.contract import (
+    CONTRACT_SUFFIX,
+    Column,
+    Product,
+    product_from_document,
+    schema_errors,
+)
 from products.diff import bump_ok, contract_from_text, diff_products, git_contracts
 from products.ownership import domain_roots, location_problem, overlapping_roots, shared_locations
 from products.quality import RuleError, measure, rules_of
@@ -169,6 +175,30 @@ def _labels(governance: Governance, products: dict[str, Product],
                     f"governance/policies.yaml{suggest(label, known)}; the column is denied "
                     "until it is", file=str(product.contract_path), product=product.fqn,
                     column=column.name, field="classification"))
+            _nested_labels(product, column, known, errors)
+
+
+def _nested_labels(product: Product, column: Column, known: tuple[str, ...] | list[str],
+                   errors: list[DuckmeshError]) -> None:
+    """Labels inside a nested column are known, and the struct can be rebuilt with them
+    masked (else the whole column is denied at query time to whoever a rule governs)."""
+    for nested in column.nested:
+        if nested.classification not in known:
+            errors.append(ConfigError(
+                f"field {nested.describe(column.name)}: classification "
+                f"{nested.classification!r} is not declared in governance/policies.yaml"
+                f"{suggest(nested.classification, known)}; the column is denied until it is",
+                file=str(product.contract_path), product=product.fqn, column=column.name,
+                field="classification"))
+    try:
+        nested_mask(exp.column(column.name), column,
+                    {n.path: ("mask", "redact") for n in column.nested})
+    except NotRebuildable as exc:
+        errors.append(ConfigError(
+            f"column {column.name}: {exc}, so the classifications inside it cannot be "
+            "enforced; the column is denied to everyone a rule on them governs",
+            file=str(product.contract_path), product=product.fqn, column=column.name,
+            field="properties"))
 
 
 def breaking_since(root: Path, rev: str, products: dict[str, Product]) -> list[DuckmeshError]:

@@ -380,3 +380,13 @@ def test_lists_of_lists_and_deep_structs_are_rebuilt() -> None:
         con.close()
     assert got == [({"a": [[{"b": "[REDACTED]", "k": 1}, None], None, []], "d": None},),
                    (None,)]
+
+
+def test_validate_names_classifications_it_cannot_enforce(root: Path) -> None:
+    from federation.checks.validate import validate_mesh
+
+    errors, _ = validate_mesh(root)
+    text = [str(e) for e in errors]
+    assert any("column m: m is a MAP" in t and "cannot be enforced" in t for t in text)
+    assert any("column bad: bad.b is not a field of the struct bad" in t for t in text)
+    assert not any("column s:" in t or "column l:" in t for t in text)
