@@ -187,7 +187,7 @@ def _nested_labels(product: Product, column: Column, known: tuple[str, ...] | li
             errors.append(ConfigError(
                 f"field {nested.describe(column.name)}: classification "
                 f"{nested.classification!r} is not declared in governance/policies.yaml"
-                f"{suggest(nested.classification, known)}; the column is denied until it is",
+                f"{suggest(nested.classification, known)}; the field is left out until it is",
                 file=str(product.contract_path), product=product.fqn, column=column.name,
                 field="classification"))
     try:
