@@ -69,7 +69,9 @@ def test_rejected_and_failed_queries_are_recorded(demo_copy: Path) -> None:
     mesh = Mesh.open(demo_copy)
     with pytest.raises(Exception, match="only SELECT"):
         mesh.sql("DROP TABLE x", user="ana")
-    with pytest.raises(Exception, match="could not run the governed query"):
+    # The engine's message, rebuilt without the value (no email in it).
+    with pytest.raises(Exception, match=r"did not match the strptime format \(the value is "
+                                        r"not shown\)"):
         mesh.sql("SELECT strptime(email, '%Y') FROM customers.profiles", user="adam").arrow()
     outcomes = [(r["outcome"], r["error_class"]) for r in mesh.audit.records()]
     assert outcomes == [("rejected", "QueryRejected"), ("failed", "QueryFailed")]
