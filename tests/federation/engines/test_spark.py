@@ -222,12 +222,19 @@ def test_cli_formats_on_spark(demo_root: Path, tmp_path: Path, spark: Any) -> No
         on_spark = _cli(demo_root, "query", "--engine", "spark", "--user", "ana", "--format",
                         fmt, sql)
         assert on_spark.stdout == duck.stdout
-    out = tmp_path / "x.parquet"
-    result = _cli(demo_root, "query", "--engine", "spark", "--user", "ana", "-o", str(out), sql)
-    assert result.exit_code == 0, result.output
     import pyarrow.parquet as pq
 
-    assert b"duckmesh.stamp" in pq.read_metadata(out).metadata
+    # --output of a result of several partitions (one per product), streamed: the same
+    # rows, in the same order, as DuckDB's file; the stamp in the file's metadata.
+    big = ("SELECT booking_id AS id, 'b' AS k FROM bookings.reservations UNION ALL SELECT "
+           "customer_id, 'c' FROM customers.profiles ORDER BY id, k")
+    files = {engine: tmp_path / f"{engine}.parquet" for engine in ("duckdb", "spark")}
+    for engine, out in files.items():
+        result = _cli(demo_root, "query", "--engine", engine, "--user", "ana", "-o", str(out),
+                      big)
+        assert result.exit_code == 0, result.output
+    assert b"duckmesh.stamp" in pq.read_metadata(files["spark"]).metadata
+    assert pq.read_table(files["spark"]).equals(pq.read_table(files["duckdb"]))
 
 
 @needs_spark
