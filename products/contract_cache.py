@@ -62,9 +62,9 @@ def fingerprint() -> str:
     """Everything a verdict depends on besides the file: the code that parses and checks
     contracts, the schemas, the libraries' versions."""
     h = hashlib.sha256(f"format {FORMAT}\n".encode())
-    here = Path(__file__).parent
-    for name in ("contract.py", "yamlio.py", "contract_cache.py"):
-        h.update(name.encode() + b"\0" + (here / name).read_bytes())
+    # Every module of the package, not only contract.py: checks move between modules.
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(source.name.encode() + b"\0" + source.read_bytes())
     for folder in (resources.files("products").joinpath("odcs"),
                    resources.files("open_data_contract_standard")):
         for item in sorted(folder.iterdir(), key=lambda f: f.name):
