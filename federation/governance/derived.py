@@ -54,16 +54,19 @@ def column_label(policies: PoliciesFile, column: Column) -> str:
     return most_sensitive(policies, [own, *(n.classification for n in column.nested)]) or own
 
 
-def lineage_of(product: Product, column: str) -> list[dict[str, Any]]:
-    """The recorded sources of ``product.column`` (empty if none are recorded)."""
+def lineage_of(product: Product, column: str) -> list[dict[str, Any]] | None:
+    """The recorded sources of ``product.column``: empty if none are recorded, None if
+    the entry is there but is not a list (a hand edit; callers decide how to refuse)."""
     schema = product.raw.get("schema") or [{}]
     for prop in schema[0].get("properties") or []:
         if str(prop.get("name", "")).lower() != column.lower():
             continue
         for custom in prop.get("customProperties") or []:
-            if isinstance(custom, dict) and custom.get("property") == COLUMN_LINEAGE \
-                    and isinstance(custom.get("value"), list):
-                return [s for s in custom["value"] if isinstance(s, dict)]
+            if isinstance(custom, dict) and custom.get("property") == COLUMN_LINEAGE:
+                value = custom.get("value")
+                if not isinstance(value, list):
+                    return None
+                return [s for s in value if isinstance(s, dict)]
     return []
 
 
@@ -92,7 +95,7 @@ def tighten(catalog: Catalog, policies: PoliciesFile) -> Catalog:
             columns: list[Column] = []
             moved = False
             for column in product.columns:
-                sources = lineage_of(product, column.name)
+                sources = lineage_of(product, column.name) or []
                 own = column.classification or policies.default_classification
                 label = most_sensitive(policies, [own, *(_now(catalog, policies, s)
                                                          for s in sources)]) or own

@@ -126,13 +126,18 @@ class Governance:
             return Principal(user, (), {}, known=False)
         return Principal(user, tuple(spec.roles), dict(spec.attributes))
 
+    def owner(self, domain: str) -> str | None:
+        """``domain``'s domain.yaml ``owner`` as written (a principal or a role); None if
+        it names none or the file is broken."""
+        found = self.domains.get(domain)
+        return found.file.owner if found is not None and found.error is None else None
+
     def owners(self, domain: str) -> list[str]:
         """The principals who own ``domain``: its domain.yaml ``owner``, by principal name
         or a role of that name.  Owners decide access requests, publish derived products
         and change the lifecycle status of the domain's contracts; a broken domain.yaml
         has no owners."""
-        found = self.domains.get(domain)
-        owner = found.file.owner if found is not None and found.error is None else None
+        owner = self.owner(domain)
         if not owner:
             return []
         return sorted(name for name, spec in self.principals.users.items()

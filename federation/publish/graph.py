@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import traverse_scope
 
 from federation.errors import DuckmeshError
+from federation.governance.derived import lineage_of
 from federation.pipeline.parse import parse
-from federation.publish.derive import COLUMN_LINEAGE, DERIVED
+from federation.publish.derive import DERIVED
 from products.catalog import Catalog
 from products.contract import Product
 
@@ -41,8 +42,6 @@ class Consumer:
     reads: dict[str, frozenset[str]]
     """Upstream product → the columns read (lower case), or ``{ALL}``."""
     status: str | None = None
-    outputs: dict[str, list[str]] = field(default_factory=dict)
-    """Derived products: output column → ``product.column`` sources (from the contract)."""
 
     def reads_column(self, product: str, column: str) -> bool:
         """True if this consumer reads ``product.column`` (or cannot tell)."""
@@ -92,17 +91,6 @@ def reads_of(sql: str, catalog: Catalog,
     return {fqn: frozenset(cols) for fqn, cols in out.items()}
 
 
-def _outputs(product: Product) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for prop in product.raw["schema"][0].get("properties") or []:
-        for custom in prop.get("customProperties") or []:
-            if isinstance(custom, dict) and custom.get("property") == COLUMN_LINEAGE and \
-                    isinstance(custom.get("value"), list):
-                out[str(prop.get("name"))] = [f"{s.get('product')}.{s.get('column')}"
-                                              for s in custom["value"] if isinstance(s, dict)]
-    return out
-
-
 def consumers(root: Path, catalog: Catalog,
               versions: dict[str, Product] | None = None) -> list[Consumer]:
     """Every derived product and report of the mesh, with what it reads (judged against
@@ -114,13 +102,12 @@ def consumers(root: Path, catalog: Catalog,
         derived = product.custom(DERIVED)
         if isinstance(derived, dict) and isinstance(derived.get("sql"), str):
             reads = reads_of(derived["sql"], catalog, versions)
-            for source in _outputs(product).values():  # lineage recorded at publication
-                for text in source:
-                    fqn, _, column = text.rpartition(".")
-                    reads.setdefault(fqn, frozenset())
-                    reads[fqn] = reads[fqn] | {column.lower()}
-            found.append(Consumer("product", product.fqn, reads, product.status,
-                                  _outputs(product)))
+            for column in product.columns:  # and the lineage recorded at publication
+                for source in lineage_of(product, column.name) or []:
+                    fqn = str(source.get("product"))
+                    reads[fqn] = reads.get(fqn, frozenset()) | {
+                        str(source.get("column")).lower()}
+            found.append(Consumer("product", product.fqn, reads, product.status))
     for spec in load_reports(root):
         if isinstance(spec, DuckmeshError):
             continue  # a broken report is validate's to report

@@ -29,6 +29,7 @@ from federation.errors import (
     StorageError,
     UsageError,
 )
+from federation.governance.derived import lineage_of
 from federation.mesh import Mesh
 from federation.publish import derive, iceberg_store, store
 from federation.reports.history import History
@@ -231,7 +232,7 @@ def _contract(mesh: Mesh, fqn: str, result: Any, derived: dict[str, Any],
         raise UsageError(f"two result columns are called {dupes[0]!r}: alias each column "
                          "of a product's query uniquely", product=fqn)
     inherited, transformations, lineage_of = classify(mesh, result, names)
-    owner = _domain_owner(mesh, fqn.split(".")[0])
+    owner = mesh.governance.owner(fqn.split(".")[0])
     return derive.derived_contract(
         fqn=fqn, owner=owner, description=description, version="1.0.0", server=server,
         columns=columns, inherited=inherited, transformations=transformations,
@@ -278,11 +279,6 @@ def classify(mesh: Mesh, result: Any, names: list[str]) -> tuple[
             lineage_of[column] = [*lineage_of[column],
                                   *(s for s in choosing if s not in lineage_of[column])]
     return inherited, transformations, lineage_of
-
-
-def _domain_owner(mesh: Mesh, domain: str) -> str | None:
-    found = mesh.governance.domains.get(domain)
-    return found.file.owner if found is not None and found.error is None else None
 
 
 def _history(root: Path, fqn: str) -> History:
@@ -336,13 +332,9 @@ def check_upstream(mesh: Mesh, product: Product) -> None:
 
 
 def _lineage(product: Product, column: str) -> list[dict[str, Any]]:
-    prop: dict[str, Any] = next((p for p in product.raw["schema"][0].get("properties") or []
-                 if str(p.get("name", "")).lower() == column.lower()), {})
-    for custom in prop.get("customProperties") or []:
-        if isinstance(custom, dict) and custom.get("property") == derive.COLUMN_LINEAGE:
-            value = custom.get("value")
-            if not isinstance(value, list):
-                raise ConfigError(f"{product.fqn}.{column}: {derive.COLUMN_LINEAGE} is not "
-                                  "a list", product=product.fqn, column=column)
-            return [s for s in value if isinstance(s, dict)]
-    return []
+    """The recorded sources of a derived column; a malformed record is refused."""
+    sources = lineage_of(product, column)
+    if sources is None:
+        raise ConfigError(f"{product.fqn}.{column}: {derive.COLUMN_LINEAGE} is not "
+                          "a list", product=product.fqn, column=column)
+    return sources
