@@ -230,13 +230,7 @@ class Service:
         started = time.monotonic()
         when = dt.datetime.now(dt.UTC)
         user = identity.principal
-        try:
-            if not self.accepting:
-                raise ServerUnavailable("the server is shutting down")
-            self.admission.acquire(user)
-        except ServerUnavailable as exc:
-            self._refused(identity, sql, purpose, when, exc)
-            raise
+        self._admit(identity, sql, purpose, when)
         cancelled: list[str] = []
         executions: list[Execution] = []
         audit = SessionAudit(self.mesh.audit.store, self.mesh.audit.readers,
@@ -263,13 +257,7 @@ class Service:
         marked ``request: schema``."""
         user = identity.principal
         when = dt.datetime.now(dt.UTC)
-        try:
-            if not self.accepting:
-                raise ServerUnavailable("the server is shutting down")
-            self.admission.acquire(user)
-        except ServerUnavailable as exc:
-            self._refused(identity, sql, purpose, when, exc)
-            raise
+        self._admit(identity, sql, purpose, when)
         try:
             audit = SessionAudit(self.mesh.audit.store, self.mesh.audit.readers,
                                  session={**identity.session(), "request": "schema"})
@@ -288,6 +276,18 @@ class Service:
                     rows=None if error else 0, error=error, purpose=purpose))
         finally:
             self.admission.release(user)
+
+    def _admit(self, identity: Identity, sql: str, purpose: str | None,
+               when: dt.datetime) -> None:
+        """Take an admission slot for ``identity``, or refuse (shutting down, busy) with
+        the refusal audited; the caller releases the slot."""
+        try:
+            if not self.accepting:
+                raise ServerUnavailable("the server is shutting down")
+            self.admission.acquire(identity.principal)
+        except ServerUnavailable as exc:
+            self._refused(identity, sql, purpose, when, exc)
+            raise
 
     def _refused(self, identity: Identity, sql: str, purpose: str | None,
                  when: dt.datetime, exc: DuckmeshError) -> None:
