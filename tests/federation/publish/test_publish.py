@@ -143,13 +143,18 @@ def test_a_failed_publication_leaves_nothing(demo_copy: Path) -> None:
     assert not (demo_copy / "domains/bookings/revenue_facts.odcs.yaml").exists()
 
 
-def test_a_row_filtered_publisher_view_is_written_in_the_contract(demo_copy: Path) -> None:
-    domain = demo_copy / "domains/customers/domain.yaml"
+def _sales_grant_on_profiles(root: Path, **fields: Any) -> None:
+    """Set ``fields`` on the customers domain's grant to the sales team (the publisher)."""
+    domain = root / "domains/customers/domain.yaml"
     data = yaml.safe_load(domain.read_text())
     for grant in data["grants"]:
         if grant["roles"] == ["bookings_owner"]:
-            grant["row_filter"] = "region = 'EU'"
+            grant.update(fields)
     domain.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_a_row_filtered_publisher_view_is_written_in_the_contract(demo_copy: Path) -> None:
+    _sales_grant_on_profiles(demo_copy, row_filter="region = 'EU'")
     publish(Mesh.open(demo_copy), FQN, "SELECT customer_id, country FROM customers.profiles",
             user="sales-team")
     contract = _contract(demo_copy)
@@ -160,12 +165,7 @@ def test_a_row_filtered_publisher_view_is_written_in_the_contract(demo_copy: Pat
 
 
 def test_declassification_only_by_policy_and_recorded(demo_copy: Path) -> None:
-    domain = demo_copy / "domains/customers/domain.yaml"
-    data = yaml.safe_load(domain.read_text())
-    for grant in data["grants"]:
-        if grant["roles"] == ["bookings_owner"]:
-            grant["mask_columns"] = {"email": "redact"}
-    domain.write_text(yaml.safe_dump(data, sort_keys=False))
+    _sales_grant_on_profiles(demo_copy, mask_columns={"email": "redact"})
     sql = "SELECT email AS e FROM customers.profiles"
     publish(Mesh.open(demo_copy), "bookings.masked1", sql, user="sales-team")
     assert _labels(_contract(demo_copy, "masked1"))["e"] == "pii"  # masked is still pii
@@ -386,12 +386,7 @@ def test_a_source_label_made_stricter_reaches_the_derived_column_at_once(
 
 
 def test_a_withdrawn_declassify_raises_the_label_again(demo_copy: Path) -> None:
-    domain = demo_copy / "domains/customers/domain.yaml"
-    data = yaml.safe_load(domain.read_text())
-    for grant in data["grants"]:
-        if grant["roles"] == ["bookings_owner"]:
-            grant["mask_columns"] = {"email": "redact"}
-    domain.write_text(yaml.safe_dump(data, sort_keys=False))
+    _sales_grant_on_profiles(demo_copy, mask_columns={"email": "redact"})
     policies = demo_copy / "governance/policies.yaml"
     original = policies.read_text()
     doc = yaml.safe_load(original)
