@@ -7,6 +7,10 @@ off (``default_cache_type='none'``).  Retries with backoff and bounded timeouts 
 botocore's configuration; a body the store cut short (it announced its length, then the
 connection closed) is retried here as well, and every read and listing ends by the query's
 deadline (:func:`storage_deadline`), whatever the store does.
+
+fsspec is imported only where a filesystem is built or an asynchronous one is called:
+with asyncio, ssl and its compression codecs it cost every local query about 40 ms of
+start-up, and a local product is read by DuckDB directly.
 """
 
 from __future__ import annotations
@@ -17,13 +21,12 @@ import importlib
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
-
-import fsspec
-import fsspec.asyn
-from fsspec.exceptions import FSTimeoutError
+from typing import TYPE_CHECKING, Any
 
 from connectors.errors import ConfigError
+
+if TYPE_CHECKING:
+    import fsspec
 
 # Optional backends and the extra that installs each (fsspec's known_implementations idea).
 _OPTIONAL = {"gs": ("gcsfs", "gcsfs"), "gcs": ("gcsfs", "gcsfs"), "az": ("adlfs", "adlfs"),
@@ -120,6 +123,9 @@ def call(fs: Any, method: str, *args: Any, deadline: float | None = None, **kwar
     if deadline is None or not getattr(fs, "async_impl", False) or \
             not hasattr(fs, "_" + method):
         return getattr(fs, method)(*args, **kwargs)
+    import fsspec.asyn
+    from fsspec.exceptions import FSTimeoutError
+
     try:
         return fsspec.asyn.sync(fs.loop, getattr(fs, "_" + method), *args,
                                 timeout=_time_left(deadline), **kwargs)
@@ -177,6 +183,8 @@ def filesystem(scheme: str, storage: Any = None) -> fsspec.AbstractFileSystem:
                               hint=f"pip install 'duckmesh[{extra}]'") from None
     key = (scheme, repr(sorted(options.items())), if_match)
     if key not in _CACHE:
+        import fsspec
+
         fs = fsspec.filesystem("memory") if scheme == "memory" else \
             fsspec.filesystem(scheme, skip_instance_cache=True, **options)
         if scheme == "s3":
@@ -237,6 +245,9 @@ def read_range(fs: Any, path: str, start: int, end: int, etag: str = "",
 def _read_once(fs: Any, path: str, start: int, end: int, etag: str,
                deadline: float | None) -> bytes:
     if etag and getattr(fs, "duckmesh_if_match", False):
+        import fsspec.asyn
+        from fsspec.exceptions import FSTimeoutError
+
         try:
             return bytes(fsspec.asyn.sync(fs.loop, _s3_range_if_match, fs, path, start, end,
                                           etag, timeout=_time_left(deadline)))

@@ -18,23 +18,20 @@ Every other read gets the store's bytes; a read that overlaps the cached footer 
 only the part before it.  For small files this is most of what a query fetches: the
 demo's "passengers by status" went from 2.42× to 1.05× the bytes it needs.
 
-``TailCachingFileSystem`` wraps a remote filesystem: reads inside a cached footer are
-served from memory, ``info`` is answered from the planned listing, everything else goes
-to the store.  Entries are keyed by path and version (size, modification time, ETag), so
-a changed object is read anew.
+``connectors.tailfs.TailCachingFileSystem`` wraps a remote filesystem: reads inside a
+cached footer are served from memory (:func:`open_tail`), ``info`` is answered from the
+planned listing, everything else goes to the store.  Entries are keyed by path and
+version (size, modification time, ETag), so a changed object is read anew.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import threading
 from collections import OrderedDict
 from typing import Any
 
-from fsspec import AbstractFileSystem
-
-from connectors.filesystems import call, read_range
+from connectors.filesystems import read_range
 
 DUCKDB_FOOTER_PROBE = 16 * 1024
 """The least DuckDB reads of a Parquet file's end to find its footer (more for large
@@ -227,48 +224,11 @@ class _TailFile(io.RawIOBase):
         return len(data)
 
 
-class TailCachingFileSystem(AbstractFileSystem):  # type: ignore[misc]
-    """A read-only view of ``inner`` that serves cached tails and planned file sizes."""
-
-    cachable = False
-
-    def __init__(self, inner: Any, files: dict[str, Version],
-                 deadline: float | None = None) -> None:
-        """``files``: path (without scheme) → its version as planned; ``deadline``
-        (``time.monotonic``): when the query's time is up, for every read."""
-        super().__init__()
-        self.inner = inner
-        self.protocol = inner.protocol
-        self._files = files
-        self._deadline = deadline
-
-    def _strip(self, path: str) -> str:
-        return str(self.inner._strip_protocol(path))
-
-    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        key = self._strip(path)
-        if key in self._files:
-            return {"name": key, "size": self._files[key][0], "type": "file"}
-        return dict(call(self.inner, "info", path, deadline=self._deadline, **kwargs))
-
-    def modified(self, path: str) -> dt.datetime:
-        key = self._strip(path)
-        if key in self._files:
-            return dt.datetime.fromtimestamp(self._files[key][1] / 1e9, tz=dt.UTC)
-        return self.inner.modified(path)  # type: ignore[no-any-return]
-
-    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> Any:
-        return self.inner.ls(path, detail=detail, **kwargs)
-
-    def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
-        if "r" not in mode or "+" in mode:
-            raise PermissionError("duckmesh reads products; it never writes them")
-        key = self._strip(path)
-        # Only planned files (a known version) use the caches.
-        version = self._files.get(key)
-        size = version[0] if version else int(call(self.inner, "info", key,
-                                                    deadline=self._deadline)["size"])
-        with _LOCK:
-            entry = _TAILS.get(key)
-        tail = (entry[1], entry[2]) if entry is not None and entry[0] == version else None
-        return _TailFile(self.inner, key, size, tail, version, self._deadline)
+def open_tail(fs: Any, path: str, size: int, version: Version | None,
+              deadline: float | None = None) -> io.RawIOBase:
+    """``path`` of ``fs`` opened for DuckDB: its cached footer (when ``version`` is the one
+    cached) and cached ranges from memory, the rest from the store, by ``deadline``."""
+    with _LOCK:
+        entry = _TAILS.get(path)
+    tail = (entry[1], entry[2]) if entry is not None and entry[0] == version else None
+    return _TailFile(fs, path, size, tail, version, deadline)

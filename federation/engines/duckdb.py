@@ -21,7 +21,6 @@ import duckdb
 import pyarrow as pa
 
 from connectors.listing import strip_scheme
-from connectors.tailcache import TailCachingFileSystem
 from federation.engines.sanitize import sanitize
 from federation.errors import ConfigError, QueryFailed, QueryInterrupted
 from federation.pipeline.query import GovernedQuery
@@ -86,7 +85,6 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path, *,
         allowed.append(str(spill).rstrip("/") + "/")
     con = duckdb.connect(":memory:", config=config)
     try:
-        # Remote products are read by DuckDB's own Parquet reader through fsspec.
         # Remote files are read by DuckDB's own Parquet reader through fsspec, via a view
         # that reuses the footers planning already fetched (connectors.tailcache).
         remote: dict[int, tuple[Any, dict[str, tuple[int, int, str]]]] = {}
@@ -94,8 +92,12 @@ def connect(query: GovernedQuery, engine: EngineSettings, root: Path, *,
             if scan.filesystem is not None:
                 _, files = remote.setdefault(id(scan.filesystem), (scan.filesystem, {}))
                 files.update({strip_scheme(f.path): f.version for f in scan.files})
-        for fs, files in remote.values():
-            con.register_filesystem(TailCachingFileSystem(fs, files, deadline))
+        if remote:
+            # Imported here: fsspec is for remote products only (connectors.tailfs).
+            from connectors.tailfs import TailCachingFileSystem
+
+            for fs, files in remote.values():
+                con.register_filesystem(TailCachingFileSystem(fs, files, deadline))
         for scan in query.scans.values():
             if scan.fallback is not None:
                 con.register(scan.fallback_name, scan.fallback)

@@ -21,7 +21,8 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 from connectors.footers import clear_caches
-from connectors.tailcache import DUCKDB_FOOTER_PROBE, TailCachingFileSystem, read_footer
+from connectors.tailcache import DUCKDB_FOOTER_PROBE, read_footer
+from connectors.tailfs import TailCachingFileSystem
 from federation import Mesh
 from tests.s3 import FaultProxy
 
