@@ -20,13 +20,15 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
-
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+from typing import IO, TYPE_CHECKING, Any
 
 from connectors.errors import UsageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow is imported by the writers that use it: atomic_file, dumps and text_cell serve
+# commands (and the audit log) that never touch Arrow.
 
 STREAM_FORMATS = ("csv", "json", "parquet", "markdown", "xlsx")
 """Formats :func:`write_stream` writes."""
@@ -143,6 +145,8 @@ def _write_json(reader: pa.RecordBatchReader, out: IO[bytes],
 
 def _as_text(arrow_type: pa.DataType) -> bool:
     """Types CSV has no cell for: nested values, intervals, bytes (written as text)."""
+    import pyarrow as pa
+
     return (pa.types.is_nested(arrow_type) or pa.types.is_interval(arrow_type)
             or pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)
             or pa.types.is_fixed_size_binary(arrow_type)
@@ -152,6 +156,8 @@ def _as_text(arrow_type: pa.DataType) -> bool:
 def _csv_column(column: pa.Array) -> pa.Array:
     """A column as CSV text: nested values and intervals as the JSON duckmesh writes for
     them (``[1, 2]``, ``{"a": 1}``), bytes as hex, as in JSON output."""
+    import pyarrow as pa
+
     if not _as_text(column.type):
         return column
     return pa.array([None if v is None else v.hex() if isinstance(v, bytes) else dumps(v)
@@ -159,11 +165,16 @@ def _csv_column(column: pa.Array) -> pa.Array:
 
 
 def _csv_schema(schema: pa.Schema) -> pa.Schema:
+    import pyarrow as pa
+
     return pa.schema([pa.field(f.name, pa.string()) if _as_text(f.type) else f
                       for f in schema])
 
 
 def _write_csv(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     rows = 0
     schema = _csv_schema(reader.schema)
     with pacsv.CSVWriter(out, schema) as writer:
@@ -178,6 +189,8 @@ def _write_csv(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
 
 def _write_parquet(reader: pa.RecordBatchReader, out: IO[bytes],
                    metadata: dict[str, str] | None) -> int:
+    import pyarrow.parquet as pq
+
     schema = reader.schema
     if metadata:
         schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
@@ -212,6 +225,8 @@ def _markdown_cell(value: Any) -> str:
 
 def _write_markdown(reader: pa.RecordBatchReader, out: IO[bytes]) -> int:
     """A GitHub-flavoured Markdown table; numbers aligned right."""
+    import pyarrow as pa
+
     names = [_markdown_cell(n) for n in reader.schema.names]
     right = [pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
              or pa.types.is_decimal(f.type) for f in reader.schema]

@@ -13,9 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from connectors.tailcache import RANGES
 from federation.audit.log import AuditLog, outcome_of
@@ -37,6 +35,9 @@ from federation.result import Result
 from products.catalog import Catalog
 from products.config import MESH_FILE, MeshSettings, find_mesh_root, load_settings, mask_secret
 from products.discovery import Match, describe, search
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def default_user() -> str:

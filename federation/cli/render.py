@@ -19,19 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import pyarrow as pa
 from rich.console import Console, OverflowMethod
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from connectors.writers import STREAM_FORMATS, atomic_file, dumps, text_cell, write_stream
-from federation.engines.duckdb import interrupt_all
 from federation.errors import UsageError
-from federation.pipeline.stamp import STAMP_METADATA_KEY
-from federation.result import Result
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from federation.result import Result
     from federation.server.client import RemoteResult
 
 FORMATS = ("table", "line", *STREAM_FORMATS)
@@ -59,6 +57,9 @@ def progress() -> Iterator[Callable[[float], None] | None]:
     if not sys.stderr.isatty():
         yield None
         return
+    # Only on a terminal: scripts and pipes never load rich's progress machinery.
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("query"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
@@ -78,6 +79,8 @@ def sigterm_interrupts() -> Iterator[None]:
         return
 
     def stop(signum: int, frame: Any) -> None:
+        from federation.engines.duckdb import interrupt_all
+
         interrupt_all()
         fail("interrupted (SIGTERM); the query's audit record says so", 128 + signum)
 
@@ -144,6 +147,8 @@ def preview(reader: pa.RecordBatchReader, max_rows: int) -> tuple[pa.Table, int]
     The rest is counted as it streams by and never held: a terminal preview of a large
     result costs the rows it shows in memory, not the whole result.
     """
+    import pyarrow as pa
+
     kept: list[pa.RecordBatch] = []
     held = total = 0
     for batch in reader:
@@ -161,6 +166,8 @@ def render_table(table: pa.Table, max_rows: int, console: Console | None = None,
 
     ``total``: the result's row count when ``table`` holds only its first rows.
     """
+    import pyarrow as pa
+
     shown = table.slice(0, max_rows)
     count = table.num_rows if total is None else total
     # By position: a result may repeat a column name with another type.
@@ -243,6 +250,8 @@ def emit(result: Result | RemoteResult, fmt: str, output: Path | None, stamp: bo
     The stamp and the column lineage travel as file metadata; with ``stamp`` a JSON
     result is wrapped as ``{"stamp": …, "rows": […]}``.
     """
+    from federation.pipeline.stamp import STAMP_METADATA_KEY
+
     metadata = {STAMP_METADATA_KEY: dumps(result.stamp),
                 "duckmesh.lineage": dumps([c.as_dict() for c in result.lineage()])}
     wrap = result.stamp if stamp and fmt == "json" else None
