@@ -175,6 +175,15 @@ def result_schema(query: GovernedQuery, engine: EngineSettings, root: Path) -> p
         con.close()
 
 
+def _ctrl_c(exc: BaseException) -> BaseException:
+    """Ctrl-C while DuckDB runs: DuckDB answers Python's pending KeyboardInterrupt with
+    ``RuntimeError("Query interrupted")``; it is the Ctrl-C again (exit 130, audited as
+    interrupted), not an internal error."""
+    if type(exc) is RuntimeError and str(exc) == "Query interrupted":
+        return KeyboardInterrupt()
+    return exc
+
+
 class Execution:
     """One running governed query: a stream of Arrow record batches, then closed."""
 
@@ -236,8 +245,11 @@ class Execution:
             raise error from None
         except BaseException as exc:
             self.close()
-            self._report(None, exc)
-            raise
+            error = _ctrl_c(exc)
+            self._report(None, error)
+            if error is exc:
+                raise
+            raise error from None
         stream = self._stream(raw)
         _UNFINISHED.add(stream)
         # A stream closed or dropped before its first batch never runs its ``finally``;
@@ -263,8 +275,10 @@ class Execution:
             raise
         except BaseException as exc:
             error = QueryInterrupted("the query was interrupted (the process was asked to "
-                                     "stop)") if TERMINATING.is_set() else exc
-            raise
+                                     "stop)") if TERMINATING.is_set() else _ctrl_c(exc)
+            if error is exc or TERMINATING.is_set():
+                raise
+            raise error from None
         finally:
             self.close()
             self._report(self._rows, error)
