@@ -122,16 +122,14 @@ def gc_paused() -> Iterator[None]:
 
 
 def measure(expression: exp.Expr) -> tuple[int, int]:
-    """(nodes, depth) of a tree, in one iterative walk (no recursion, whatever the depth)."""
-    depths: dict[int, int] = {}
-    nodes = deepest = 0
-    for node in expression.walk():  # breadth first: a node's parent comes before it
-        parent = node.parent
-        depth = depths.get(id(parent), -1) + 1 if parent is not None else 0
-        depths[id(node)] = depth
-        nodes += 1
-        deepest = max(deepest, depth)
-    return nodes, deepest
+    """(nodes, depth) of a tree, level by level (no recursion, whatever the depth; half
+    the time of a walk that records each node's depth)."""
+    nodes, depth, level = 0, -1, [expression]
+    while level:
+        nodes += len(level)
+        depth += 1
+        level = [child for node in level for child in node.iter_expressions()]
+    return nodes, depth
 
 
 def check_size(expression: exp.Expr, limits: Limits) -> None:
