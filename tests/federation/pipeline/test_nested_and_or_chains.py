@@ -47,6 +47,10 @@ SHAPES = {
     "BETWEEN and IS NULL": "SELECT count(*) AS n FROM customers.profiles WHERE "
                            + " OR ".join(_terms("customer_id BETWEEN {i} AND {i} + 1 OR "
                                                 "signup_date IS NULL")),
+    "a repeated column with the literal on either side": (
+        "SELECT count(*) AS n FROM customers.profiles WHERE "
+        + " AND ".join([*_terms("customer_id <> {i}"), "-5 <> customer_id",
+                        "7 > customer_id", "customer_id <> -6"])),
     "literal on the left, NOT and nested OR": (
         "SELECT count(*) AS n FROM customers.profiles WHERE "
         + " AND ".join(_terms("({i} <> customer_id OR NOT country = 'Q{i}')"))),
