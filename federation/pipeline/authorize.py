@@ -112,8 +112,11 @@ def _schema(key: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]],
 def _qualify(expression: exp.Expr, sql: str, schema: MappingSchema,
              access: dict[str, ProductAccess], user: str
              ) -> tuple[exp.Expr, list[tuple[exp.In, list[exp.Expr]]], list[Any]]:
-    expression = _name_table_function_columns(
-        _samples_outside(columns_expr.expand(expression.copy(), access)))
+    expression = expression.copy()
+    if expression.find(exp.Columns, exp.TableSample, exp.Unnest, exp.GenerateSeries):
+        # One walk to find whether any of the three has work (each walks the whole tree).
+        expression = _name_table_function_columns(
+            _samples_outside(columns_expr.expand(expression, access)))
     _remember_output_names(expression, sql)
     chains = thin_chains(expression)  # before the value lists: theirs stay in the tree
     detached = _detach_value_lists(expression)
@@ -288,6 +291,9 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                     product=fqn, column=decision.column.name)
             if decision.column.name not in read[fqn]:
                 read[fqn].append(decision.column.name)
+    # Asked before the chains and lists are whole again: their terms and values are
+    # columns and literals, never a WITH or a keyword.
+    recursive_or_keywords = qualified.find(exp.With, *_KEYWORDS) is not None
     # Long chains' repeated terms and long literal lists (checked by the allow-list
     # already; their columns resolved and authorized in the terms that stayed) go back.
     restore_chains(qualified, chains)
@@ -295,7 +301,7 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     if body is not query.expression:
         _check_shell_columns(query.expression, qualified, access, ctx.principal.name)
     governed = qualified
-    if qualified.find(exp.With, *_KEYWORDS) is not None:
+    if recursive_or_keywords:
         # Our own counter and error() are added after the allow-list check, on a copy:
         # lineage keeps the caller's query.
         governed = _keywords_as_calls(
