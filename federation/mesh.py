@@ -20,7 +20,6 @@ from federation.audit.log import AuditLog, outcome_of
 from federation.audit.log import record as audit_record
 from federation.audit.meta import FQN as META_AUDIT
 from federation.audit.meta import with_meta
-from federation.audit.openlineage import LineageEmitter
 from federation.engines.choose import choose
 from federation.engines.duckdb import Execution, ProgressCallback
 from federation.errors import ConfigError, DuckmeshError, StorageError, UsageError
@@ -38,6 +37,8 @@ from products.discovery import Match, describe, search
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from federation.audit.openlineage import LineageEmitter
 
 
 def default_user() -> str:
@@ -81,6 +82,9 @@ class Mesh:
         RANGES.resize(settings.storage.cache_bytes)
         events = None
         if settings.lineage.openlineage is not None:
+            # Imported only here: with sqlglot's lineage, ~3 ms of every start-up.
+            from federation.audit.openlineage import LineageEmitter
+
             events = LineageEmitter(settings.lineage.openlineage, root, settings.name)
         audit = AuditLog.for_mesh(root, settings.audit, settings.storage)
         governance = Governance.load(root)

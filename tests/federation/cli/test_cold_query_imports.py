@@ -28,7 +28,8 @@ NOT_NEEDED = (
     "pandas", "polars", "pyspark",
     "rich.progress",  # the progress bar: only when stderr is a terminal
     "pyarrow.csv", "openpyxl",  # writers of --format csv / xlsx
-    "federation.audit.openlineage.client", "federation.engines.spark",
+    "federation.audit.openlineage", "sqlglot.lineage",  # OpenLineage events, when configured
+    "federation.engines.spark",
     "federation.server", "federation.publish", "federation.reports",
 )
 
