@@ -221,10 +221,11 @@ def param_values(given: Sequence[str]) -> dict[str, object] | None:
 def guided_denials(ctx: click.Context, purpose: str | None = None) -> Iterator[None]:
     """Denials raised inside name the product's owner and the command that asks for
     access (:func:`federation.access.guide.guided`)."""
-    from federation.access.guide import guided
     from federation.errors import AccessDenied
 
     try:
         yield
     except AccessDenied as exc:
+        from federation.access.guide import guided  # only once denied
+
         raise guided(exc, mesh_of(ctx).catalog, purpose) from None

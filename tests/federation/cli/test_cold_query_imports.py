@@ -29,7 +29,7 @@ NOT_NEEDED = (
     "rich.progress",  # the progress bar: only when stderr is a terminal
     "pyarrow.csv", "openpyxl",  # writers of --format csv / xlsx
     "federation.audit.openlineage", "sqlglot.lineage",  # OpenLineage events, when configured
-    "federation.engines.spark",
+    "federation.engines.spark", "federation.access.guide",  # Spark; the guide of a denial
     "federation.server", "federation.publish", "federation.reports",
 )
 
