@@ -109,16 +109,23 @@ def _schema(key: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]],
     return MappingSchema(dict(full), visible=dict(visible), dialect="duckdb")
 
 
+_CONNECTORS = (exp.And, exp.Or)
+
+
 def _qualify(expression: exp.Expr, sql: str, schema: MappingSchema,
              access: dict[str, ProductAccess], user: str
              ) -> tuple[exp.Expr, list[tuple[exp.In, list[exp.Expr]]], list[Any]]:
     expression = expression.copy()
-    if expression.find(exp.Columns, exp.TableSample, exp.Unnest, exp.GenerateSeries):
-        # One walk to find whether any of the three has work (each walks the whole tree).
+    # One walk finds the chains to thin and whether COLUMNS(), samples or table functions
+    # need their own (three walks of the whole tree, most often for nothing).
+    found: list[exp.Expr] | None = list(expression.find_all(
+        exp.And, exp.Or, exp.Columns, exp.TableSample, exp.Unnest, exp.GenerateSeries))
+    if found and any(type(node) not in _CONNECTORS for node in found):
         expression = _name_table_function_columns(
             _samples_outside(columns_expr.expand(expression, access)))
+        found = None  # the tree changed: thinning looks for its chains itself
     _remember_output_names(expression, sql)
-    chains = thin_chains(expression)  # before the value lists: theirs stay in the tree
+    chains = thin_chains(expression, found)  # before the value lists: theirs stay
     detached = _detach_value_lists(expression)
     try:
         qualified = qualify(

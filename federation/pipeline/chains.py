@@ -26,8 +26,8 @@ from federation.errors import QueryRejected
 CHAIN_FROM = 64
 """Chains of at least this many terms are thinned while columns are resolved."""
 
-_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike,
-                exp.Is)
+_COMPARISONS = frozenset({exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like,
+                          exp.ILike, exp.Is})
 
 
 @dataclass
@@ -56,7 +56,8 @@ def _plain_column(node: exp.Expr | None) -> bool:
 def _column_side(term: exp.Expr) -> str | None:
     """The arg key of the column in a simple term (a column against literals), or None."""
     if type(term) in _COMPARISONS:
-        left, right = term.args.get("this"), term.args.get("expression")
+        args = term.args
+        left, right = args.get("this"), args.get("expression")
         if _plain_column(left) and _literal(right):
             return "this"
         if _plain_column(right) and _literal(left) and not isinstance(term, exp.Is):
@@ -73,6 +74,10 @@ def _column_side(term: exp.Expr) -> str | None:
 
 
 def _signature(column: exp.Column) -> tuple[tuple[str, bool], ...]:
+    args = column.args
+    if len(args) == 1:  # a bare name, the usual case: no list of parts to build
+        name = args["this"]
+        return ((name.name, bool(name.args.get("quoted"))),)
     return tuple((part.name, bool(part.args.get("quoted"))) for part in column.parts)
 
 
@@ -113,16 +118,21 @@ def _clone(node: exp.Expr) -> exp.Expr:
     return node.copy()
 
 
-def thin_chains(expression: exp.Expr) -> list[_Chain]:
+def thin_chains(expression: exp.Expr, found: list[exp.Expr] | None = None) -> list[_Chain]:
     """Take the repeated simple terms of long chains out of ``expression`` (in place);
-    :func:`restore_chains` puts them back.
+    :func:`restore_chains` puts them back.  ``found``: the AND and OR nodes of
+    ``expression`` (among others), breadth first, if the caller walked it already.
 
     The chain itself, whole, waits outside the tree; a short chain of the terms that
     stayed stands in its place.  Nothing of it is rebuilt or thrown away (at 20,000
     terms, making and collecting the nodes was a fifth of the planning time).
     """
     chains: list[_Chain] = []
-    for head in list(expression.find_all(exp.And, exp.Or)):
+    if found is None:
+        found = list(expression.find_all(exp.And, exp.Or))
+    for head in found:
+        if type(head) is not exp.And and type(head) is not exp.Or:
+            continue
         parent = head.parent
         if parent is None or type(parent) is type(head):
             continue  # inside a chain (its head does the work), or cut out already
