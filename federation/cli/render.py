@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connectors.writers import STREAM_FORMATS, atomic_file, dumps, text_cell, write_stream
-from federation.errors import UsageError
+from federation.errors import QueryInterrupted, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -87,6 +87,14 @@ def sigterm_interrupts() -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
+    except QueryInterrupted:
+        from federation.engines.duckdb import TERMINATING
+
+        if not TERMINATING.is_set():
+            raise
+        # The handler ran inside DuckDB, which turned its exit into an interrupted query:
+        # its line is printed, the record completed; end as the handler meant to.
+        sys.exit(128 + signal.SIGTERM)
     finally:
         signal.signal(signal.SIGTERM, previous)
 

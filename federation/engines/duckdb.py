@@ -245,7 +245,9 @@ class Execution:
             raise error from None
         except BaseException as exc:
             self.close()
-            error = _ctrl_c(exc)
+            # SIGTERM's handler ran inside DuckDB, which swallowed its exit: interrupted.
+            error = self._sanitized(exc) if TERMINATING.is_set() and \
+                isinstance(exc, RuntimeError) else _ctrl_c(exc)
             self._report(None, error)
             if error is exc:
                 raise
