@@ -239,7 +239,7 @@ class Execution:
             relation = _exportable(self.con.sql(self.query.governed_sql, params=params))
             raw = relation.to_arrow_reader(rows_per_batch)
         except duckdb.Error as exc:
-            error = self._sanitized(exc)
+            error: BaseException = self._sanitized(exc)
             self.close()
             self._report(None, error)
             raise error from None
