@@ -51,6 +51,10 @@ SHAPES = {
         "SELECT count(*) AS n FROM customers.profiles WHERE "
         + " AND ".join([*_terms("customer_id <> {i}"), "-5 <> customer_id",
                         "7 > customer_id", "customer_id <> -6"])),
+    "the same column in other cases, quoted and qualified": (
+        "SELECT count(*) AS n FROM customers.profiles AS p WHERE "
+        + " AND ".join(_terms("CUSTOMER_ID <> {i}") + _terms("\"customer_id\" <> -{i}")
+                       + _terms("p.customer_id <> 1{i}000") + _terms("Customer_Id <> 0"))),
     "literal on the left, NOT and nested OR": (
         "SELECT count(*) AS n FROM customers.profiles WHERE "
         + " AND ".join(_terms("({i} <> customer_id OR NOT country = 'Q{i}')"))),
