@@ -166,15 +166,6 @@ def _operands(head: exp.Expr, links: list[exp.Expr] | None = None) -> list[exp.E
     return out
 
 
-def _balanced(head: exp.Expr, operands: list[exp.Expr]) -> exp.Expr:
-    if len(operands) == 1:
-        return operands[0]
-    middle = len(operands) // 2
-    args = {"distinct": head.args.get("distinct")} if isinstance(head, exp.Union) else {}
-    return type(head)(this=_balanced(head, operands[:middle]),
-                      expression=_balanced(head, operands[middle:]), **args)
-
-
 def _may_chain(sql: str) -> bool:
     """False when ``sql`` holds fewer than ``BALANCE_FROM - 1`` of the words AND, OR and
     UNION (counted generously, ``ORDER`` counts): no chain in it can be long."""
@@ -212,10 +203,22 @@ def _rebalance_heads(heads: list[exp.Expr]) -> None:
         if len(operands) < BALANCE_FROM:
             continue
         middle = len(operands) // 2
-        # The head keeps its own place and arguments (a UNION's ORDER BY, LIMIT, WITH).
-        head.set("this", _balanced(head, operands[:middle]))
-        head.set("expression", _balanced(head, operands[middle:]))
-        for link in links:
-            # The chain's old links, now out of the tree, point at each other both ways:
-            # unlinked from their parents they are freed now, not by the cyclic collector.
-            link.parent = None
+        # The head keeps its own place and arguments (a UNION's ORDER BY, LIMIT, WITH);
+        # the chain's other nodes (the same operator, nothing else) are used again, in
+        # balanced places, rather than made anew and the old ones collected.
+        head.set("this", _rebuilt(operands[:middle], links))
+        head.set("expression", _rebuilt(operands[middle:], links))
+        if links:  # n operands, n - 2 nodes below the head: none can be left
+            raise QueryRejected("internal: a chain could not be rebalanced")
+
+
+def _rebuilt(operands: list[exp.Expr], links: list[exp.Expr]) -> exp.Expr:
+    """``operands`` as a balanced tree of nodes taken from ``links`` (one fewer than the
+    operands)."""
+    if len(operands) == 1:
+        return operands[0]
+    middle = len(operands) // 2
+    node = links.pop()
+    node.set("this", _rebuilt(operands[:middle], links))
+    node.set("expression", _rebuilt(operands[middle:], links))
+    return node

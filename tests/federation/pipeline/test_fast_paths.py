@@ -3,7 +3,8 @@
 - the allow-list skips :func:`check_node` for classes it allows on their class alone
   (``PASSED``): every class ``check_node`` looks into is excluded from that set, and over
   the analyst corpus and the attacks the short cut and the node-by-node check agree;
-- the node and depth count (level by level) is the walk that records each node's depth.
+- the node and depth count (level by level) is the walk that records each node's depth;
+- rebalancing a chain with its own nodes leaves a well-formed tree.
 """
 
 from __future__ import annotations
@@ -99,3 +100,25 @@ def _measure_by_depths(expression: exp.Expr) -> tuple[int, int]:
 def test_the_node_and_depth_count_is_the_walk_s(sql: str) -> None:
     tree = parse(sql)
     assert measure(tree) == _measure_by_depths(tree)
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT 1 FROM t WHERE " + " AND ".join(f"a <> {i}" for i in range(1000)),
+    " UNION ALL ".join(["SELECT a FROM t"] * 100) + " ORDER BY 1 LIMIT 3",
+    "SELECT 1 FROM t WHERE " + " OR ".join(
+        "(" + " AND ".join(f"b <> {j}" for j in range(20)) + f" AND a = {i})"
+        for i in range(40)),
+])
+def test_a_rebalanced_chain_is_a_well_formed_tree(sql: str) -> None:
+    """Rebalancing uses the chain's own nodes again: each node is in one place, and its
+    parent and arg key say which."""
+    tree = parse(sql)
+    seen: set[int] = set()
+    for node in tree.walk():
+        assert id(node) not in seen
+        seen.add(id(node))
+        for key, value in node.args.items():
+            for child in value if isinstance(value, list) else [value]:
+                if isinstance(child, exp.Expr):
+                    assert child.parent is node and child.arg_key == key
+    assert measure(tree)[1] < 40
