@@ -55,6 +55,13 @@ SHAPES = {
         "SELECT count(*) AS n FROM customers.profiles AS p WHERE "
         + " AND ".join(_terms("CUSTOMER_ID <> {i}") + _terms("\"customer_id\" <> -{i}")
                        + _terms("p.customer_id <> 1{i}000") + _terms("Customer_Id <> 0"))),
+    "beside a sample": "SELECT count(*) AS n FROM customers.profiles TABLESAMPLE 100% WHERE "
+                       + " AND ".join(_terms("customer_id <> {i}")),
+    "beside COLUMNS()": "SELECT COLUMNS('^c.*') FROM customers.profiles WHERE "
+                        + " AND ".join(_terms("customer_id <> {i}")) + " ORDER BY ALL LIMIT 5",
+    "beside a table function": (
+        "SELECT count(*) AS n FROM customers.profiles AS p, range(3) AS r WHERE "
+        + " AND ".join(_terms("p.customer_id <> {i}"))),
     "literal on the left, NOT and nested OR": (
         "SELECT count(*) AS n FROM customers.profiles WHERE "
         + " AND ".join(_terms("({i} <> customer_id OR NOT country = 'Q{i}')"))),
