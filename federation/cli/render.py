@@ -11,6 +11,7 @@ file or stdout (:func:`write_text`), and the one-line messages on stderr
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -73,30 +74,59 @@ def sigterm_interrupts() -> Iterator[None]:
     as interrupted: DuckDB is interrupted, the file being written is removed, the query's
     audit record is completed as ``interrupted``, and the process exits 143 with one line.
     (SIGKILL cannot be handled: its record stays ``running`` and readers show it as
-    interrupted.)"""
+    interrupted.)
+
+    Ctrl-C (SIGINT) stops it too, wherever it is: Python raises KeyboardInterrupt only
+    between bytecodes, and DuckDB may be computing inside a result stream (or may take the
+    signal as the end of a small planning lookup and go on), so a thread woken by the
+    signal itself (``signal.set_wakeup_fd``) interrupts DuckDB's connections, again every
+    half second until the command ends: exit 130, audited as interrupted."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    from federation.engines.duckdb import TERMINATING, interrupt_all
+
+    seen: set[int] = set()
+    done = threading.Event()
 
     def stop(signum: int, frame: Any) -> None:
-        from federation.engines.duckdb import interrupt_all
-
+        seen.add(signum)
         interrupt_all()
         fail("interrupted (SIGTERM); the query's audit record says so", 128 + signum)
 
+    def watch(read: int) -> None:
+        while signal.SIGINT not in os.read(read, 64):
+            if done.is_set():
+                return
+        seen.add(signal.SIGINT)
+        interrupt_all()
+        while not done.wait(0.5):
+            interrupt_all()
+
+    read, write = os.pipe()
+    os.set_blocking(write, False)
     previous = signal.signal(signal.SIGTERM, stop)
+    previous_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    watcher = threading.Thread(target=watch, args=(read,), daemon=True)
+    watcher.start()
     try:
         yield
     except QueryInterrupted:
-        from federation.engines.duckdb import TERMINATING
-
+        if signal.SIGINT in seen:
+            raise KeyboardInterrupt from None
         if not TERMINATING.is_set():
             raise
         # The handler ran inside DuckDB, which turned its exit into an interrupted query:
         # its line is printed, the record completed; end as the handler meant to.
         sys.exit(128 + signal.SIGTERM)
     finally:
+        done.set()
+        signal.set_wakeup_fd(previous_fd)
         signal.signal(signal.SIGTERM, previous)
+        os.write(write, b"\0")  # wakes the watcher if it still waits for a signal
+        watcher.join(2)
+        os.close(write)
+        os.close(read)
 
 
 # -- tables on stdout ---------------------------------------------------------------------
