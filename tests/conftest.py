@@ -25,8 +25,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep the developer's own mesh, user and secret out of every test."""
-    for name in ("DUCKMESH_MESH", "DUCKMESH_USER", "DUCKMESH_SECRET"):
+    for name in ("DUCKMESH_MESH", "DUCKMESH_USER", "DUCKMESH_SECRET", "DUCKMESH_WORKER"):
         monkeypatch.delenv(name, raising=False)
+    # No developer's warm worker (`duckmesh worker start`) may run the tests' commands:
+    # each test has its own (empty) worker folder.
+    monkeypatch.setenv("DUCKMESH_RUNTIME_DIR", str(tmp_path / "rt"))
     monkeypatch.chdir(tmp_path)
 
 

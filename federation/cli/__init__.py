@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 import click
 
 from federation.cli.suggest import SuggestingGroup
+from federation.cli.warm import maybe_run
 from federation.errors import DuckmeshError
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -63,6 +64,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Issue, list and revoke the bearer tokens of `duckmesh serve`."),
     "validate": ("federation.cli.contracts", "validate",
                  "Check every contract and governance file; errors name file, line and field."),
+    "worker": ("federation.cli.worker", "worker",
+               "A warm process that runs this user's query and explain commands fast."),
 }
 
 
@@ -174,7 +177,11 @@ def cli(ctx: click.Context, mesh_path: Path | None, debug: bool) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the command runs in this user's warm worker if one
+    runs (``duckmesh worker start``, :mod:`federation.cli.warm`), else here."""
+    code = maybe_run(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     cli.main(prog_name="duckmesh")
 
 
