@@ -9,10 +9,15 @@ baseline so that a loaded machine slows both alike):
 2. a small governed query end to end (``duckmesh query``, table output) against a raw
    ``python -c "import duckdb; …"`` printing the same query over the same files
    (target: at most 2x), and against the floor of the libraries the governed path is
-   built on (``python -c "import duckdb, pyarrow, sqlglot, …"``);
+   built on (``python -c "import duckdb, pyarrow, sqlglot, …"``): run by this user's
+   warm worker (``duckmesh worker start``), and cold (``DUCKMESH_WORKER=off``, every
+   import paid; the libraries alone take longer than 2x the raw query);
 3. opening a generated 1000-product mesh (``Mesh.open``) and ``duckmesh products list``
    on it, with a warm contract cache and a cold one (``.duckmesh/cache`` removed before
    each run) (target: open at most 1 s).
+
+Our own packages are byte-compiled first (``compileall``), as an installed package is:
+this environment may set PYTHONDONTWRITEBYTECODE, which would compile them on every run.
 
 Other work on the machine slows every figure alike; each is also shown scaled to an idle
 machine by the ratio of this run's ``import click`` to its idle time (0.04 s).
@@ -142,6 +147,16 @@ def main() -> None:
     files = (demo / "data/customers/profiles/**/*.parquet").as_posix()
     env_user = {**os.environ, "DUCKMESH_USER": "adam"}
     os.environ.update(env_user)
+    # The worker of this benchmark only, in a private folder of its own.
+    runtime = work / "rt"
+    shutil.rmtree(runtime, ignore_errors=True)
+    runtime.mkdir(mode=0o700)
+    os.environ["DUCKMESH_RUNTIME_DIR"] = str(runtime)
+    root = HERE.parent
+    subprocess.run([PY, "-m", "compileall", "-q", *(str(root / p) for p in
+                                                    ("federation", "connectors", "products"))],
+                   check=True, stdout=subprocess.DEVNULL)
+    cold = {"DUCKMESH_WORKER": "off"}
 
     def drop_cache() -> None:
         shutil.rmtree(big / ".duckmesh" / "cache", ignore_errors=True)
@@ -153,12 +168,23 @@ def main() -> None:
         "help": ([*DUCKMESH, "--help"], None),
         "version": ([*DUCKMESH, "--version"], None),
     }, args.runs)
-    query = measure({
-        "raw duckdb": ([PY, "-c", RAW.format(files=files)], None),
-        "library floor": ([PY, "-c", FLOOR], None),
-        "governed query": ([*DUCKMESH, "--mesh", str(demo), "query", "--user", "adam",
-                            GOVERNED], None),
-    }, args.runs)
+    governed = [*DUCKMESH, "--mesh", str(demo), "query", "--user", "adam", GOVERNED]
+    subprocess.run([*DUCKMESH, "worker", "start", "--idle-minutes", "30"], check=True,
+                   stdout=subprocess.DEVNULL)
+    try:
+        query = measure({
+            "raw duckdb": ([PY, "-c", RAW.format(files=files)], None),
+            "library floor": ([PY, "-c", FLOOR], None),
+            "governed query (warm worker)": (
+                governed, lambda: os.environ.pop("DUCKMESH_WORKER", None)),
+            "governed query (cold)": (governed, lambda: os.environ.update(cold)),
+        }, args.runs)
+        served = subprocess.run([*DUCKMESH, "worker", "status"], check=True, text=True,
+                                capture_output=True).stdout.strip()
+    finally:
+        os.environ.pop("DUCKMESH_WORKER", None)
+        subprocess.run([*DUCKMESH, "worker", "stop"], check=False, stdout=subprocess.DEVNULL)
+    print(served)
     run([PY, "-c", OPEN.format(n=n), str(big)])  # fills the contract cache
     opening = measure({
         "open warm": ([PY, "-c", OPEN.format(n=n), str(big)], None),
@@ -177,20 +203,24 @@ def main() -> None:
         "ratios": {
             "help / import click": start["help"] / start["import click"],
             "version / import click": start["version"] / start["import click"],
-            "governed query / raw duckdb": query["governed query"] / query["raw duckdb"],
-            "governed query / library floor": query["governed query"] / query["library floor"],
+            "governed query (warm worker) / raw duckdb":
+                query["governed query (warm worker)"] / query["raw duckdb"],
+            "governed query (cold) / raw duckdb":
+                query["governed query (cold)"] / query["raw duckdb"],
+            "governed query (cold) / library floor":
+                query["governed query (cold)"] / query["library floor"],
             "library floor / raw duckdb": query["library floor"] / query["raw duckdb"],
             **({"open warm / open cold": opening["open warm"] / opening["open cold"]}
                if "open cold" in opening else {}),
         },
     }
-    query_ratio = figures["ratios"]["governed query / raw duckdb"]
+    query_ratio = figures["ratios"]["governed query (warm worker) / raw duckdb"]
     verdict = {
         "help <= 0.15 s": (start["help"] <= TARGETS["help"],
                            start["help"] / load <= TARGETS["help"]),
         "version <= 0.15 s": (start["version"] <= TARGETS["version"],
                               start["version"] / load <= TARGETS["version"]),
-        "query <= 2x raw": (query_ratio <= TARGETS["query_ratio"],) * 2,
+        "query <= 2x raw (warm worker)": (query_ratio <= TARGETS["query_ratio"],) * 2,
         f"{n}-product open (warm) <= 1 s": (
             opening["open warm"] <= TARGETS["open_warm"],
             opening["open warm"] / load <= TARGETS["open_warm"]),
