@@ -122,7 +122,8 @@ def main() -> None:
         lines.append(f"| {name} | {row['sql_kb']} | {row['median_s']} | {row['max_s']} | "
                      f"{row['median_cpu_s']} | {row['peak_rss_mb']} | {row['outcome']} |")
     args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / f"{stamp:%Y-%m-%d}-planning"
+    # A partial run (--only) never overwrites the day's full one.
+    target = args.out / f"{stamp:%Y-%m-%d}-planning{'-partial' if args.only else ''}"
     target.with_suffix(".md").write_text("\n".join(lines) + "\n")
     target.with_suffix(".json").write_text(json.dumps(rows, indent=2) + "\n")
     print(f"wrote {target}.md")
