@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import fsspec
 import pyarrow.parquet as pq
 import requests
 from moto.server import ThreadedMotoServer
@@ -105,10 +106,10 @@ def measure(scale: float) -> list[Row]:
             root = write_demo(Path(tmp) / "mesh", scale, "s3://bench/mesh", proxy.url)
             mesh = Mesh.open(root)
             fs = filesystems.filesystem("s3", mesh.settings.storage)
-            default_fs = filesystems.fsspec.filesystem(
+            default_fs = fsspec.filesystem(
                 "s3", skip_instance_cache=True, endpoint_url=proxy.url,
                 config_kwargs={"s3": {"addressing_style": "path"}})
-            none_fs = filesystems.fsspec.filesystem(
+            none_fs = fsspec.filesystem(
                 "s3", skip_instance_cache=True, endpoint_url=proxy.url,
                 default_cache_type="none",
                 config_kwargs={"s3": {"addressing_style": "path"}})
