@@ -19,6 +19,7 @@ Kept to the standard library's lightest modules: it runs before anything else.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import os
@@ -29,7 +30,7 @@ import struct
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 WARM_COMMANDS = frozenset({"query", "explain"})
 """Commands a worker runs: the ones an analyst repeats, which read no terminal input."""
@@ -63,6 +64,38 @@ def private_dir(path: Path) -> bool:
         return False
     return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
             and info.st_mode & 0o077 == 0)
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """The pid, user id and group id of the process at the other end of a connected Unix
+    socket, as the kernel saw them at connect (or listen) time (Linux)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", creds)
+    return int(pid), int(uid), int(gid)
+
+
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # Linux >= 4.13
+
+
+def same_credentials(conn: socket.socket) -> bool:
+    """True if the peer is this user with the very same groups, filesystem root and
+    namespaces: a cold run of the peer could open exactly the files this process can
+    (a caller that dropped a group, or runs in a sandbox, is not served)."""
+    try:
+        pid, uid, gid = peer_credentials(conn)
+        raw = conn.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 1024)  # 256 groups
+        groups = sorted(struct.unpack(f"{len(raw) // 4}I", raw))
+        if (uid, gid, groups) != (os.geteuid(), os.getegid(), sorted(os.getgroups())):
+            return False
+        return all(_identity(f"/proc/{pid}/{part}") == _identity(f"/proc/self/{part}")
+                   for part in ("root", "ns/mnt", "ns/user", "ns/pid"))
+    except OSError:
+        return False  # unknown: fail closed (the caller runs the command itself)
+
+
+def _identity(path: str) -> tuple[int, int]:
+    info = Path(path).stat()
+    return info.st_dev, info.st_ino
 
 
 def socket_path() -> Path:
@@ -109,16 +142,25 @@ def recv_frame(sock: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any], l
                 os.close(fd)
             if not header:
                 raise ConnectionError("connection closed")
+            fds = []
             header += _recv_exact(sock, _HEADER.size - len(header))
-    else:
-        header = _recv_exact(sock, _HEADER.size)
+        try:
+            return _recv_body(sock, header), fds
+        except BaseException:  # a malformed message keeps none of the descriptors
+            for fd in fds:
+                os.close(fd)
+            raise
+    return _recv_body(sock, _recv_exact(sock, _HEADER.size)), fds
+
+
+def _recv_body(sock: socket.socket, header: bytes) -> dict[str, Any]:
     (size,) = _HEADER.unpack(header)
     if size > MAX_FRAME:
         raise ConnectionError(f"message of {size} bytes refused")
     message = json.loads(_recv_exact(sock, size))
     if not isinstance(message, dict):
         raise ConnectionError("malformed message")
-    return message, fds
+    return message
 
 
 def command_of(argv: Sequence[str]) -> str | None:
@@ -139,6 +181,30 @@ def command_of(argv: Sequence[str]) -> str | None:
     return None
 
 
+def well_formed(message: dict[str, Any]) -> bool:
+    """True if ``message`` is a command for the worker as :func:`run_in_worker` sends it."""
+    argv, env, cwd, umask = (message.get(k) for k in ("argv", "env", "cwd", "umask"))
+    return (_strings(argv) and command_of(argv) in WARM_COMMANDS
+            and isinstance(env, dict) and _strings([*env, *env.values()])
+            and isinstance(cwd, str) and Path(cwd).is_absolute()
+            and type(umask) is int and 0 <= umask <= 0o777
+            and _codecs(message.get("streams")))
+
+
+def _strings(values: object) -> TypeGuard[list[str]]:
+    return isinstance(values, list) and all(isinstance(v, str) for v in values)
+
+
+def _codecs(streams: object) -> bool:
+    """Three [encoding, errors] pairs that Python knows (the caller's stdio's own)."""
+    try:
+        return (isinstance(streams, list) and len(streams) == 3
+                and all(_strings(pair) and len(pair) == 2 and codecs.lookup(pair[0])
+                        and codecs.lookup_error(pair[1]) for pair in streams))
+    except LookupError:
+        return False
+
+
 def run_in_worker(argv: Sequence[str]) -> int:
     """Run ``duckmesh ARGV`` in the worker; its exit code.
 
@@ -153,8 +219,14 @@ def run_in_worker(argv: Sequence[str]) -> int:
     try:
         try:
             sock.connect(str(path))
+            # The folder was private when checked, but only the kernel can say whose
+            # socket this is now: the environment below may hold secrets.
+            if peer_credentials(sock)[1] != os.geteuid():
+                raise WorkerUnavailable("the worker socket is another user's")
             send_frame(sock, {"argv": list(argv), "cwd": str(Path.cwd()),
-                              "env": dict(os.environ), "umask": _umask()},
+                              "env": dict(os.environ), "umask": _umask(),
+                              "streams": [[getattr(s, "encoding", None), getattr(s, "errors", None)]
+                                          for s in (sys.stdin, sys.stdout, sys.stderr)]},
                        fds=(0, 1, 2))
             answer, _ = recv_frame(sock)
         except (OSError, ValueError) as exc:

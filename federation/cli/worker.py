@@ -5,19 +5,43 @@ used by every ``duckmesh`` call, is :mod:`federation.cli.warm`."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 
-from federation.cli.warm import private_dir, recv_frame, send_frame, socket_path
+from federation.cli.warm import WARM_COMMANDS, private_dir, recv_frame, send_frame, socket_path
 from federation.errors import UsageError
 
 START_TIMEOUT = 60.0
+PACKAGES = ("federation", "connectors", "products")
+
+
+def code_snapshot() -> dict[str, int]:
+    """Modification times of every source file of duckmesh's packages."""
+    root = Path(__file__).resolve().parents[2]
+    snapshot: dict[str, int] = {}
+    for package in PACKAGES:
+        for path in (root / package).rglob("*.py"):
+            with contextlib.suppress(OSError):
+                snapshot[str(path)] = path.stat().st_mtime_ns
+    return snapshot
+
+
+def warm_up() -> None:
+    """Import what ``query`` and ``explain`` need, once."""
+    from federation.cli import load_command
+
+    for name in sorted(WARM_COMMANDS):
+        load_command(name)
+    import federation.cli.render
+    import federation.mesh  # noqa: F401
 
 
 def _control(command: str) -> dict[str, Any] | None:
@@ -126,7 +150,7 @@ def status_cmd() -> None:
 @click.option("--idle-minutes", type=click.FloatRange(min=0.1), default=30.0)
 def run(idle_minutes: float) -> None:
     """Serve in this process (what `worker start` runs in the background)."""
-    from federation.cli.worker_loop import Worker, warm_up
+    from federation.cli.worker_loop import Worker
 
     _prepare_folder()
     warm_up()

@@ -1,17 +1,15 @@
 """The warm worker's process: it serves ``query`` and ``explain`` to this user's other
 ``duckmesh`` processes (the client side is :mod:`federation.cli.warm`).
 
-One command at a time, in the main thread, exactly as a cold run: the caller's stdin,
-stdout and stderr become file descriptors 0, 1 and 2, its environment, working folder
-and umask become the process's, and the click command runs; then all of it is put back.
-The mesh is opened afresh by the command itself (contracts through the usual cache), so
-governance files edited a second ago apply to the next command, as in a cold run.  What
+One command at a time, in the main thread, exactly as a cold run: the caller's folder,
+environment, umask and stdio (as descriptors 0, 1, 2) become the process's, caches an
+earlier caller filled are dropped, the click command runs, then all is put back.  What
 stays warm is only what was imported.
 
-Refused (the caller then runs the command itself): a caller of another user (checked
-with the socket's peer credentials, beyond the folder's permissions), a command while
-another runs, any command once duckmesh's own source files changed since the worker
-started (it stops then: the next ``worker start`` runs the new code).
+Refused (the caller then runs the command itself): a caller whose credentials, groups
+or namespaces differ (kernel peer credentials, beyond the folder's permissions), one
+whose folder or environment cannot be taken on, a command while another runs, any
+command once duckmesh's source files changed since the worker started (it stops then).
 """
 
 from __future__ import annotations
@@ -23,35 +21,16 @@ import os
 import queue
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from federation.cli.warm import WARM_COMMANDS, command_of, private_dir, recv_frame, send_frame
-
-PACKAGES = ("federation", "connectors", "products")
-
-
-def code_snapshot() -> dict[str, int]:
-    """Modification times of every source file of duckmesh's packages."""
-    root = Path(__file__).resolve().parents[2]
-    snapshot: dict[str, int] = {}
-    for package in PACKAGES:
-        for path in (root / package).rglob("*.py"):
-            with contextlib.suppress(OSError):
-                snapshot[str(path)] = path.stat().st_mtime_ns
-    return snapshot
-
-
-def peer_uid(conn: socket.socket) -> int:
-    """The user id of the process at the other end of a Unix socket (Linux)."""
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
+from federation.cli.warm import private_dir, recv_frame, same_credentials, send_frame, well_formed
+from federation.cli.worker import code_snapshot
 
 
 @dataclasses.dataclass
@@ -64,6 +43,8 @@ class _State:
     """A command is in click's hands: an interrupt may stop it."""
     interrupted: bool = False
     """The caller asked to stop the command (it may not have started yet)."""
+    term_forwarded: bool = False
+    """The caller's SIGTERM was passed on (else a 143 means the worker got one)."""
     stopping: bool = False
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
@@ -77,7 +58,9 @@ class _Saved:
     env: dict[str, str]
     cwd: str
     umask: int
-    restored: bool = False
+    made: list[TextIO] = dataclasses.field(default_factory=list)
+    """The caller's streams: closed after the command, so that nothing buffered in them
+    can ever be flushed onto the next caller's descriptors."""
 
 
 class Worker:
@@ -128,7 +111,7 @@ class Worker:
         fds: list[int] = []
         try:
             conn.settimeout(10)
-            if peer_uid(conn) != os.getuid():
+            if not same_credentials(conn):
                 conn.close()  # not even a reason: another user learns nothing
                 return
             message, fds = recv_frame(conn, max_fds=3)
@@ -145,19 +128,15 @@ class Worker:
                 raise ConnectionError(reason)
             self.requests.put((conn, message, fds))
             fds = []
-        except (OSError, ValueError):
+        except Exception:  # noqa: BLE001 - any malformed request: dropped, nothing kept
+            conn.close()
+        finally:
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-            conn.close()
 
     def _refusal(self, message: dict[str, Any], fds: list[int]) -> str | None:
-        argv = message.get("argv")
-        if (not isinstance(argv, list) or not all(isinstance(a, str) for a in argv)
-                or command_of(argv) not in WARM_COMMANDS or len(fds) != 3
-                or not isinstance(message.get("env"), dict)
-                or not isinstance(message.get("cwd"), str)
-                or not isinstance(message.get("umask"), int)):
+        if not well_formed(message) or len(fds) != 3:
             return "not a command the worker runs"
         if code_snapshot() != self.snapshot:
             self.stop()
@@ -224,21 +203,29 @@ class Worker:
     def _serve_one(self, conn: socket.socket, message: dict[str, Any],
                    fds: list[int]) -> None:
         finished = threading.Event()
-        self.state.interrupted = False
+        self.state.interrupted = self.state.term_forwarded = False
         saved: _Saved | None = None
         code = 1
         try:
+            try:
+                saved = _enter(message, fds)
+            except Exception as exc:  # noqa: BLE001 - its folder, its environment: undone
+                with self.state.lock:
+                    self.state.refused += 1
+                send_frame(conn, {"accepted": False, "reason": f"cannot run it here: {exc}"})
+                conn.close()
+                return
             send_frame(conn, {"accepted": True})
             threading.Thread(target=self._watch, args=(conn, finished), daemon=True).start()
-            saved = _enter(message, fds)
             code = self._run(message["argv"])
-        except (OSError, ValueError):
+        except OSError:
             pass  # the caller went away before the command started
         except KeyboardInterrupt:
             code = 130
         finally:
-            self.state.running = False
-            finished.set()
+            with self.state.lock:  # no signal of this caller's reaches the next command
+                self.state.running = False
+                finished.set()
             if saved is not None:
                 _leave(saved)
             for fd in fds:
@@ -246,7 +233,9 @@ class Worker:
                     os.close(fd)
             with self.state.lock:
                 self.state.busy = False
-                self.state.served += 1
+                self.state.served += saved is not None
+        if code == 143 and not self.state.term_forwarded:
+            self.stop()  # the query's own handler took a SIGTERM meant for the worker
         with contextlib.suppress(OSError):
             send_frame(conn, {"exit": code})
         conn.close()
@@ -254,14 +243,16 @@ class Worker:
     def _run(self, argv: Sequence[str]) -> int:
         """The click command's exit code, as a cold process would end with it."""
         from federation.cli import cli
-        from federation.engines.duckdb import TERMINATING
+        from federation.engines import duckdb as engine
 
-        TERMINATING.clear()
+        engine.TERMINATING.clear()
+        _forget_caches()
         self.state.running = True
         try:
             if self.state.interrupted:  # Ctrl-C came before the command started
                 raise KeyboardInterrupt
-            cli.main(args=list(argv), prog_name="duckmesh")
+            with warnings.catch_warnings():  # its filters, and "once" is once per command
+                cli.main(args=list(argv), prog_name="duckmesh")
         except SystemExit as exc:
             if exc.code is None or isinstance(exc.code, int):
                 return exc.code or 0
@@ -275,7 +266,7 @@ class Worker:
             return 1
         finally:
             self.state.running = False
-            _close_unfinished()
+            engine._close_unfinished()  # unread results: closed and audited, as at exit
         return 0
 
     def _query_stops_on_sigterm(self) -> bool:
@@ -288,25 +279,29 @@ class Worker:
     def _watch(self, conn: socket.socket, finished: threading.Event) -> None:
         """Pass the caller's Ctrl-C and SIGTERM on; a caller gone (killed) is a Ctrl-C."""
         insisting = False
+        main = threading.main_thread().ident or 0
         while not finished.is_set():
             try:
                 message, _ = recv_frame(conn)
-            except (OSError, ValueError):
+            except Exception:  # noqa: BLE001 - gone, or nonsense: taken as Ctrl-C
                 message = {"signal": "INT"}
-                if finished.is_set():
-                    return
                 conn_gone = True
             else:
                 conn_gone = False
-            if message.get("signal") in ("INT", "TERM"):
+            if message.get("signal") not in ("INT", "TERM"):
+                continue
+            with self.state.lock:  # the command may have ended meanwhile: then nothing
+                if finished.is_set():
+                    return
                 self.state.interrupted = True
-            if message.get("signal") == "TERM" and self._query_stops_on_sigterm():
-                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
-            elif message.get("signal") in ("INT", "TERM") and self.state.running:
-                # A real SIGINT to the main thread, not interrupt_main(): while DuckDB
-                # computes, its own handler is the one that must see it.
-                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
-            if message.get("signal") in ("INT", "TERM") and not insisting:
+                if message["signal"] == "TERM" and self._query_stops_on_sigterm():
+                    self.state.term_forwarded = True
+                    signal.pthread_kill(main, signal.SIGTERM)
+                elif self.state.running:
+                    # A real SIGINT to the main thread, not interrupt_main(): while DuckDB
+                    # computes, its own handler is the one that must see it.
+                    signal.pthread_kill(main, signal.SIGINT)
+            if not insisting:
                 insisting = True
                 threading.Thread(target=_insist, args=(finished,), daemon=True).start()
             if conn_gone:
@@ -324,66 +319,69 @@ def _insist(finished: threading.Event) -> None:
         interrupt_all()
 
 
-def _close_unfinished() -> None:
-    """Results a command left unread are closed and audited now, as at a cold run's exit."""
-    from federation.engines import duckdb as engine
+def _forget_caches() -> None:
+    """A cold run starts without caches: drop those that hold what an earlier caller's
+    environment or files gave (S3 clients built with its credentials, symlinks resolved
+    then, file footers read with its rights)."""
+    from connectors import filesystems, footers, storage
+    from products import catalog
 
-    engine._close_unfinished()
+    filesystems.clear()
+    footers.clear_caches()
+    storage.resolve_location.cache_clear()
+    catalog._cached_place.cache_clear()
 
 
-def _stream(fd: int, mode: str) -> TextIO:
-    binary: Any = io.FileIO(fd, mode, closefd=False)
-    tty = os.isatty(fd)
-    binary = io.BufferedReader(binary) if mode == "r" else io.BufferedWriter(binary)
-    # As Python sets up its own: stderr never fails on a character, stdout line-buffered
-    # on a terminal only.
-    return io.TextIOWrapper(binary, encoding="utf-8",
-                            errors="backslashreplace" if fd == 2 else "strict",
-                            line_buffering=tty or fd == 2, write_through=fd == 2)
+def _stream(fd: int, encoding: str, errors: str) -> TextIO:
+    """Descriptor ``fd`` as the caller's own ``sys.stdin``/``stdout``/``stderr`` was:
+    its encoding and error handler; stdout line-buffered on a terminal only."""
+    binary: Any = io.FileIO(fd, "r" if fd == 0 else "w", closefd=False)
+    binary = io.BufferedReader(binary) if fd == 0 else io.BufferedWriter(binary)
+    return io.TextIOWrapper(binary, encoding=encoding, errors=errors,
+                            line_buffering=os.isatty(fd) or fd == 2, write_through=fd == 2)
 
 
 def _enter(message: dict[str, Any], fds: list[int]) -> _Saved:
-    """Become the caller: its stdio, environment, working folder and umask."""
+    """Become the caller: its working folder, environment, umask and stdio.  All or
+    nothing: a step that fails (a folder the worker cannot enter) undoes the others."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+    umask = os.umask(0o077)
+    os.umask(umask)
     saved = _Saved(fds=[os.dup(0), os.dup(1), os.dup(2)],
                    streams=(sys.stdin, sys.stdout, sys.stderr),
-                   env=dict(os.environ), cwd=str(Path.cwd()), umask=os.umask(message["umask"]))
-    for source, target in zip(fds, (0, 1, 2), strict=True):
-        os.dup2(source, target)
-    sys.stdin, sys.stdout, sys.stderr = _stream(0, "r"), _stream(1, "w"), _stream(2, "w")
-    os.environ.clear()
-    os.environ.update({str(k): str(v) for k, v in message["env"].items()})
-    time.tzset()
-    os.chdir(message["cwd"])
+                   env=dict(os.environ), cwd=str(Path.cwd()), umask=umask)
+    try:
+        os.chdir(message["cwd"])
+        os.environ.clear()
+        os.environ.update(message["env"])
+        time.tzset()
+        os.umask(message["umask"])
+        for source, target in zip(fds, (0, 1, 2), strict=True):
+            os.dup2(source, target)
+        saved.made = [_stream(fd, *pair) for fd, pair in enumerate(message["streams"])]
+        sys.stdin, sys.stdout, sys.stderr = saved.made
+    except BaseException:
+        _leave(saved)
+        raise
     return saved
 
 
 def _leave(saved: _Saved) -> None:
-    """Put the worker's own stdio, environment, folder and umask back (idempotent)."""
-    if saved.restored:
-        return
-    saved.restored = True
-    for stream in (sys.stdout, sys.stderr):
+    """Put the worker's own stdio, environment, folder and umask back."""
+    for stream in saved.made:
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
     sys.stdin, sys.stdout, sys.stderr = saved.streams
     for source, target in zip(saved.fds, (0, 1, 2), strict=True):
         os.dup2(source, target)
         os.close(source)
+    for stream in saved.made:  # what could not be flushed is dropped, now onto /dev/null
+        with contextlib.suppress(OSError, ValueError):
+            stream.close()
     os.environ.clear()
     os.environ.update(saved.env)
     time.tzset()
     os.chdir(saved.cwd)
     os.umask(saved.umask)
-
-
-def warm_up() -> None:
-    """Import what ``query`` and ``explain`` need, once."""
-    from federation.cli import load_command
-
-    for name in sorted(WARM_COMMANDS):
-        load_command(name)
-    import federation.cli.render
-    import federation.mesh  # noqa: F401
