@@ -224,7 +224,7 @@ def run_in_worker(argv: Sequence[str]) -> int:
             if peer_credentials(sock)[1] != os.geteuid():
                 raise WorkerUnavailable("the worker socket is another user's")
             send_frame(sock, {"argv": list(argv), "cwd": str(Path.cwd()),
-                              "env": dict(os.environ), "umask": _umask(),
+                              "env": dict(os.environ), "umask": _umask(), "flags": list(sys.flags),
                               "streams": [[getattr(s, "encoding", None), getattr(s, "errors", None)]
                                           for s in (sys.stdin, sys.stdout, sys.stderr)]},
                        fds=(0, 1, 2))

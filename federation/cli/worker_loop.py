@@ -33,6 +33,10 @@ from federation.cli.warm import private_dir, recv_frame, same_credentials, send_
 from federation.cli.worker import code_snapshot
 
 
+def _python(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
+
+
 @dataclasses.dataclass
 class _State:
     started: float = dataclasses.field(default_factory=time.time)
@@ -71,6 +75,7 @@ class Worker:
         self.idle_seconds = idle_seconds
         self.state = _State()
         self.snapshot = code_snapshot()
+        self.environ = dict(os.environ)
         self.requests: queue.Queue[tuple[socket.socket, dict[str, Any], list[int]]] = \
             queue.Queue()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -138,6 +143,9 @@ class Worker:
     def _refusal(self, message: dict[str, Any], fds: list[int]) -> str | None:
         if not well_formed(message) or len(fds) != 3:
             return "not a command the worker runs"
+        if (message.get("flags") != list(sys.flags)
+                or _python(message["env"]) != _python(self.environ)):
+            return "another Python setup (PYTHON* variables, interpreter options)"
         if code_snapshot() != self.snapshot:
             self.stop()
             return "duckmesh's code changed since the worker started"
@@ -267,6 +275,9 @@ class Worker:
         finally:
             self.state.running = False
             engine._close_unfinished()  # unread results: closed and audited, as at exit
+            lineage = sys.modules.get("federation.audit.openlineage")
+            if lineage is not None:  # its events sent (or their failures told) as at exit
+                lineage.flush(lineage.FLUSH_AT_EXIT_SECONDS)
         return 0
 
     def _query_stops_on_sigterm(self) -> bool:

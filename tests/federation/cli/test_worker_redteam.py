@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import tests.connectors.test_s3 as s3suite
 from federation.cli.warm import recv_frame, send_frame, socket_path
@@ -30,6 +31,7 @@ from tests.federation.cli.test_worker import (
     _audited,
     _start_endless,
     _wait_until_running,
+    cold_env,
     duckmesh,
     status,
 )
@@ -92,8 +94,9 @@ def _frame(message: object) -> bytes:
 
 def _good(demo: Path, **change: object) -> dict[str, object]:
     return {"argv": ["--mesh", str(demo), "query", "--user", "adam", "SELECT 1 AS one"],
-            "cwd": "/", "env": {"PATH": os.environ["PATH"]}, "umask": 0o22,
-            "streams": [["utf-8", "strict"]] * 2 + [["utf-8", "backslashreplace"]], **change}
+            "cwd": "/", "env": dict(os.environ), "umask": 0o22,
+            "streams": [["utf-8", "strict"]] * 2 + [["utf-8", "backslashreplace"]],
+            "flags": list(sys.flags), **change}
 
 
 CRAFTED = {
@@ -102,9 +105,9 @@ CRAFTED = {
     "umask beyond C int": lambda d: _frame(_good(d, umask=2**70)),
     "negative umask": lambda d: _frame(_good(d, umask=-1)),
     "umask true": lambda d: _frame(_good(d, umask=True)),
-    "NUL in environment": lambda d: _frame(_good(d, env={"A": "x\0y"})),
-    "= in a variable name": lambda d: _frame(_good(d, env={"A=B": "x"})),
-    "number in environment": lambda d: _frame(_good(d, env={"A": 1})),
+    "NUL in environment": lambda d: _frame(_good(d, env={**os.environ, "A": "x\0y"})),
+    "= in a variable name": lambda d: _frame(_good(d, env={**os.environ, "A=B": "x"})),
+    "number in environment": lambda d: _frame(_good(d, env={**os.environ, "A": 1})),
     "unknown encoding": lambda d: _frame(_good(d, streams=[["klingon", "strict"]] * 3)),
     "no encodings": lambda d: _frame(_good(d, streams=None)),
     "control with descriptors": lambda _: _frame({"control": "status"}),
@@ -242,7 +245,8 @@ def test_one_callers_s3_credentials_never_serve_the_next(
 
 
 def test_output_is_encoded_as_the_callers_own(worker: dict[str, int], demo_root: Path) -> None:
-    """PYTHONIOENCODING (or a locale) sets how a cold run encodes its output."""
+    """PYTHONIOENCODING or the locale sets how a cold run encodes its output (the
+    worker now encodes as the caller's own streams, and leaves PYTHON* setups cold)."""
     argv = [sys.executable, "-m", "federation.cli", "--mesh", str(demo_root), "query",
             "--user", "adam", "SELECT 'café' AS word"]
     env = {**os.environ, "PYTHONIOENCODING": "latin-1"}
@@ -252,6 +256,34 @@ def test_output_is_encoded_as_the_callers_own(worker: dict[str, int], demo_root:
     assert cold.returncode == 0 and "café".encode("latin-1") in cold.stdout, cold.stderr
     assert (warm.returncode, warm.stdout, warm.stderr) == \
         (cold.returncode, cold.stdout, cold.stderr)
+
+
+@pytest.mark.parametrize("variable", ["PYTHONPATH", "PYTHONHASHSEED", "PYTHONOPTIMIZE"])
+def test_another_python_setup_runs_cold(worker: dict[str, int], demo_root: Path,
+                                        tmp_path: Path, variable: str) -> None:
+    """PYTHONPATH may name other code, PYTHONOPTIMIZE drops asserts, ...: a cold run
+    would run that; the worker's interpreter is not it."""
+    value = str(tmp_path) if variable == "PYTHONPATH" else "1"
+    ran = duckmesh("--mesh", str(demo_root), "query", "--user", "adam", "SELECT 4 AS four",
+                   env={**os.environ, variable: value})
+    assert ran.returncode == 0 and "4" in ran.stdout, ran.stderr
+    now = status()
+    assert now is not None and now["served"] == worker["served"]
+
+
+def test_lineage_events_are_sent_before_the_exit_as_in_a_cold_run(
+        worker: dict[str, int], demo_copy: Path) -> None:
+    """A cold run waits at exit for its OpenLineage events (and tells their failures on
+    its stderr); in the worker they went on after the command, onto the next one's."""
+    settings = yaml.safe_load((demo_copy / "duckmesh.yaml").read_text())
+    settings["lineage"] = {"openlineage": {"transport": {
+        "type": "http", "url": "http://127.0.0.1:9", "timeout": 0.5, "retry": {"total": 0}}}}
+    (demo_copy / "duckmesh.yaml").write_text(yaml.safe_dump(settings))
+    argv = ["--mesh", str(demo_copy), "query", "--user", "adam", "SELECT 1 AS one"]
+    warm, cold = duckmesh(*argv), duckmesh(*argv, env=cold_env())
+    assert "OpenLineage event not sent" in cold.stderr
+    assert (warm.returncode, warm.stdout, sorted(warm.stderr.splitlines())) == \
+        (cold.returncode, cold.stdout, sorted(cold.stderr.splitlines()))
     now = status()
     assert now is not None and now["served"] == worker["served"] + 1
 
