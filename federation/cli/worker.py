@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import socket
 import subprocess
 import sys
@@ -99,11 +100,14 @@ def start(idle_minutes: float) -> None:
     log = path.with_suffix(".log")
     with open(log, "ab") as err:  # noqa: PTH123 - handed to the child as its stderr
         log.chmod(0o600)
+        # `-m` puts the working folder first on sys.path: not this one (a cloned
+        # repository's modules would be imported later), but duckmesh's own root.
         child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "federation.cli", "worker", "run",
              "--idle-minutes", str(idle_minutes)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-            start_new_session=True, close_fds=True)
+            start_new_session=True, close_fds=True, cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "DUCKMESH_RUNTIME_DIR": str(path.parent.absolute())})
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         status = _control("status")

@@ -355,3 +355,27 @@ def test_sigterm_to_a_busy_worker_stops_it(demo_copy: Path) -> None:
     finally:
         proc.kill()
         duckmesh("worker", "stop")
+
+
+@pytest.mark.slow
+def test_modules_planted_where_the_worker_was_started_are_never_imported(
+        demo_copy: Path, tmp_path: Path) -> None:
+    """`python -m` puts its working folder first on sys.path: a worker started in a
+    cloned repository imported that folder's modules later (a cold `duckmesh` never)."""
+    plant = tmp_path / "clone"
+    (plant / "openlineage").mkdir(parents=True)
+    marker = tmp_path / "planted-code-ran"
+    (plant / "openlineage" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    settings = yaml.safe_load((demo_copy / "duckmesh.yaml").read_text())
+    settings["lineage"] = {"openlineage": {"transport": {
+        "type": "file", "log_file_path": ".duckmesh/openlineage.jsonl"}}}
+    (demo_copy / "duckmesh.yaml").write_text(yaml.safe_dump(settings))
+    assert duckmesh("worker", "start", cwd=plant).returncode == 0
+    try:
+        ran = duckmesh("--mesh", str(demo_copy), "query", "--user", "adam", "SELECT 1 AS one")
+        now = status()
+    finally:
+        duckmesh("worker", "stop")
+    assert ran.returncode == 0, ran.stderr
+    assert now is not None and now["served"] == 1
+    assert not marker.exists()
