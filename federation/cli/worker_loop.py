@@ -278,6 +278,9 @@ class Worker:
             lineage = sys.modules.get("federation.audit.openlineage")
             if lineage is not None:  # its events sent (or their failures told) as at exit
                 lineage.flush(lineage.FLUSH_AT_EXIT_SECONDS)
+            spark = sys.modules.get("federation.engines.spark_session")
+            if spark is not None and spark._STATE:
+                self.stop()  # its JVM has this caller's environment and settings: retire
         return 0
 
     def _query_stops_on_sigterm(self) -> bool:

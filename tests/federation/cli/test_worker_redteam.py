@@ -379,3 +379,30 @@ def test_modules_planted_where_the_worker_was_started_are_never_imported(
     assert ran.returncode == 0, ran.stderr
     assert now is not None and now["served"] == 1
     assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_a_spark_application_started_for_one_caller_serves_no_other(
+        demo_root: Path, tmp_path: Path) -> None:
+    """Spark runs one application per process, started with the first caller's
+    environment and mesh settings: a later caller got it (or, with another master, an
+    error its cold run does not give).  A worker that started Spark retires."""
+    other = tmp_path / "other"
+    shutil.copytree(demo_root, other, ignore=shutil.ignore_patterns("audit"))
+    settings = yaml.safe_load((other / "duckmesh.yaml").read_text())
+    settings.setdefault("engine", {}).setdefault("spark", {})["master"] = "local[1]"
+    (other / "duckmesh.yaml").write_text(yaml.safe_dump(settings))
+    sql = "SELECT count(*) AS n FROM customers.profiles"
+    assert duckmesh("worker", "start").returncode == 0
+    try:
+        first = duckmesh("--mesh", str(demo_root), "query", "--engine", "spark", "--user",
+                         "adam", sql)
+        assert first.returncode == 0, first.stderr
+        second = duckmesh("--mesh", str(other), "query", "--engine", "spark", "--user",
+                          "adam", sql)
+        cold = duckmesh("--mesh", str(other), "query", "--engine", "spark", "--user",
+                        "adam", sql, env=cold_env())
+        assert cold.returncode == 0, cold.stderr
+        assert (second.returncode, second.stdout) == (cold.returncode, cold.stdout)
+    finally:
+        duckmesh("worker", "stop")
