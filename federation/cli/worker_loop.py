@@ -284,9 +284,8 @@ class Worker:
         return 0
 
     def _query_stops_on_sigterm(self) -> bool:
-        """True while the running query has its own SIGTERM handler
-        (render.sigterm_interrupts): a forwarded SIGTERM then ends it as SIGTERM ends a
-        cold run (exit 143, audited as interrupted)."""
+        """True while the query has its own SIGTERM handler (render.sigterm_interrupts):
+        a forwarded SIGTERM then ends it as in a cold run (143, audited interrupted)."""
         handler = signal.getsignal(signal.SIGTERM)
         return callable(handler) and handler != self._on_terminate
 

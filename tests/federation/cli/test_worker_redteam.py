@@ -315,6 +315,8 @@ def test_every_process_wide_cache_is_dropped_or_pure() -> None:
 @pytest.mark.slow
 def test_a_late_ctrl_c_of_a_finished_caller_stops_no_other_query(
         worker: dict[str, int], demo_copy: Path) -> None:
+    """A guard more than a proof: the race (a Ctrl-C read just after the command ended)
+    lasted microseconds; a signal is now acted on only while its own command runs."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(str(socket_path()))
     read, write = os.pipe()
