@@ -225,6 +225,7 @@ def run_in_worker(argv: Sequence[str]) -> int:
                 raise WorkerUnavailable("the worker socket is another user's")
             send_frame(sock, {"argv": list(argv), "cwd": str(Path.cwd()),
                               "env": dict(os.environ), "umask": _umask(), "flags": list(sys.flags),
+                              "limits": limits(),
                               "streams": [[getattr(s, "encoding", None), getattr(s, "errors", None)]
                                           for s in (sys.stdin, sys.stdout, sys.stderr)]},
                        fds=(0, 1, 2))
@@ -236,6 +237,15 @@ def run_in_worker(argv: Sequence[str]) -> int:
         return _wait(sock)
     finally:
         sock.close()
+
+
+def limits() -> list[list[int]]:
+    """This process's resource limits that bound a query (memory, file size, CPU time,
+    open files): a worker with others would not run it as this process would."""
+    import resource
+
+    return [list(resource.getrlimit(getattr(resource, name))) for name in
+            ("RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_NOFILE")]
 
 
 def _umask() -> int:

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from federation.cli.warm import private_dir, recv_frame, same_credentials, send_frame, well_formed
+from federation.cli import warm
 from federation.cli.worker import code_snapshot
 
 
@@ -84,7 +84,7 @@ class Worker:
     def bind(self) -> None:
         """Listen on the socket (0600 in a private folder); a stale socket file left by a
         killed worker is replaced, a live worker's is not."""
-        if not private_dir(self.path.parent):
+        if not warm.private_dir(self.path.parent):
             raise OSError(f"{self.path.parent} is not a folder private to this user")
         if self.path.exists():
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -116,10 +116,10 @@ class Worker:
         fds: list[int] = []
         try:
             conn.settimeout(10)
-            if not same_credentials(conn):
+            if not warm.same_credentials(conn):
                 conn.close()  # not even a reason: another user learns nothing
                 return
-            message, fds = recv_frame(conn, max_fds=3)
+            message, fds = warm.recv_frame(conn, max_fds=3)
             conn.settimeout(None)
             control = message.get("control")
             if control is not None:
@@ -129,7 +129,7 @@ class Worker:
             if reason is not None:
                 with self.state.lock:
                     self.state.refused += 1
-                send_frame(conn, {"accepted": False, "reason": reason})
+                warm.send_frame(conn, {"accepted": False, "reason": reason})
                 raise ConnectionError(reason)
             self.requests.put((conn, message, fds))
             fds = []
@@ -141,11 +141,11 @@ class Worker:
                     os.close(fd)
 
     def _refusal(self, message: dict[str, Any], fds: list[int]) -> str | None:
-        if not well_formed(message) or len(fds) != 3:
+        if not warm.well_formed(message) or len(fds) != 3:
             return "not a command the worker runs"
-        if (message.get("flags") != list(sys.flags)
+        if (message.get("flags") != list(sys.flags) or message.get("limits") != warm.limits()
                 or _python(message["env"]) != _python(self.environ)):
-            return "another Python setup (PYTHON* variables, interpreter options)"
+            return "another setup (PYTHON* variables, interpreter options, limits)"
         if code_snapshot() != self.snapshot:
             self.stop()
             return "duckmesh's code changed since the worker started"
@@ -159,7 +159,7 @@ class Worker:
         if control == "stop":
             self.stop()
         with self.state.lock:
-            send_frame(conn, {"pid": os.getpid(), "started": self.state.started,
+            warm.send_frame(conn, {"pid": os.getpid(), "started": self.state.started,
                               "served": self.state.served, "refused": self.state.refused,
                               "busy": self.state.busy, "socket": str(self.path),
                               "idle_seconds": self.idle_seconds,
@@ -220,10 +220,10 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - its folder, its environment: undone
                 with self.state.lock:
                     self.state.refused += 1
-                send_frame(conn, {"accepted": False, "reason": f"cannot run it here: {exc}"})
+                warm.send_frame(conn, {"accepted": False, "reason": f"cannot run it here: {exc}"})
                 conn.close()
                 return
-            send_frame(conn, {"accepted": True})
+            warm.send_frame(conn, {"accepted": True})
             threading.Thread(target=self._watch, args=(conn, finished), daemon=True).start()
             code = self._run(message["argv"])
         except OSError:
@@ -245,7 +245,7 @@ class Worker:
         if code == 143 and not self.state.term_forwarded:
             self.stop()  # the query's own handler took a SIGTERM meant for the worker
         with contextlib.suppress(OSError):
-            send_frame(conn, {"exit": code})
+            warm.send_frame(conn, {"exit": code})
         conn.close()
 
     def _run(self, argv: Sequence[str]) -> int:
@@ -295,7 +295,7 @@ class Worker:
         main = threading.main_thread().ident or 0
         while not finished.is_set():
             try:
-                message, _ = recv_frame(conn)
+                message, _ = warm.recv_frame(conn)
             except Exception:  # noqa: BLE001 - gone, or nonsense: taken as Ctrl-C
                 message = {"signal": "INT"}
                 conn_gone = True

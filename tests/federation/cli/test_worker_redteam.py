@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 import tests.connectors.test_s3 as s3suite
-from federation.cli.warm import recv_frame, send_frame, socket_path
+from federation.cli.warm import limits, recv_frame, send_frame, socket_path
 from tests.federation.cli.test_worker import (
     _audited,
     _start_endless,
@@ -96,7 +96,7 @@ def _good(demo: Path, **change: object) -> dict[str, object]:
     return {"argv": ["--mesh", str(demo), "query", "--user", "adam", "SELECT 1 AS one"],
             "cwd": "/", "env": dict(os.environ), "umask": 0o22,
             "streams": [["utf-8", "strict"]] * 2 + [["utf-8", "backslashreplace"]],
-            "flags": list(sys.flags), **change}
+            "flags": list(sys.flags), "limits": limits(), **change}
 
 
 CRAFTED = {
@@ -267,6 +267,21 @@ def test_another_python_setup_runs_cold(worker: dict[str, int], demo_root: Path,
     ran = duckmesh("--mesh", str(demo_root), "query", "--user", "adam", "SELECT 4 AS four",
                    env={**os.environ, variable: value})
     assert ran.returncode == 0 and "4" in ran.stdout, ran.stderr
+    now = status()
+    assert now is not None and now["served"] == worker["served"]
+
+
+def test_other_resource_limits_run_cold(worker: dict[str, int], demo_root: Path) -> None:
+    """`ulimit -f` / `-v` bound a cold run; the worker's own limits are not the caller's."""
+    import resource
+
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10_000_000, resource.RLIM_INFINITY))
+
+    ran = subprocess.run([sys.executable, "-m", "federation.cli", "--mesh", str(demo_root),
+                          "query", "--user", "adam", "SELECT 6 AS six"], capture_output=True,
+                         text=True, timeout=60, check=False, preexec_fn=lower)
+    assert ran.returncode == 0 and "6" in ran.stdout, ran.stderr
     now = status()
     assert now is not None and now["served"] == worker["served"]
 
