@@ -17,7 +17,14 @@ from typing import Any
 
 import click
 
-from federation.cli.warm import WARM_COMMANDS, private_dir, recv_frame, send_frame, socket_path
+from federation.cli.warm import (
+    WARM_COMMANDS,
+    peer_credentials,
+    private_dir,
+    recv_frame,
+    send_frame,
+    socket_path,
+)
 from federation.errors import UsageError
 
 START_TIMEOUT = 60.0
@@ -54,6 +61,8 @@ def _control(command: str) -> dict[str, Any] | None:
     sock.settimeout(5)
     try:
         sock.connect(str(path))
+        if peer_credentials(sock)[1] != os.geteuid():
+            return None  # not this user's worker, whatever it would answer
         send_frame(sock, {"control": command})
         answer, _ = recv_frame(sock)
     except (OSError, ValueError):
