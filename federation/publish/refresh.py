@@ -20,6 +20,7 @@ from connectors.scan import plan_scan
 from federation.errors import ContractError, DuckmeshError
 from federation.governance.derived import sensitivity
 from federation.mesh import Mesh
+from federation.pipeline.lifecycle import STATUSES, status_of
 from federation.publish import derive, iceberg_store, store
 from federation.publish.lifecycle import edit_contract
 from federation.publish.publisher import (
@@ -183,7 +184,7 @@ def scheduled(mesh: Mesh) -> list[tuple[Product, Scheduled]]:
     for product in mesh.catalog:
         derived = product.custom(derive.DERIVED)
         if isinstance(derived, dict) and derived.get("schedule") and \
-                str(product.status or "").lower() != "retired":
+                status_of(product) != "retired":
             out.append((product, Scheduled(str(derived["schedule"]),
                                            str(derived.get("timezone") or "UTC"))))
     return out
@@ -214,6 +215,15 @@ def due(mesh: Mesh, now: dt.datetime) -> list[RefreshOutcome]:
     the latest slot only (a data product holds the newest data, not one per slot)."""
     outcomes = []
     for product, schedule in scheduled(mesh):
+        status = status_of(product)
+        if status not in STATUSES:
+            # As readers are refused: a status duckmesh does not know is neither skipped
+            # as if retired nor refreshed as if active.
+            error = ContractError(f"{product.fqn}: unknown status {status!r}",
+                                  product=product.fqn,
+                                  hint="status is one of " + ", ".join(STATUSES))
+            outcomes.append(RefreshOutcome(product.fqn, now, "failed", error=error))
+            continue
         last = _history(mesh.root, product.fqn).last_success()
         try:
             slots = slots_between(schedule, last, now, limit=1)

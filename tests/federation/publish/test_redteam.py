@@ -373,6 +373,30 @@ def test_one_bad_schedule_does_not_stop_every_refresh(demo_copy: Path, field: st
     assert outcomes["bookings.good"].outcome == "ok", outcomes
 
 
+@pytest.mark.parametrize("status", ["Retired", "retired ", "paused"])
+def test_an_unknown_status_is_neither_skipped_nor_refreshed(demo_copy: Path,
+                                                             status: str) -> None:
+    # `due` compared the status lower-cased: "Retired" was skipped as retired, while
+    # readers refuse it as unknown; "paused" was refreshed as if active.
+    import datetime as dt
+
+    from federation.publish.refresh import due
+
+    for name in ("odd", "good"):
+        publish(Mesh.open(demo_copy), f"bookings.{name}", "SELECT b.booking_id FROM "
+                "bookings.reservations b", user="sales-team", schedule="0 5 * * *")
+    path = demo_copy / "domains" / "bookings" / "odd.odcs.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["status"] = status
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    outcomes = {o.product: o for o in due(Mesh.open(demo_copy),
+                                          dt.datetime(2030, 1, 1, 6, tzinfo=dt.UTC))}
+    odd = outcomes["bookings.odd"]
+    assert odd.outcome == "failed" and isinstance(odd.error, ContractError), outcomes
+    assert f"unknown status {status!r}" in str(odd.error)
+    assert outcomes["bookings.good"].outcome == "ok", outcomes
+
+
 def test_a_pivot_does_not_write_emails_as_column_names(demo_copy: Path) -> None:
     # PIVOT ... ON email made each customer's email a column name of the contract, which
     # every reader sees (the file, products show, DESCRIBE), whatever the labels say.
