@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,13 +36,17 @@ class History:
     def record(self, entry: dict[str, Any]) -> Path:
         """Write one attempt's record atomically."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{slot_key(dt.datetime.fromisoformat(entry['slot']))}-{uuid.uuid4().hex}.json"
+        # Slot, then the moment of writing (ns), so that attempts at one slot list in the
+        # order they ran (a uuid alone ordered them at random); the uuid keeps names apart.
+        name = (f"{slot_key(dt.datetime.fromisoformat(entry['slot']))}-"
+                f"{time.time_ns():020d}-{uuid.uuid4().hex}.json")
         with atomic_file(self.folder / name) as handle:
             handle.write(json.dumps(entry, default=str).encode())
         return self.folder / name
 
     def entries(self) -> list[dict[str, Any]]:
-        """Every complete record, oldest slot first."""
+        """Every complete record, oldest slot first; one slot's attempts in the order
+        they were recorded."""
         out = []
         for path in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
             with contextlib.suppress(OSError, ValueError):

@@ -296,3 +296,14 @@ def test_validate_checks_reports(demo_copy: Path) -> None:
     assert code == 1
     assert "reports/ghost.yaml" in text and "run_as" in text and "nobody" in text
     assert "reports/missing.sql" in text
+
+
+def test_attempts_at_one_slot_list_in_the_order_they_ran(tmp_path: Path) -> None:
+    # Record names held the slot and a uuid only: two attempts at one slot (a failure,
+    # then the retry that worked) listed in random order.
+    history = History(tmp_path, "retried")
+    slot = "2030-01-01T05:00:00+00:00"
+    outcomes = ["failed", "failed", "ok", "failed", "ok"] * 4
+    for number, outcome in enumerate(outcomes):
+        history.record({"slot": slot, "outcome": outcome, "attempt": number})
+    assert [e["attempt"] for e in history.entries()] == list(range(len(outcomes)))
