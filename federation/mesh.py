@@ -11,7 +11,7 @@ import datetime as dt
 import getpass
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ from federation.audit.meta import with_meta
 from federation.engines.choose import choose
 from federation.engines.duckdb import Execution, ProgressCallback
 from federation.errors import ConfigError, DuckmeshError, StorageError, UsageError
-from federation.governance.derived import tighten
+from federation.governance.derived import source_columns, tighten
 from federation.governance.model import Governance, Principal
 from federation.governance.policies import suggest
 from federation.pipeline import DECIDE, GUARDS, PLAN, STEPS, run
@@ -91,6 +91,8 @@ class Mesh:
         # Derived products' labels follow their sources' current labels (never lower).
         catalog = tighten(Catalog.load(root, settings), governance.policies)
         catalog, governance = with_meta(root, catalog, governance, audit)
+        # Grants at a derived product's sources follow its columns (access.evaluate).
+        governance = replace(governance, derived_sources=source_columns(catalog))
         return cls(root, settings, catalog, governance, audit, events)
 
     def context(self, user: str | Principal | None = None, as_of: str | None = None,

@@ -211,6 +211,55 @@ def _with_fields(governance: Governance, principal: Principal, product: Product,
     return ColumnAccess(column, "allow", None, decision.reason, tuple(fields))
 
 
+def _grant_index(grants: list[Grant], principal: Principal, name: str) -> int | None:
+    """The first grant of a domain that covers product ``name`` for ``principal``."""
+    roles = set(principal.roles)
+    # Named users match only principals of principals.yaml: an unknown name is nobody.
+    user = principal.name if principal.known else None
+    return next((i for i, g in enumerate(grants)
+                 if g.covers(name) and (roles & set(g.roles) or
+                                        (user is not None and user in g.users))), None)
+
+
+def _source_restriction(governance: Governance, principal: Principal, product: Product,
+                        column: Column) -> str | None:
+    """Why ``column`` of a derived product is denied to ``principal`` by a grant at one of
+    its sources, or None.
+
+    A grant that masks or denies a source column to a reader (``mask_columns``,
+    ``deny_columns``: a domain's rule, not a classification) holds in every product
+    computed from that column: the reader sees the derived column only if their grant at
+    each source shows it in clear.  A mask is not re-applied to a computed value (a year
+    of a date, once summed, is no year): the column is denied.  A reader with no grant
+    at a source is governed by the derived product's own grants, as its publisher
+    shared it.  Unreadable lineage or a broken source domain file: denied (fail closed).
+    """
+    sources = governance.derived_sources.get(product.fqn.lower(), {}).get(
+        column.name.lower(), ())
+    for source_fqn, source_column in sources:
+        if (source_fqn, source_column) == ("?", "?"):
+            return f"its recorded lineage, which cannot be read ({product.fqn}'s lineage " \
+                   f"of {column.name}; fail closed)"
+        domain_name, _, name = source_fqn.partition(".")
+        domain = governance.domains.get(domain_name)
+        if domain is None:
+            continue
+        if domain.error is not None:
+            return f"its source {source_fqn}, whose domain file is broken (fail closed)"
+        index = _grant_index(domain.file.grants, principal, name)
+        if index is None:
+            continue
+        grant = domain.file.grants[index]
+        where = domain.source or f"domains/{domain_name}/domain.yaml grant {index + 1}"
+        if source_column in {c.lower() for c in grant.deny_columns}:
+            return f"its source {source_fqn}.{source_column}, which {where} " \
+                   "(deny_columns) denies you"
+        if source_column in {c.lower() for c in grant.mask_columns}:
+            return f"its source {source_fqn}.{source_column}, which {where} " \
+                   "(mask_columns) masks for you (a derived value cannot carry the mask)"
+    return None
+
+
 def evaluate(governance: Governance, principal: Principal, product: Product,
              purpose: str | None = None) -> ProductAccess:
     """The caller's access to ``product`` for ``purpose``; AccessDenied if no usable grant
@@ -222,13 +271,7 @@ def evaluate(governance: Governance, principal: Principal, product: Product,
         raise _refuse(principal, product, f"its domain's file is broken ({domain.error})",
                       "run `duckmesh validate`")
     grants = domain.file.grants if domain else []
-    roles = set(principal.roles)
-    # Named users match only principals of principals.yaml: an unknown name is nobody.
-    user = principal.name if principal.known else None
-    index = next((i for i, g in enumerate(grants)
-                  if g.covers(product.name) and (roles & set(g.roles) or
-                                                 (user is not None and user in g.users))),
-                 None)
+    index = _grant_index(grants, principal, product.name)
     if index is None:
         who = f"user {principal.name!r}"
         if not principal.known:
@@ -268,6 +311,10 @@ def evaluate(governance: Governance, principal: Principal, product: Product,
             if method is None or stricter(domain_method, method) == domain_method != method:
                 action, method = "mask", domain_method
                 reason = f"{grant_name} (mask_columns)"
+        if action != "deny":
+            at_source = _source_restriction(governance, principal, product, column)
+            if at_source is not None:
+                action, method, reason = "deny", None, at_source
         decisions.append(_with_fields(governance, principal, product, purpose,
                                       ColumnAccess(column, action, method, reason)))
     row_filter = None

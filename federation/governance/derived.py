@@ -109,3 +109,45 @@ def tighten(catalog: Catalog, policies: PoliciesFile) -> Catalog:
             return catalog
         catalog = dataclasses.replace(catalog, products={**catalog.products, **changed})
     return catalog
+
+
+SourceColumn = tuple[str, str]
+"""``(product fqn, column)`` a derived column is computed from, lower case."""
+
+
+def source_columns(catalog: Catalog) -> dict[str, dict[str, tuple[SourceColumn, ...]]]:
+    """For every derived product, each column's source columns at every level: the
+    columns of the products it reads and, when those are derived too, theirs.
+
+    Access uses it (:func:`federation.governance.access.evaluate`): a grant at a source
+    that masks or denies a column to a reader follows the column into every product
+    computed from it (a grant is a domain's rule, not a classification: label
+    tightening alone does not carry it).  A recorded lineage that is not a list gives
+    ``("?", "?")``: a source nobody can be sure of, which access refuses.
+    """
+    out: dict[str, dict[str, tuple[SourceColumn, ...]]] = {}
+    for fqn, product in catalog.products.items():
+        columns = {c.name.lower(): _flatten(catalog, product, c.name, frozenset())
+                   for c in product.columns}
+        kept = {name: found for name, found in columns.items() if found}
+        if kept:
+            out[fqn.lower()] = kept
+    return out
+
+
+def _flatten(catalog: Catalog, product: Product, column: str,
+             seen: frozenset[SourceColumn]) -> tuple[SourceColumn, ...]:
+    recorded = lineage_of(product, column)
+    if recorded is None:
+        return (("?", "?"),)
+    found: list[SourceColumn] = []
+    for source in recorded:
+        key = (str(source.get("product", "")).lower(), str(source.get("column", "")).lower())
+        if key in seen or key in found:
+            continue
+        found.append(key)
+        upstream = catalog.products.get(key[0])
+        if upstream is not None:
+            found.extend(s for s in _flatten(catalog, upstream, key[1], seen | {key})
+                         if s not in found)
+    return tuple(found)

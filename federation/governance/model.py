@@ -122,6 +122,10 @@ class Governance:
     principals: PrincipalsFile
     policies: PoliciesFile
     domains: dict[str, DomainGovernance]
+    derived_sources: dict[str, dict[str, tuple[tuple[str, str], ...]]] = \
+        field(default_factory=dict)
+    """Derived products' source columns (:func:`federation.governance.derived.source_columns`),
+    set by ``Mesh.open``: the grants at the sources apply to them too."""
 
     def principal(self, user: str) -> Principal:
         """The principal for ``user``; unknown users get no roles (so, default deny)."""
