@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
 from connectors.errors import ConfigError
+from connectors.localpaths import real_path
 
 LOCAL_SCHEMES = ("", "file")
 # Schemes DuckDB reads through a registered fsspec filesystem.
@@ -50,12 +50,9 @@ class Location:
         return base.rstrip("/") + "/"
 
 
-@lru_cache(maxsize=1024)
 def resolve_location(text: str, root: Path) -> Location:
-    """Resolve a contract's ``path``/``location``: relative paths are under the mesh root.
-
-    Cached: resolving symlinks costs a stat per path component, on every query.
-    """
+    """Resolve a contract's ``path``/``location``: relative paths are under the mesh root,
+    symlinks followed as they are now (:func:`connectors.localpaths.real_path`)."""
     parsed = urlparse(text)
     scheme = parsed.scheme.lower()
     if len(scheme) == 1:  # a Windows drive letter, not a scheme
@@ -65,7 +62,7 @@ def resolve_location(text: str, root: Path) -> Location:
         path = Path(raw)
         if not path.is_absolute():
             path = root / path
-        resolved = str(path.resolve())
+        resolved = str(real_path(path if path.is_absolute() else path.absolute()))
         return Location(scheme="", uri=resolved, path=resolved)
     if scheme in REMOTE_SCHEMES:
         return Location(scheme=scheme, uri=text, path=parsed.netloc + parsed.path)

@@ -6,7 +6,6 @@ import contextlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from connectors.errors import ConfigError, UsageError
@@ -59,7 +58,7 @@ class Catalog:
             MeshSettings(name="-"), product.domain, self.root)
         for uri in uris:
             try:
-                where = _cached_place(uri, self.root)
+                where = place(uri, self.root)
             except PlaceError as exc:
                 return str(exc)
             if not roots.holds(where):
@@ -142,12 +141,6 @@ class Catalog:
     def domains(self) -> list[str]:
         """The names of all domains that publish at least one product."""
         return sorted({p.domain for p in self.products.values()})
-
-
-@lru_cache(maxsize=65536)
-def _cached_place(uri: str, root: Path) -> Place:
-    # Resolving a local path stats every component: once per file and process.
-    return place(uri, root)
 
 
 def domain_dirs(root: Path) -> list[Path]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from connectors.localpaths import real_path
 from connectors.storage import LOCAL_SCHEMES
 from products.config import MeshSettings
 from products.contract import Product
@@ -59,7 +60,7 @@ def place(text: str, mesh_root: Path) -> Place:
                            else parsed.netloc + parsed.path)
     if scheme in LOCAL_SCHEMES:
         path = Path(prefix)
-        resolved = (path if path.is_absolute() else mesh_root / path).resolve()
+        resolved = real_path((path if path.is_absolute() else mesh_root / path).absolute())
         return Place("", resolved.parts[1:])
     segments = [s for s in prefix.split("/") if s not in ("", ".")]
     if ".." in segments:

@@ -336,13 +336,11 @@ def _forget_caches() -> None:
     """A cold run starts without caches: drop those that hold what an earlier caller's
     environment or files gave (S3 clients built with its credentials, symlinks resolved
     then, file footers read with its rights)."""
-    from connectors import filesystems, footers, storage
-    from products import catalog
+    from connectors import filesystems, footers, localpaths
 
     filesystems.clear()
     footers.clear_caches()
-    storage.resolve_location.cache_clear()
-    catalog._cached_place.cache_clear()
+    localpaths.clear()
 
 
 def _stream(fd: int, encoding: str, errors: str) -> TextIO:

@@ -303,8 +303,9 @@ def test_lineage_events_are_sent_before_the_exit_as_in_a_cold_run(
     assert now is not None and now["served"] == worker["served"] + 1
 
 
-CLEARED = {"connectors/storage.py:resolve_location", "products/catalog.py:_cached_place"}
-"""Caches the worker drops before each command (with filesystems' and footers')."""
+CLEARED: set[str] = set()
+"""Caches the worker drops before each command (with filesystems', footers' and
+localpaths', which are no decorated functions)."""
 PURE = {"federation/pipeline/authorize.py:_schema", "connectors/types.py:normalize_type",
         "connectors/types.py:type_key", "products/contract.py:_validator",
         "federation/pipeline/output_names.py:_cached_names",

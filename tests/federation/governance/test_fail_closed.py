@@ -12,7 +12,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from federation import Mesh
 from federation.cli import cli
+from federation.errors import DuckmeshError
 from tests.conftest import leaked
 
 
@@ -182,6 +184,20 @@ def test_a_symlinked_file_inside_a_products_folder_is_refused(demo_copy: Path) -
     result = query(demo_copy, "adam", "SELECT count(*) AS n FROM bookings.reservations")
     assert result.exit_code == 1 and "outside domain bookings's storage roots" in \
         result.stderr
+
+
+def test_a_file_swapped_for_a_symlink_after_a_query_is_refused(demo_copy: Path) -> None:
+    """A long-lived process (`duckmesh serve`) checks the files as they are at each
+    query: a data file read once, then replaced by a symlink into another domain, is
+    refused (resolutions were cached for the life of the process)."""
+    mesh = Mesh.open(demo_copy)
+    count = "SELECT count(*) AS n FROM bookings.reservations"
+    assert mesh.sql(count, user="adam").arrow().to_pylist()[0]["n"] > 0
+    victim = sorted((demo_copy / "data/bookings/reservations").rglob("*.parquet"))[0]
+    victim.unlink()
+    victim.symlink_to(demo_copy / "data/customers/profiles/region=NA/data_0.parquet")
+    with pytest.raises(DuckmeshError, match="outside domain bookings's storage roots"):
+        mesh.sql(count, user="adam").arrow()
 
 
 def test_two_products_may_not_share_a_location(demo_copy: Path) -> None:

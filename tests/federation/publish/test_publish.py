@@ -239,6 +239,25 @@ def test_refresh_makes_a_new_version_with_upstream_recorded(published: Path) -> 
     assert json.loads(meta.metadata[b"duckmesh.publication"])["version"] == 2
 
 
+def test_a_long_lived_mesh_reads_each_refresh(published: Path) -> None:
+    """`duckmesh serve` and notebooks keep one process: a refresh switches `current`,
+    and the next query reads the new version (it read the first one until it was
+    pruned, then failed with 'data not found')."""
+    sql = ("SELECT b.booking_id, c.country FROM bookings.reservations b "
+           "JOIN customers.profiles c ON c.customer_id = b.customer_id")
+    publish(Mesh.open(published), "bookings.bc", sql, user="sales-team")
+    server = Mesh.open(published)
+    count = "SELECT count(*) AS n FROM bookings.bc"
+    before = server.sql(count, user="sales-team").arrow().to_pylist()[0]["n"]
+    added = _append_bookings(published)
+    for _ in range(5):  # past the three versions kept
+        refresh(Mesh.open(published), "bookings.bc")
+        raw = _raw(published, "SELECT count(*) FROM read_parquet('ROOT/data/bookings/bc/"
+                              "current/*.parquet')")[0][0]
+        assert server.sql(count, user="sales-team").arrow().to_pylist()[0]["n"] == raw
+    assert raw > before and added > 0
+
+
 def test_refresh_stops_on_a_breaking_upstream_change(published: Path) -> None:
     contract = published / "domains/customers/profiles.odcs.yaml"
     data = yaml.safe_load(contract.read_text())
