@@ -17,7 +17,8 @@ from functools import lru_cache
 from typing import Any
 
 import duckdb
-from sqlglot import Tokenizer, TokenType
+from sqlglot import TokenType
+from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import TokenError
 
 _local = threading.local()
@@ -83,7 +84,7 @@ def _select_list(sql: str) -> str | None:
     # The select list is usually within the first few KB: tokenize that much first.
     for text in (sql[:_PREFIX_CHARS], sql):
         try:
-            tokens = Tokenizer(dialect="duckdb").tokenize(text)
+            tokens = DuckDB.Tokenizer().tokenize(text)
         except TokenError:
             continue  # cut inside a string or a comment: try the whole text
         depth, start = 0, None

@@ -15,7 +15,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlglot import Tokenizer, exp
+from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import TokenError
 from sqlglot.tokenizer_core import TokenType
 
@@ -63,7 +64,7 @@ def bind(sql: str, params: Params | None = None) -> GovernedQuery:
 def _number_positional(sql: str) -> str:
     """``?`` placeholders numbered ``$1``, ``$2``… in the order they are written."""
     try:
-        tokens = Tokenizer(dialect="duckdb").tokenize(sql)
+        tokens = DuckDB.Tokenizer().tokenize(sql)
     except TokenError:
         return sql  # parse() reports it
     marks = [t for t in tokens if t.token_type == TokenType.PLACEHOLDER and t.text == "?"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlglot import Tokenizer
+from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import TokenError
 from sqlglot.tokenizer_core import TokenType
 
@@ -29,7 +29,7 @@ def _semicolon(text: str) -> int | None:
     while at >= 0:
         # Tokenize up to this ';' only: a string left open further on must not hide it.
         try:
-            tokens = Tokenizer(dialect="duckdb").tokenize(text[:at + 1])
+            tokens = DuckDB.Tokenizer().tokenize(text[:at + 1])
         except TokenError:
             tokens = []  # the ';' is inside a string or comment still open here
         if tokens and tokens[-1].token_type == TokenType.SEMICOLON and tokens[-1].start == at:
@@ -41,7 +41,7 @@ def _semicolon(text: str) -> int | None:
 def _has_tokens(text: str) -> bool:
     """Whether ``text`` holds anything but white space and comments."""
     try:
-        return bool(Tokenizer(dialect="duckdb").tokenize(text))
+        return bool(DuckDB.Tokenizer().tokenize(text))
     except TokenError:
         return True
 

@@ -15,9 +15,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
+from federation import Mesh
 from federation.cli import cli
 from tests.conftest import leaked
 
@@ -241,6 +243,13 @@ ATTACKS = [
     Attack("conversion error on a masked value", "SELECT email::INTEGER + 1 AS x FROM "
            "customers.profiles", SAFE),
     Attack("function typo", "SELECT sume(customer_id) FROM customers.profiles", REJECT),
+    # -- dollar-quoted strings are literals, never SQL
+    Attack("dollar string holding a query", "SELECT $t$' UNION SELECT passport_number FROM "
+           "customers.profiles --$t$ AS s FROM customers.profiles", SAFE),
+    Attack("dollar string as a column name", "SELECT count(*) AS n FROM customers.profiles "
+           "WHERE $$passport_number$$ IS NOT NULL", SAFE),
+    Attack("dollar string closing early", "SELECT $$a$$ || passport_number || $$b$$ AS s FROM "
+           "customers.profiles", DENY),
 ]
 
 
@@ -255,7 +264,7 @@ def test_every_construct_has_an_attack() -> None:
                       "LAMBDA", "WITHIN GROUP", "ASOF", "POSITIONAL", "RANGE(",
                       "GENERATE_SERIES", "WITH RECURSIVE", "COLUMNS(", "USING SAMPLE",
                       "TABLESAMPLE", "JSON_OBJECT", "TO_JSON", "STRFTIME", "REGEXP",
-                      "DESCRIBE", "SUMMARIZE", "SHOW TABLES"):
+                      "DESCRIBE", "SUMMARIZE", "SHOW TABLES", "$$"):
         assert construct in text, construct
 
 
@@ -287,6 +296,24 @@ def test_attack(attack: Attack, demo_root: Path, raw_secrets: frozenset[str]) ->
         if attack.expect == EU:
             regions = {r.get(k) for r in rows for k in ("region", "r2") if k in r}
             assert regions <= {"EU", None} and "EU" in regions
+
+
+@pytest.mark.parametrize(("sql", "params"), [
+    ("SELECT $$a;b$$, $t$it's \\ $$ ? $1$t$ AS x, ? AS p", [5]),
+    ("SELECT $$x FROM y$$, 1 + 1, $q$$q$ AS e", None),
+])
+def test_dollar_quoted_strings_are_the_strings_duckdb_reads(
+        sql: str, params: list[int] | None, demo_root: Path) -> None:
+    """Names and values as raw DuckDB gives them; a `?` inside one is no parameter."""
+    got = Mesh.open(demo_root).sql(sql, user="adam", params=params).arrow()
+    con = duckdb.connect()
+    try:
+        con.execute(sql, params)
+        names, rows = [d[0] for d in con.description], con.fetchall()
+    finally:
+        con.close()
+    assert got.column_names == names
+    assert [tuple(r.values()) for r in got.to_pylist()] == rows
 
 
 def test_summarize_counts_only_the_rows_the_caller_may_read(demo_root: Path) -> None:

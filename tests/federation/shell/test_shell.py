@@ -29,6 +29,14 @@ def test_semicolons_in_strings_names_and_comments_end_nothing() -> None:
     assert rest == ""
 
 
+def test_semicolons_in_dollar_quoted_strings_end_nothing() -> None:
+    """DuckDB's tokenizer, not sqlglot's generic one: that read `$$a;b$$` as two words."""
+    units, rest = split("SELECT $$a;b$$ AS s; SELECT $t$x;$$;y$t$;\nSELECT 2")
+    assert units == [Unit("sql", "SELECT $$a;b$$ AS s"), Unit("sql", "SELECT $t$x;$$;y$t$")]
+    assert rest == "\nSELECT 2"
+    assert not complete("SELECT $$a;")
+
+
 def test_dot_commands_run_at_line_start_even_after_a_comment() -> None:
     units, rest = split("SELECT 1; -- done\n.mode csv\n  .timer on\nSELECT 2")
     assert [u.kind for u in units] == ["sql", "dot", "dot"]
