@@ -18,7 +18,7 @@ from sqlglot import exp
 from federation.errors import QueryRejected
 
 QUALIFY_ALIAS = "duckmesh_qualify"
-HINT = "run it with --engine duckdb (engine='duckdb')"
+HINT = "run it with --engine duckdb, or engine='duckdb' in Python"
 
 
 def refuse(what: str) -> QueryRejected:
