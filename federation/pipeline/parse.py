@@ -72,7 +72,7 @@ def _parse(sql: str) -> exp.Expr:
     chains = _may_chain(sql)
     heads: list[exp.Expr] = []
     raw_strings: list[exp.RawString] = []
-    lambdas = 0
+    lambdas = parts = 0
     for node in expression.walk():
         node.comments = None
         # Node metadata is ours alone: the pipeline marks its own scans and output names
@@ -84,9 +84,13 @@ def _parse(sql: str) -> exp.Expr:
             lambdas += 1
         elif isinstance(node, exp.RawString):
             raw_strings.append(node)
+        elif isinstance(node, _PART_FIRST) and isinstance(node.args.get("unit"), exp.Var):
+            parts += 1
         elif chains and type(node) in _LINKS and _is_head(node):
             heads.append(node)
     _no_arrow_lambdas(lambdas, sql)
+    if parts:
+        _no_bare_parts(sql)
     for raw in raw_strings:
         # A dollar-quoted string ($$…$$, $tag$…$tag$) is a string literal to DuckDB: one
         # kind of literal for every later step, generated with ordinary quoting.
@@ -145,6 +149,34 @@ def _no_arrow_lambdas(lambdas: int, sql: str) -> None:
     if keywords < lambdas:
         raise QueryRejected("DuckDB no longer accepts the lambda arrow (x -> x + 1); write "
                             "lambda x: x + 1")
+
+
+_PART_FIRST = (exp.TimestampTrunc, exp.DateTrunc, exp.DateDiff)
+_PART_FIRST_NAMES = frozenset({"date_trunc", "datetrunc", "date_diff", "datediff"})
+
+
+def _no_bare_parts(sql: str) -> None:
+    """Refuse ``date_trunc(month, ts)``: sqlglot reads a bare name as the part keyword
+    and writes ``'MONTH'``, where DuckDB reads a column ``month`` (a column of part
+    names, or no such column: an error).  With a column of that name the governed query
+    answered differently from the same text run raw; the part must be written as a
+    string (or any expression but a bare name)."""
+    tokens = DuckDB.Tokenizer().tokenize(sql)
+    for i in range(len(tokens) - 3):
+        name, paren, first, comma = tokens[i:i + 4]
+        if (name.text.lower() in _PART_FIRST_NAMES and paren.token_type == TokenType.L_PAREN
+                and first.token_type in (TokenType.VAR, TokenType.IDENTIFIER)
+                and comma.token_type == TokenType.COMMA):
+            function = name.text.lower()
+            after = tokens[i + 4] if i + 4 < len(tokens) else None
+            if after is not None and after.token_type == TokenType.STRING:
+                raise QueryRejected(  # date_trunc(ts, 'month'): the arguments swapped
+                    f"{function}() takes the part first: write {function}("
+                    f"'{after.text}', {first.text}{', …' if 'diff' in function else ''})")
+            raise QueryRejected(
+                f"{function}() takes the part as a string: write {function}("
+                f"'{first.text.lower()}', …) (a bare name {first.text} there is read as a "
+                "column by DuckDB)")
 
 
 def _chained(node: exp.Expr, head: exp.Expr) -> bool:

@@ -316,6 +316,24 @@ def test_dollar_quoted_strings_are_the_strings_duckdb_reads(
     assert [tuple(r.values()) for r in got.to_pylist()] == rows
 
 
+@pytest.mark.parametrize(("sql", "message"), [
+    # A column named like a part: sqlglot wrote date_trunc('MONTH', …), DuckDB reads the
+    # column (its value 'year'): the governed answer differed from the raw one.
+    ("WITH t AS (SELECT 'year' AS month, signup_date FROM customers.profiles) "
+     "SELECT date_trunc(month, signup_date) AS v FROM t",
+     "date_trunc() takes the part as a string: write date_trunc('month', …)"),
+    ("WITH t AS (SELECT 'year' AS \"day\", signup_date FROM customers.profiles) "
+     "SELECT datediff(\"day\", signup_date, signup_date + 400) AS v FROM t",
+     "datediff() takes the part as a string: write datediff('day', …)"),
+    ("SELECT date_trunc(signup_date, 'month') AS v FROM customers.profiles",
+     "date_trunc() takes the part first: write date_trunc('month', signup_date)"),
+])
+def test_a_bare_name_as_a_date_part_is_refused_not_reread(
+        sql: str, message: str, demo_root: Path) -> None:
+    result = run("adam", sql, demo_root)
+    assert result.exit_code == 1 and message in result.stderr, result.stderr
+
+
 def test_summarize_counts_only_the_rows_the_caller_may_read(demo_root: Path) -> None:
     summary = json.loads(run("ana", "SUMMARIZE customers.profiles", demo_root).stdout)
     eu = json.loads(run("ana", "SELECT count(*) AS n FROM customers.profiles", demo_root).stdout)
