@@ -131,12 +131,18 @@ def choosing_names(tree: exp.Expr) -> tuple[set[str], set[str]]:
     ``DISTINCT ON``), followed
     through the select-list aliases they name; and the names aliases define."""
     names: set[str] = set()
-    for node in tree.find_all(*_CHOOSING, exp.Join, exp.Distinct):
+    for node in tree.find_all(*_CHOOSING, exp.Join, exp.Distinct, exp.SetOperation):
         if isinstance(node, exp.Join):
             parts = [x for x in (node.args.get("on"), *(node.args.get("using") or []))
                      if x is not None]
-        elif isinstance(node, exp.Distinct):  # DISTINCT ON (…) only, not count(DISTINCT x)
-            parts = [node.args["on"]] if node.args.get("on") is not None else []
+        elif isinstance(node, exp.Distinct):
+            parts = _distinct_parts(node)
+        elif isinstance(node, exp.SetOperation):
+            # INTERSECT/EXCEPT (ALL too) keep a row by comparing every column of both
+            # sides, UNION (not ALL) drops duplicates: each column there chooses rows
+            # (`SELECT id, d … INTERSECT SELECT id, DATE '…'` spelled out d through id).
+            choosing = not isinstance(node, exp.Union) or bool(node.args.get("distinct"))
+            parts = [node] if choosing else []
         else:
             parts = [node]
         for part in parts:
@@ -156,6 +162,30 @@ def choosing_names(tree: exp.Expr) -> tuple[set[str], set[str]]:
     return names, set(aliases)
 
 
+def _distinct_parts(node: exp.Distinct) -> list[exp.Expr]:
+    """What a ``DISTINCT`` compares: ``DISTINCT ON (…)``'s keys; a ``SELECT DISTINCT``'s
+    whole select list (how many rows survive depends on each column of it); nothing
+    for ``count(DISTINCT x)`` (x is that output's own source)."""
+    if node.args.get("on") is not None:
+        return [node.args["on"]]
+    parent = node.parent
+    if isinstance(parent, exp.Select) and parent.args.get("distinct") is node:
+        return list(parent.expressions)
+    return []
+
+
+def choosing(tree: exp.Expr, read: list[Source]) -> list[Source]:
+    """Every column read that chooses the result's rows (:func:`choosing_names`), whatever
+    its label: each output's lineage records them, so that a grant at the source that
+    masks or denies one to a reader follows it (a label that anyone may read freely can
+    still be masked to someone by a domain's grant; see
+    :func:`federation.governance.access.evaluate`)."""
+    names, defined = choosing_names(tree)
+    # A name neither a product column nor an alias (a subquery's column list): any column.
+    unknown = names - defined - {s.column.lower() for s in read}
+    return [s for s in read if s.column.lower() in names or unknown]
+
+
 def chosen_by(policies: PoliciesFile, tree: exp.Expr, read: list[Source]) -> list[Source]:
     """The columns read that choose the result's rows (:func:`choosing_names`) and carry
     a label no one may read freely (``allow: true`` labels cannot leak): every output
@@ -163,13 +193,8 @@ def chosen_by(policies: PoliciesFile, tree: exp.Expr, read: list[Source]) -> lis
     value (``JOIN range … ON ascii(substr(email, 1, 1)) >= n`` then ``count(*)`` gave
     each customer the code of their email's first letter, labelled internal)."""
     free = {c.name for c in policies.classifications if c.allow}
-    names, defined = choosing_names(tree)
-    # A name neither a product column nor an alias (a subquery's column list): any column.
-    unknown = names - defined - {s.column.lower() for s in read}
     out = []
-    for source in read:
-        if source.column.lower() not in names and not unknown:
-            continue
+    for source in choosing(tree, read):
         label = declassified_to(policies, source.label, source.seen) or source.label
         if label not in free:
             out.append(source)

@@ -272,12 +272,16 @@ def classify(mesh: Mesh, result: Any, names: list[str]) -> tuple[
                                            everything_read=everything)
         transformations[column] = entry.transformation
         lineage_of[column] = sources if ok else read
-    choosing = derive.chosen_by(policies, qualified, read)
-    if choosing:
-        for column in names:
-            inherited[column] = derive.also_chosen_by(policies, inherited[column], choosing)
-            lineage_of[column] = [*lineage_of[column],
-                                  *(s for s in choosing if s not in lineage_of[column])]
+    protected = derive.chosen_by(policies, qualified, read)
+    # Every column choosing the rows goes into each output's lineage, a freely readable
+    # one too: a source's grant may mask it to a reader (mask_columns), and that reader
+    # must not learn it from which rows exist (`WHERE signup_date = …`, `count(*)`).
+    choosing = derive.choosing(qualified, read)
+    for column in names:
+        if protected:
+            inherited[column] = derive.also_chosen_by(policies, inherited[column], protected)
+        lineage_of[column] = [*lineage_of[column],
+                              *(s for s in choosing if s not in lineage_of[column])]
     return inherited, transformations, lineage_of
 
 
