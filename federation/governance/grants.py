@@ -15,6 +15,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.optimizer.simplify import simplify
 
+from federation.governance.filter_fields import as_field_access, field_problems
 from federation.governance.masks import is_temporal
 from federation.governance.policies import Label, MaskMethod
 from products.contract import Product
@@ -103,12 +104,11 @@ def parse_row_filter(grant: Grant) -> RowFilter:
     if isinstance(expression, exp.Query) or expression.find(exp.Query, exp.Table):
         return "row_filter must be a predicate over the product's own columns, without " \
                "subqueries"
-    for column in expression.find_all(exp.Column):
-        if column.table:
-            return f"row_filter column {column.sql()!r} must not be qualified"
+    # No table can be named, so a dotted name is a struct field (``s.region``): written
+    # as struct_extract from the column, or the rewrite would read the wrong column.
     # Its functions are checked against the allow-list where queries are (the authorize
     # stage, and validate): governance does not depend on the pipeline.
-    return expression
+    return as_field_access(expression)
 
 
 def always_true(expression: exp.Expr) -> bool:
@@ -133,9 +133,7 @@ def grant_problems(grant: Grant, row_filter: RowFilter, product: Product) -> lis
         problems.append(("row_filter", "row filter is always true: it keeps every row "
                                        "(remove row_filter if the grant needs none)"))
     elif row_filter is not None:
-        for ref in row_filter.find_all(exp.Column):
-            if product.column(ref.name) is None:
-                problems.append(("row_filter", f"{product.fqn} has no column {ref.name!r}"))
+        problems += [("row_filter", p) for p in field_problems(row_filter, product)]
     for name in grant.deny_columns:
         if product.column(name) is None:
             problems.append(("deny_columns", f"{product.fqn} has no column {name!r}"))

@@ -30,9 +30,19 @@ SOURCE_ALIAS = "duckmesh_src"
 
 
 def _qualify_filter(expression: exp.Expr) -> exp.Expr:
+    """The grant's row filter over the raw source (below every mask, as stored).
+
+    Each column keeps its own identifier, so a quoted name stays quoted.  Struct fields
+    arrive as ``struct_extract`` from an unqualified column (the grant's parser reads
+    ``s.region`` so): a column still qualified here would lose its parts (``s.region``
+    once became ``duckmesh_src.region``), so it is refused, never guessed at.
+    """
     def qualify_column(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Column):
-            return exp.column(node.name, table=SOURCE_ALIAS)
+            if len(node.parts) != 1 or not isinstance(node.this, exp.Identifier):
+                raise QueryRejected("internal: a row filter column that is not a plain "
+                                    "column name reached the rewrite")
+            return exp.Column(this=node.this.copy(), table=exp.to_identifier(SOURCE_ALIAS))
         return node
 
     return expression.copy().transform(qualify_column)
