@@ -232,18 +232,19 @@ def _source_restriction(governance: Governance, principal: Principal, product: P
     each source shows it in clear.  A mask is not re-applied to a computed value (a year
     of a date, once summed, is no year): the column is denied.  A reader with no grant
     at a source is governed by the derived product's own grants, as its publisher
-    shared it.  Unreadable lineage or a broken source domain file: denied (fail closed).
+    shared it.  Denied too (fail closed): lineage that cannot be read or resolved (see
+    :func:`federation.governance.derived.source_columns`), a source whose domain file is
+    broken, and a source grant that would apply but does not (``grant_problems``).
     """
-    sources = governance.derived_sources.get(product.fqn.lower(), {}).get(
-        column.name.lower(), ())
-    for source_fqn, source_column in sources:
-        if (source_fqn, source_column) == ("?", "?"):
-            return f"its recorded lineage, which cannot be read ({product.fqn}'s lineage " \
-                   f"of {column.name}; fail closed)"
+    derived = governance.derived_sources
+    for source_fqn, source_column in derived.of(product.fqn, column.name):
+        if source_fqn == "?":
+            return f"its recorded lineage, which cannot be read ({product.fqn}.{column.name}: " \
+                   f"{source_column}; fail closed)"
         domain_name, _, name = source_fqn.partition(".")
         domain = governance.domains.get(domain_name)
-        if domain is None:
-            continue
+        if domain is None:  # every product's folder is a domain: not understood, refuse
+            return f"its source {source_fqn}, whose domain is unknown (fail closed)"
         if domain.error is not None:
             return f"its source {source_fqn}, whose domain file is broken (fail closed)"
         index = _grant_index(domain.file.grants, principal, name)
@@ -251,6 +252,14 @@ def _source_restriction(governance: Governance, principal: Principal, product: P
             continue
         grant = domain.file.grants[index]
         where = domain.source or f"domains/{domain_name}/domain.yaml grant {index + 1}"
+        # The grant that would apply at the source does not (a typo in deny_columns, a
+        # broken row filter): the source refuses the reader, and a restriction it meant
+        # must not fall away here either.
+        problems = grant_problems(grant, domain.row_filters[index],
+                                  derived.products[source_fqn])
+        if problems:
+            return f"its source {source_fqn}, whose grant {where} does not apply " \
+                   f"({problems[0][0]}: {problems[0][1]}; fail closed)"
         if source_column in {c.lower() for c in grant.deny_columns}:
             return f"its source {source_fqn}.{source_column}, which {where} " \
                    "(deny_columns) denies you"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from federation.governance.policies import PoliciesFile
@@ -56,7 +57,9 @@ def column_label(policies: PoliciesFile, column: Column) -> str:
 
 def lineage_of(product: Product, column: str) -> list[dict[str, Any]] | None:
     """The recorded sources of ``product.column``: empty if none are recorded, None if
-    the entry is there but is not a list (a hand edit; callers decide how to refuse)."""
+    the entry is there but is not a list of mappings (a hand edit; callers decide how to
+    refuse).  An entry that is not a mapping makes the whole record unreadable: dropping
+    it would forget a source, and with it the source's grants."""
     schema = product.raw.get("schema") or [{}]
     for prop in schema[0].get("properties") or []:
         if str(prop.get("name", "")).lower() != column.lower():
@@ -64,9 +67,10 @@ def lineage_of(product: Product, column: str) -> list[dict[str, Any]] | None:
         for custom in prop.get("customProperties") or []:
             if isinstance(custom, dict) and custom.get("property") == COLUMN_LINEAGE:
                 value = custom.get("value")
-                if not isinstance(value, list):
+                if not isinstance(value, list) or \
+                        not all(isinstance(s, dict) for s in value):
                     return None
-                return [s for s in value if isinstance(s, dict)]
+                return list(value)
     return []
 
 
@@ -112,18 +116,38 @@ def tighten(catalog: Catalog, policies: PoliciesFile) -> Catalog:
 
 
 SourceColumn = tuple[str, str]
-"""``(product fqn, column)`` a derived column is computed from, lower case."""
+"""``(product fqn, column)`` a derived column is computed from, lower case: a top-level
+column of a product the catalog holds.  ``("?", why)`` stands for a recorded source that
+cannot be resolved (``why`` says which and how), which access refuses."""
 
 
-def source_columns(catalog: Catalog) -> dict[str, dict[str, tuple[SourceColumn, ...]]]:
+@dataclass(frozen=True)
+class DerivedSources:
+    """Every derived product's source columns (:func:`source_columns`), and the source
+    products themselves (their grants are checked against them)."""
+
+    columns: dict[str, dict[str, tuple[SourceColumn, ...]]] = \
+        dataclasses.field(default_factory=dict)
+    products: dict[str, Product] = dataclasses.field(default_factory=dict)
+
+    def of(self, product: str, column: str) -> tuple[SourceColumn, ...]:
+        """The sources of ``product.column`` at every level (none for a product that is
+        not derived, or a column computed from no product column)."""
+        return self.columns.get(product.lower(), {}).get(column.lower(), ())
+
+
+def source_columns(catalog: Catalog) -> DerivedSources:
     """For every derived product, each column's source columns at every level: the
     columns of the products it reads and, when those are derived too, theirs.
 
     Access uses it (:func:`federation.governance.access.evaluate`): a grant at a source
     that masks or denies a column to a reader follows the column into every product
     computed from it (a grant is a domain's rule, not a classification: label
-    tightening alone does not carry it).  A recorded lineage that is not a list gives
-    ``("?", "?")``: a source nobody can be sure of, which access refuses.
+    tightening alone does not carry it).  A source that cannot be resolved gives
+    ``("?", why)``, which access refuses: a lineage that is not a list of mappings, an
+    entry without product or column, a product the catalog does not hold (removed,
+    renamed, broken: which of its domain's grants applied is unknown) or a column that
+    product lacks (renamed: the grant that masked it now names another).
     """
     out: dict[str, dict[str, tuple[SourceColumn, ...]]] = {}
     for fqn, product in catalog.products.items():
@@ -132,22 +156,44 @@ def source_columns(catalog: Catalog) -> dict[str, dict[str, tuple[SourceColumn, 
         kept = {name: found for name, found in columns.items() if found}
         if kept:
             out[fqn.lower()] = kept
-    return out
+    used = {source for columns in out.values() for found in columns.values()
+            for source, _ in found}
+    return DerivedSources(out, {fqn: catalog.products[fqn] for fqn in used
+                                if fqn in catalog.products})
+
+
+def _resolve(catalog: Catalog, source: dict[str, Any]) -> SourceColumn:
+    """One recorded source as ``(product, top-level column)``, or ``("?", why)``."""
+    product, column = source.get("product"), source.get("column")
+    if not isinstance(product, str) or not isinstance(column, str) or \
+            not product or not column:
+        return "?", f"an entry without product or column: {source!r}"
+    # Names as the publisher writes them, case aside: a space or a quote is another name.
+    upstream = catalog.products.get(product.lower())
+    if upstream is None:
+        return "?", f"its source {product!r} is not in the catalog (removed, renamed or " \
+                    "its contract broken)"
+    # A field path (``contact.email``) is governed by its top-level column's grants.
+    found = upstream.column(column) or upstream.column(column.split(".", 1)[0])
+    if found is None:
+        return "?", f"its source {upstream.fqn} has no column {column!r}"
+    return upstream.fqn.lower(), found.name.lower()
 
 
 def _flatten(catalog: Catalog, product: Product, column: str,
              seen: frozenset[SourceColumn]) -> tuple[SourceColumn, ...]:
     recorded = lineage_of(product, column)
     if recorded is None:
-        return (("?", "?"),)
+        return (("?", f"{product.fqn}'s lineage of {column} is not a list of sources"),)
     found: list[SourceColumn] = []
     for source in recorded:
-        key = (str(source.get("product", "")).lower(), str(source.get("column", "")).lower())
+        key = _resolve(catalog, source)
         if key in seen or key in found:
             continue
         found.append(key)
         upstream = catalog.products.get(key[0])
         if upstream is not None:
+            # ``seen``: a cycle of hand-edited lineage ends where it began.
             found.extend(s for s in _flatten(catalog, upstream, key[1], seen | {key})
                          if s not in found)
     return tuple(found)

@@ -23,6 +23,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from federation.errors import ConfigError
+from federation.governance.derived import DerivedSources
 from federation.governance.grants import DomainFile, Grant, RowFilter, parse_row_filter
 from federation.governance.policies import (
     MASK_STRICTNESS,
@@ -122,8 +123,7 @@ class Governance:
     principals: PrincipalsFile
     policies: PoliciesFile
     domains: dict[str, DomainGovernance]
-    derived_sources: dict[str, dict[str, tuple[tuple[str, str], ...]]] = \
-        field(default_factory=dict)
+    derived_sources: DerivedSources = field(default_factory=DerivedSources)
     """Derived products' source columns (:func:`federation.governance.derived.source_columns`),
     set by ``Mesh.open``: the grants at the sources apply to them too."""
 
