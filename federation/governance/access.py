@@ -243,8 +243,10 @@ def _source_restriction(governance: Governance, principal: Principal, product: P
                    f"{source_column}; fail closed)"
         domain_name, _, name = source_fqn.partition(".")
         domain = governance.domains.get(domain_name)
-        if domain is None:  # every product's folder is a domain: not understood, refuse
-            return f"its source {source_fqn}, whose domain is unknown (fail closed)"
+        upstream = derived.products.get(source_fqn)
+        if domain is None or upstream is None:  # resolved from the catalog: cannot happen
+            return f"its source {source_fqn}, whose domain or contract is unknown " \
+                   "(fail closed)"
         if domain.error is not None:
             return f"its source {source_fqn}, whose domain file is broken (fail closed)"
         index = _grant_index(domain.file.grants, principal, name)
@@ -255,8 +257,7 @@ def _source_restriction(governance: Governance, principal: Principal, product: P
         # The grant that would apply at the source does not (a typo in deny_columns, a
         # broken row filter): the source refuses the reader, and a restriction it meant
         # must not fall away here either.
-        problems = grant_problems(grant, domain.row_filters[index],
-                                  derived.products[source_fqn])
+        problems = grant_problems(grant, domain.row_filters[index], upstream)
         if problems:
             return f"its source {source_fqn}, whose grant {where} does not apply " \
                    f"({problems[0][0]}: {problems[0][1]}; fail closed)"

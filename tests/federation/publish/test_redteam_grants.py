@@ -242,3 +242,24 @@ def test_no_over_denial(demo_copy: Path) -> None:
         assert len(_rows(demo_copy, "SELECT * FROM bookings.signups LIMIT 2", user)[0]) == 3
     assert set(_rows(demo_copy, "SELECT * FROM bookings.signups LIMIT 1", "ana")[0]) == \
         {"customer_id", "country"}
+
+
+def test_every_way_of_looking_at_a_derived_product_follows_the_source_grant(
+        demo_copy: Path) -> None:
+    # DESCRIBE, SUMMARIZE (min/max/quantiles of the date), `products profile`, the
+    # service's schema and explain all ask access.evaluate: signup_date is not there.
+    from federation.checks.profile import profile_of
+    from federation.server.browse import access_of, visible_schema
+
+    _publish_active(demo_copy, "bookings.signups", SIGNUPS)
+    mesh = Mesh.open(demo_copy)
+    for sql in ("DESCRIBE bookings.signups", "SUMMARIZE bookings.signups",
+                "SUMMARIZE SELECT * FROM bookings.signups"):
+        got = mesh.sql(sql, user="ana").arrow().to_pylist()
+        assert [r["column_name"] for r in got] == ["customer_id"]
+    assert "signup_date" not in str(profile_of(mesh, "ana", "bookings.signups"))
+    access = access_of(mesh, "ana", mesh.catalog.get("bookings.signups"))
+    assert access is not None and visible_schema(access).names == ["customer_id"]
+    with pytest.raises(AccessDenied, match="mask_columns"):
+        mesh.explain("SELECT signup_date FROM bookings.signups", user="ana")
+    assert "signup_date" in str(profile_of(mesh, "adam", "bookings.signups"))
