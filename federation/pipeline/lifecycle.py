@@ -61,4 +61,20 @@ def lifecycle(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                                hint=f"an owner runs `duckmesh products status {fqn} active`")
         if status == "deprecated":
             warnings.append(f"{fqn} is deprecated.{successor(product)}")
+        warnings += _retired_sources(ctx, fqn)
     return dataclasses.replace(query, warnings=tuple(warnings))
+
+
+def _retired_sources(ctx: Context, fqn: str) -> list[str]:
+    """A warning per retired product a derived product is computed from (at any depth):
+    its data stays what the source held at the last refresh, and no refresh can read
+    the source again — its readers and owners should know."""
+    sources = ctx.governance.derived_sources.columns.get(fqn.lower(), {})
+    # ("?", why) marks lineage that cannot be resolved: access denies those columns.
+    found = sorted({source for columns in sources.values() for source, _ in columns
+                    if source != "?"})
+    return [f"{fqn} is derived from {source}, which is retired: its data is what "
+            f"{source} held at its last refresh.{successor(upstream, retired=True)}"
+            for source in found
+            if (upstream := ctx.catalog.products.get(source)) is not None
+            and status_of(upstream) == "retired"]

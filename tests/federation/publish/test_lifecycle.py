@@ -13,6 +13,7 @@ from federation import Mesh
 from federation.cli import cli
 from federation.errors import AccessDenied, ContractError, UsageError
 from federation.publish.lifecycle import set_status
+from federation.publish.publisher import publish
 
 QUERY = "SELECT count(*) AS n FROM bookings.reservations"
 CONTRACT = "domains/bookings/reservations.odcs.yaml"
@@ -95,3 +96,23 @@ def test_retired_is_final(demo_copy: Path) -> None:
     set_status(Mesh.open(demo_copy), "bookings.reservations", "retired", user="sales-team")
     with pytest.raises(UsageError, match="from retired to active"):
         set_status(Mesh.open(demo_copy), "bookings.reservations", "active", user="sales-team")
+
+
+def test_a_retired_source_is_named_to_readers_of_what_was_derived_from_it(
+        demo_copy: Path) -> None:
+    """A derived product of a source that is retired still holds what it held at its last
+    refresh (and no refresh can read the source again): its readers are told."""
+    publish(Mesh.open(demo_copy), "bookings.bc", "SELECT b.booking_id, c.country FROM "
+            "bookings.reservations b JOIN customers.profiles c USING (customer_id)",
+            user="sales-team")
+    count = "SELECT count(*) AS n FROM bookings.bc"
+    assert Mesh.open(demo_copy).sql(count, user="sales-team").warnings == []
+    set_status(Mesh.open(demo_copy), "customers.profiles", "retired",
+               user="customer-data-team", replacement="flights.schedule")
+    result = Mesh.open(demo_copy).sql(count, user="sales-team")
+    assert result.warnings == [
+        "bookings.bc is derived from customers.profiles, which is retired: its data is what "
+        "customers.profiles held at its last refresh. Use flights.schedule instead."]
+    run = CliRunner().invoke(cli, ["--mesh", str(demo_copy), "query", "--user", "sales-team",
+                                   count])
+    assert run.exit_code == 0 and "which is retired" in run.stderr
