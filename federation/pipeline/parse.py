@@ -15,8 +15,10 @@ import sqlglot
 from sqlglot import TokenType, exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
+from sqlglot.tokenizer_core import Token
 
 from federation.errors import ParseFailed, QueryRejected
+from federation.pipeline.functions import AS_WRITTEN, as_written
 from federation.pipeline.limits import gc_paused
 from federation.pipeline.output_names import duckdb_parse_error
 from federation.pipeline.statements import desugar
@@ -72,7 +74,8 @@ def _parse(sql: str) -> exp.Expr:
     chains = _may_chain(sql)
     heads: list[exp.Expr] = []
     raw_strings: list[exp.RawString] = []
-    lambdas = parts = 0
+    written: list[exp.Expr] = []
+    lambdas = parts = lossy = 0
     for node in expression.walk():
         node.comments = None
         # Node metadata is ours alone: the pipeline marks its own scans and output names
@@ -86,11 +89,21 @@ def _parse(sql: str) -> exp.Expr:
             raw_strings.append(node)
         elif isinstance(node, _PART_FIRST) and isinstance(node.args.get("unit"), exp.Var):
             parts += 1
+        elif isinstance(node, AS_WRITTEN):
+            written.append(node)
+        elif isinstance(node, _LOSSY):
+            lossy += 1
         elif chains and type(node) in _LINKS and _is_head(node):
             heads.append(node)
     _no_arrow_lambdas(lambdas, sql)
     if parts:
         _no_bare_parts(sql)
+    if lossy:
+        _no_lost_arguments(sql)
+    for node in written:
+        call = as_written(node)
+        if call is not None:
+            node.replace(call)
     for raw in raw_strings:
         # A dollar-quoted string ($$…$$, $tag$…$tag$) is a string literal to DuckDB: one
         # kind of literal for every later step, generated with ordinary quoting.
@@ -177,6 +190,54 @@ def _no_bare_parts(sql: str) -> None:
                 f"{function}() takes the part as a string: write {function}("
                 f"'{first.text.lower()}', …) (a bare name {first.text} there is read as a "
                 "column by DuckDB)")
+
+
+_LOSSY = (exp.Decode, exp.StrPosition, exp.NullSafeEQ)
+"""Nodes whose text may hold what sqlglot drops or reads otherwise (see below)."""
+
+
+def _no_lost_arguments(sql: str) -> None:
+    """Refuse what sqlglot's tree cannot say as the caller wrote it: ``decode(b, 'ignore')``
+    (the error option is dropped: an error where DuckDB answers), ``position(a, b)``
+    (DuckDB cannot parse it; sqlglot runs ``strpos(b, a)``) and ``a <=> b`` (DuckDB's
+    cosine distance of two lists; sqlglot reads MySQL's null-safe equality)."""
+    tokens = DuckDB.Tokenizer().tokenize(sql)
+    for i, token in enumerate(tokens):
+        if token.token_type == TokenType.NULLSAFE_EQ:
+            raise QueryRejected(
+                "the <=> operator is DuckDB's cosine distance: write "
+                "list_cosine_distance(a, b) (or a IS NOT DISTINCT FROM b for equality)")
+        name = token.text.lower()
+        if name not in ("decode", "position") or i + 1 == len(tokens) or \
+                token.token_type not in (TokenType.VAR, TokenType.IDENTIFIER) or \
+                tokens[i + 1].token_type != TokenType.L_PAREN:
+            continue
+        if _top_level_commas(tokens, i + 1) == 0:
+            continue
+        if name == "decode":
+            raise QueryRejected("decode() takes only the blob in a governed query: its "
+                                "error option ('ignore', 'replace') would be dropped")
+        raise QueryRejected("position() is written position(needle IN haystack); for "
+                            "two arguments use strpos(haystack, needle)")
+
+
+_OPEN = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE})
+_CLOSE = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE})
+
+
+def _top_level_commas(tokens: list[Token], open_at: int) -> int:
+    """The commas directly inside the parenthesis at ``open_at`` (not nested deeper)."""
+    depth = commas = 0
+    for token in tokens[open_at:]:
+        if token.token_type in _OPEN:
+            depth += 1
+        elif token.token_type in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                break
+        elif token.token_type == TokenType.COMMA and depth == 1:
+            commas += 1
+    return commas
 
 
 def _chained(node: exp.Expr, head: exp.Expr) -> bool:
