@@ -13,6 +13,7 @@ down (retry later).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from connectors.errors import ConfigError, DuckmeshError, StorageError, UsageError
@@ -41,9 +42,14 @@ class ParseFailed(QueryRejected):
         return f"{text}\n{self.context}" if self.context else text
 
 
+@dataclass(eq=False)
 class AccessDenied(DuckmeshError, PermissionError):
     """Governance forbids what the query asks for (exit code 3)."""
 
+    decided_by: tuple[str, str] | None = None
+    """``(product, column)`` whose owners' grant decided the denial when that is not
+    ``product`` itself: a derived column denied by a grant at its source.  Whom to ask
+    (:func:`federation.access.guide.guided`)."""
     exit_code: ClassVar[int] = 3
 
 

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from products.catalog import Catalog
     from products.contract import Product
 
-# Denials an access request cannot cure: a broken governance file, a budget.
-_NOT_REQUESTABLE = ("duckmesh validate", "budget")
+# Denials an access request cannot cure: a broken governance file, a budget, lineage
+# or a source grant that cannot be checked.
+_NOT_REQUESTABLE = ("duckmesh validate", "budget", "fail closed")
 
 
 def owner_contact(product: Product) -> str:
@@ -52,11 +53,14 @@ def guided(exc: BaseException, catalog: Catalog, purpose: str | None = None) -> 
         return exc
     if any(word in (exc.hint or "") + exc.message for word in _NOT_REQUESTABLE):
         return exc
+    # A derived column denied by a grant at its source: only the source's owners can
+    # lift it (a grant of the derived product's domain cannot).
+    fqn, column = exc.decided_by or (exc.product, exc.column)
     try:
-        product = catalog.get(exc.product)
+        product = catalog.get(fqn)
     except DuckmeshError:
         return exc  # meta.audit or a name that is not a contract: nobody to ask
-    columns = [exc.column] if exc.column else None
+    columns = [column] if column else None
     ask = (f"ask {owner_contact(product)}: "
            f"`{request_command(product.fqn, columns, purpose)}`")
     hint = f"{exc.hint}; {ask}" if exc.hint else ask

@@ -46,6 +46,8 @@ class ColumnAccess:
     reason: str
     fields: tuple[FieldAccess, ...] = ()
     """Fields inside the column masked or left out (the column itself is ``allow``)."""
+    decided_by: tuple[str, str] | None = None
+    """``(source product, column)`` whose grant denies this derived column."""
 
     def mask(self, value: exp.Expr) -> exp.Expr:
         """``value`` (the raw column) as the caller sees it: masked, or rebuilt with its
@@ -222,9 +224,10 @@ def _grant_index(grants: list[Grant], principal: Principal, name: str) -> int | 
 
 
 def _source_restriction(governance: Governance, principal: Principal, product: Product,
-                        column: Column) -> str | None:
+                        column: Column) -> tuple[str, tuple[str, str] | None] | None:
     """Why ``column`` of a derived product is denied to ``principal`` by a grant at one of
-    its sources, or None.
+    its sources, and the source column whose grant decided it (None when no grant can
+    lift it: fail closed); None if nothing at the sources restricts it.
 
     A grant that masks or denies a source column to a reader (``mask_columns``,
     ``deny_columns``: a domain's rule, not a classification) holds in every product
@@ -239,16 +242,16 @@ def _source_restriction(governance: Governance, principal: Principal, product: P
     derived = governance.derived_sources
     for source_fqn, source_column in derived.of(product.fqn, column.name):
         if source_fqn == "?":
-            return f"its recorded lineage, which cannot be read ({product.fqn}.{column.name}: " \
-                   f"{source_column}; fail closed)"
+            return (f"its recorded lineage, which cannot be read ({product.fqn}."
+                    f"{column.name}: {source_column}; fail closed)", None)
         domain_name, _, name = source_fqn.partition(".")
         domain = governance.domains.get(domain_name)
         upstream = derived.products.get(source_fqn)
         if domain is None or upstream is None:  # resolved from the catalog: cannot happen
-            return f"its source {source_fqn}, whose domain or contract is unknown " \
-                   "(fail closed)"
+            return (f"its source {source_fqn}, whose domain or contract is unknown "
+                    "(fail closed)", None)
         if domain.error is not None:
-            return f"its source {source_fqn}, whose domain file is broken (fail closed)"
+            return f"its source {source_fqn}, whose domain file is broken (fail closed)", None
         index = _grant_index(domain.file.grants, principal, name)
         if index is None:
             continue
@@ -259,14 +262,15 @@ def _source_restriction(governance: Governance, principal: Principal, product: P
         # must not fall away here either.
         problems = grant_problems(grant, domain.row_filters[index], upstream)
         if problems:
-            return f"its source {source_fqn}, whose grant {where} does not apply " \
-                   f"({problems[0][0]}: {problems[0][1]}; fail closed)"
+            return (f"its source {source_fqn}, whose grant {where} does not apply "
+                    f"({problems[0][0]}: {problems[0][1]}; fail closed)", None)
         if source_column in {c.lower() for c in grant.deny_columns}:
-            return f"its source {source_fqn}.{source_column}, which {where} " \
-                   "(deny_columns) denies you"
+            return (f"its source {source_fqn}.{source_column}, which {where} "
+                    "(deny_columns) denies you", (source_fqn, source_column))
         if source_column in {c.lower() for c in grant.mask_columns}:
-            return f"its source {source_fqn}.{source_column}, which {where} " \
-                   "(mask_columns) masks for you (a derived value cannot carry the mask)"
+            return (f"its source {source_fqn}.{source_column}, which {where} "
+                    "(mask_columns) masks for you (a derived value cannot carry the mask)",
+                    (source_fqn, source_column))
     return None
 
 
@@ -321,12 +325,13 @@ def evaluate(governance: Governance, principal: Principal, product: Product,
             if method is None or stricter(domain_method, method) == domain_method != method:
                 action, method = "mask", domain_method
                 reason = f"{grant_name} (mask_columns)"
+        decided_by = None
         if action != "deny":
             at_source = _source_restriction(governance, principal, product, column)
             if at_source is not None:
-                action, method, reason = "deny", None, at_source
-        decisions.append(_with_fields(governance, principal, product, purpose,
-                                      ColumnAccess(column, action, method, reason)))
+                action, method, (reason, decided_by) = "deny", None, at_source
+        decisions.append(_with_fields(governance, principal, product, purpose, ColumnAccess(
+            column, action, method, reason, decided_by=decided_by)))
     row_filter = None
     filter_reason = None
     if isinstance(template, exp.Expr):

@@ -295,7 +295,7 @@ def authorize(query: GovernedQuery, ctx: Context) -> GovernedQuery:
                 raise AccessDenied(
                     f"column {fqn}.{decision.column.name} is denied to user "
                     f"{ctx.principal.name!r} by {decision.reason}",
-                    product=fqn, column=decision.column.name)
+                    product=fqn, column=decision.column.name, decided_by=decision.decided_by)
             if decision.column.name not in read[fqn]:
                 read[fqn].append(decision.column.name)
     # Asked before the chains and lists are whole again: their terms and values are

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from federation import Mesh
+from federation.cli import cli
 from federation.errors import AccessDenied
 from federation.publish.lifecycle import set_status
 from federation.publish.publisher import publish
@@ -263,3 +265,17 @@ def test_every_way_of_looking_at_a_derived_product_follows_the_source_grant(
     with pytest.raises(AccessDenied, match="mask_columns"):
         mesh.explain("SELECT signup_date FROM bookings.signups", user="ana")
     assert "signup_date" in str(profile_of(mesh, "adam", "bookings.signups"))
+
+
+def test_the_denial_says_whom_to_ask_the_sources_owners(demo_copy: Path) -> None:
+    """Only customers' owners can lift their grant's mask: the hint asks them for the
+    source column, not bookings' owners for the derived one."""
+    _publish_active(demo_copy, "bookings.signups",
+                    "SELECT customer_id, signup_date AS signed FROM customers.profiles")
+    run = CliRunner().invoke(cli, ["--mesh", str(demo_copy), "query", "--user", "ana",
+                                   "SELECT signed FROM bookings.signups"])
+    assert run.exit_code == 3, run.output
+    assert "its source customers.profiles.signup_date" in run.stderr
+    assert "ask customer-data-team" in run.stderr
+    assert "duckmesh access request customers.profiles --columns signup_date" in run.stderr
+    assert "access request bookings.signups" not in run.stderr
