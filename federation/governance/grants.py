@@ -15,6 +15,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 from sqlglot.optimizer.simplify import simplify
 
+from federation.governance.filter_calls import as_duckdb_reads, text_problem
 from federation.governance.filter_fields import as_field_access, field_problems
 from federation.governance.masks import is_temporal
 from federation.governance.policies import Label, MaskMethod
@@ -104,6 +105,15 @@ def parse_row_filter(grant: Grant) -> RowFilter:
     if isinstance(expression, exp.Query) or expression.find(exp.Query, exp.Table):
         return "row_filter must be a predicate over the product's own columns, without " \
                "subqueries"
+    # Read as DuckDB reads the text (reduce, jaro_winkler_similarity's cutoff, date_add
+    # kept as written; constructs sqlglot reads otherwise refused), as the caller's SQL is.
+    problem = text_problem(text)
+    if problem is not None:
+        return problem
+    read = as_duckdb_reads(expression)
+    if isinstance(read, str):
+        return read
+    expression = read
     # No table can be named, so a dotted name is a struct field (``s.region``): written
     # as struct_extract from the column, or the rewrite would read the wrong column.
     # Its functions are checked against the allow-list where queries are (the authorize

@@ -1,0 +1,110 @@
+"""A grant's row filter means what DuckDB reads in its text, or it is refused.
+
+The caller's SQL goes through the pipeline's parser, which keeps some DuckDB calls as
+written and refuses constructs sqlglot reads otherwise.  A row filter is parsed here, by
+governance alone, and used to skip those steps: ``jaro_winkler_similarity(region,
+:region, 0.99) >= 0.99`` ran as ``jaro_winkler_similarity(upper(region), upper('EU'))``
+(the cutoff read as a case flag), so the filter kept ``'eu'`` and near matches that
+DuckDB's own reading drops — a grant that let more rows through than its text says.
+:func:`as_duckdb_reads` applies the same rules to a filter:
+
+- kept as DuckDB's own calls (the same name and arguments, in order):
+  ``reduce(l, lambda, init)``, ``jaro_winkler_similarity(a, b, cutoff)``, ``date_add(d, n)``;
+- dollar-quoted strings (``$$EU$$``) are ordinary string literals;
+- refused, naming the construct: ``a <=> b`` (DuckDB's cosine distance, sqlglot's
+  null-safe equality), ``position(a, b)``, ``decode(b, option)``, a bare name as the
+  part of ``date_trunc``/``date_diff`` (DuckDB reads a column), and any keyword or type
+  name that is not a plain word — sqlglot writes those back verbatim, so
+  ``date_add(d, 1, 'DAY) …')`` or ``CAST(x AS "…")`` put text into the executed SQL.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import TokenType, exp
+from sqlglot.dialects.duckdb import DuckDB
+from sqlglot.errors import TokenError
+from sqlglot.tokenizer_core import Token
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PART_FIRST = frozenset({"date_trunc", "datetrunc", "date_diff", "datediff"})
+_OPEN = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE})
+_CLOSE = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE})
+
+
+def _top_level_commas(tokens: list[Token], open_at: int) -> int:
+    depth = commas = 0
+    for token in tokens[open_at:]:
+        if token.token_type in _OPEN:
+            depth += 1
+        elif token.token_type in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                break
+        elif token.token_type == TokenType.COMMA and depth == 1:
+            commas += 1
+    return commas
+
+
+def text_problem(text: str) -> str | None:
+    """What in the filter's text sqlglot would read otherwise than DuckDB, or None."""
+    try:
+        tokens = DuckDB.Tokenizer().tokenize(text)
+    except TokenError:
+        return None  # the parser reports it
+    for i, token in enumerate(tokens):
+        if token.token_type == TokenType.NULLSAFE_EQ:
+            return "row_filter uses <=>, DuckDB's cosine distance (sqlglot reads null-safe " \
+                   "equality): write list_cosine_distance(a, b) or IS NOT DISTINCT FROM"
+        if token.token_type not in (TokenType.VAR, TokenType.IDENTIFIER) or \
+                i + 1 == len(tokens) or tokens[i + 1].token_type != TokenType.L_PAREN:
+            continue
+        name = token.text.lower()
+        if name in ("decode", "position") and _top_level_commas(tokens, i + 1):
+            fix = "strpos(haystack, needle)" if name == "position" else "decode(blob) alone"
+            return f"row_filter calls {name}() with arguments sqlglot reads otherwise than " \
+                   f"DuckDB: write {fix}"
+        if name in _PART_FIRST and i + 3 < len(tokens) and tokens[i + 2].token_type in (
+                TokenType.VAR, TokenType.IDENTIFIER) and \
+                tokens[i + 3].token_type == TokenType.COMMA:
+            return f"row_filter calls {name}() with a bare name as the part (DuckDB reads " \
+                   f"a column): write {name}('{tokens[i + 2].text.lower()}', …)"
+    return None
+
+
+def _as_written(node: exp.Expr) -> exp.Expr | None:
+    if isinstance(node, exp.Reduce):
+        args = [node.this, node.args.get("initial"), node.args.get("merge"),
+                node.args.get("finish")]
+        return exp.Anonymous(this="reduce", expressions=[a for a in args if a is not None])
+    if isinstance(node, exp.JarowinklerSimilarity) and \
+            node.args.get("case_insensitive") is not None:
+        return exp.Anonymous(this="jaro_winkler_similarity", expressions=[
+            node.this, node.expression, node.args["case_insensitive"]])
+    if type(node) is exp.DateAdd and not isinstance(node.expression, exp.Interval) and \
+            node.args.get("unit") is None:
+        return exp.Anonymous(this="date_add", expressions=[node.this, node.expression])
+    if isinstance(node, exp.RawString):
+        return exp.Literal.string(node.this)
+    return None
+
+
+def as_duckdb_reads(expression: exp.Expr) -> exp.Expr | str:
+    """``expression`` with the calls above kept as DuckDB's, or a problem (str)."""
+    for node in list(expression.walk()):
+        if isinstance(node, exp.Var) and not _WORD.fullmatch(str(node.name)):
+            return f"row_filter has the keyword {str(node.name)!r} where DuckDB takes a " \
+                   "plain word (a unit, a part): write the keyword itself"
+        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.USERDEFINED:
+            return f"row_filter names the type {node.sql(dialect='duckdb')!r}, which is " \
+                   "not a DuckDB type"
+    for node in list(expression.walk()):
+        call = _as_written(node)
+        if call is None:
+            continue
+        if node is expression:
+            expression = call
+        else:
+            node.replace(call)
+    return expression
