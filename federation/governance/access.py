@@ -16,6 +16,7 @@ from typing import Literal
 from sqlglot import exp
 
 from federation.errors import AccessDenied
+from federation.governance.carried import grant_index, source_restriction, source_row_filter
 from federation.governance.grants import Grant, grant_problems
 from federation.governance.masks import NotRebuildable, mask_expression, nested_mask
 from federation.governance.model import Governance, Principal
@@ -213,67 +214,6 @@ def _with_fields(governance: Governance, principal: Principal, product: Product,
     return ColumnAccess(column, "allow", None, decision.reason, tuple(fields))
 
 
-def _grant_index(grants: list[Grant], principal: Principal, name: str) -> int | None:
-    """The first grant of a domain that covers product ``name`` for ``principal``."""
-    roles = set(principal.roles)
-    # Named users match only principals of principals.yaml: an unknown name is nobody.
-    user = principal.name if principal.known else None
-    return next((i for i, g in enumerate(grants)
-                 if g.covers(name) and (roles & set(g.roles) or
-                                        (user is not None and user in g.users))), None)
-
-
-def _source_restriction(governance: Governance, principal: Principal, product: Product,
-                        column: Column) -> tuple[str, tuple[str, str] | None] | None:
-    """Why ``column`` of a derived product is denied to ``principal`` by a grant at one of
-    its sources, and the source column whose grant decided it (None when no grant can
-    lift it: fail closed); None if nothing at the sources restricts it.
-
-    A grant that masks or denies a source column to a reader (``mask_columns``,
-    ``deny_columns``: a domain's rule, not a classification) holds in every product
-    computed from that column: the reader sees the derived column only if their grant at
-    each source shows it in clear.  A mask is not re-applied to a computed value (a year
-    of a date, once summed, is no year): the column is denied.  A reader with no grant
-    at a source is governed by the derived product's own grants, as its publisher
-    shared it.  Denied too (fail closed): lineage that cannot be read or resolved (see
-    :func:`federation.governance.derived.source_columns`), a source whose domain file is
-    broken, and a source grant that would apply but does not (``grant_problems``).
-    """
-    derived = governance.derived_sources
-    for source_fqn, source_column in derived.of(product.fqn, column.name):
-        if source_fqn == "?":
-            return (f"its recorded lineage, which cannot be read ({product.fqn}."
-                    f"{column.name}: {source_column}; fail closed)", None)
-        domain_name, _, name = source_fqn.partition(".")
-        domain = governance.domains.get(domain_name)
-        upstream = derived.products.get(source_fqn)
-        if domain is None or upstream is None:  # resolved from the catalog: cannot happen
-            return (f"its source {source_fqn}, whose domain or contract is unknown "
-                    "(fail closed)", None)
-        if domain.error is not None:
-            return f"its source {source_fqn}, whose domain file is broken (fail closed)", None
-        index = _grant_index(domain.file.grants, principal, name)
-        if index is None:
-            continue
-        grant = domain.file.grants[index]
-        where = domain.source or f"domains/{domain_name}/domain.yaml grant {index + 1}"
-        # The grant that would apply at the source does not (a typo in deny_columns, a
-        # broken row filter): the source refuses the reader, and a restriction it meant
-        # must not fall away here either.
-        problems = grant_problems(grant, domain.row_filters[index], upstream)
-        if problems:
-            return (f"its source {source_fqn}, whose grant {where} does not apply "
-                    f"({problems[0][0]}: {problems[0][1]}; fail closed)", None)
-        if source_column in {c.lower() for c in grant.deny_columns}:
-            return (f"its source {source_fqn}.{source_column}, which {where} "
-                    "(deny_columns) denies you", (source_fqn, source_column))
-        if source_column in {c.lower() for c in grant.mask_columns}:
-            return (f"its source {source_fqn}.{source_column}, which {where} "
-                    "(mask_columns) masks for you (a derived value cannot carry the mask)",
-                    (source_fqn, source_column))
-    return None
-
-
 def evaluate(governance: Governance, principal: Principal, product: Product,
              purpose: str | None = None) -> ProductAccess:
     """The caller's access to ``product`` for ``purpose``; AccessDenied if no usable grant
@@ -285,7 +225,7 @@ def evaluate(governance: Governance, principal: Principal, product: Product,
         raise _refuse(principal, product, f"its domain's file is broken ({domain.error})",
                       "run `duckmesh validate`")
     grants = domain.file.grants if domain else []
-    index = _grant_index(grants, principal, product.name)
+    index = grant_index(grants, principal, product.name)
     if index is None:
         who = f"user {principal.name!r}"
         if not principal.known:
@@ -307,6 +247,11 @@ def evaluate(governance: Governance, principal: Principal, product: Product,
         field, message = problems[0]
         raise _refuse(principal, product, f"{grant_name} {field}: {message}; the grant does "
                       "not apply", "run `duckmesh validate`")
+    carried = source_row_filter(governance, principal, product, grant)
+    if carried is not None:
+        raise _refuse(principal, product, carried,
+                      "run `duckmesh validate`" if carried.endswith("fail closed)") else
+                      f"{product.domain}'s owners can add a row_filter to {grant_name}")
     deny = {c.lower() for c in grant.deny_columns}
     masks = {c.lower(): m for c, m in grant.mask_columns.items()}
     decisions = []
@@ -327,7 +272,7 @@ def evaluate(governance: Governance, principal: Principal, product: Product,
                 reason = f"{grant_name} (mask_columns)"
         decided_by = None
         if action != "deny":
-            at_source = _source_restriction(governance, principal, product, column)
+            at_source = source_restriction(governance, principal, product, column)
             if at_source is not None:
                 action, method, (reason, decided_by) = "deny", None, at_source
         decisions.append(_with_fields(governance, principal, product, purpose, ColumnAccess(

@@ -21,6 +21,8 @@ from products.catalog import Catalog
 from products.contract import Column, Product
 
 COLUMN_LINEAGE = "duckmesh.lineage"
+DERIVED = "duckmesh.derived"
+"""The contract-level property a publication writes (its SQL, publisher, upstream…)."""
 """Column customProperties key: the source columns, their labels and how they were seen."""
 
 
@@ -129,11 +131,19 @@ class DerivedSources:
     columns: dict[str, dict[str, tuple[SourceColumn, ...]]] = \
         dataclasses.field(default_factory=dict)
     products: dict[str, Product] = dataclasses.field(default_factory=dict)
+    reads: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """Every product each derived product reads, at every level (its recorded upstream
+    products and theirs); ``"? why"`` for a recorded upstream that cannot be resolved."""
 
     def of(self, product: str, column: str) -> tuple[SourceColumn, ...]:
         """The sources of ``product.column`` at every level (none for a product that is
         not derived, or a column computed from no product column)."""
         return self.columns.get(product.lower(), {}).get(column.lower(), ())
+
+    def reads_of(self, product: str) -> tuple[str, ...]:
+        """The products ``product`` is computed from, at every level (none if it is not
+        derived)."""
+        return self.reads.get(product.lower(), ())
 
 
 def source_columns(catalog: Catalog) -> DerivedSources:
@@ -156,10 +166,36 @@ def source_columns(catalog: Catalog) -> DerivedSources:
         kept = {name: found for name, found in columns.items() if found}
         if kept:
             out[fqn.lower()] = kept
+    reads = {fqn.lower(): found for fqn, product in catalog.products.items()
+             if (found := _reads(catalog, product, frozenset({fqn.lower()})))}
     used = {source for columns in out.values() for found in columns.values()
-            for source, _ in found}
+            for source, _ in found} | {fqn for found in reads.values() for fqn in found}
     return DerivedSources(out, {fqn: catalog.products[fqn] for fqn in used
-                                if fqn in catalog.products})
+                                if fqn in catalog.products}, reads)
+
+
+def _reads(catalog: Catalog, product: Product, seen: frozenset[str]) -> tuple[str, ...]:
+    """The products ``product``'s publication records as upstream, and theirs."""
+    derived = product.custom(DERIVED)
+    if derived is None:
+        return ()
+    upstream = derived.get("upstream") if isinstance(derived, dict) else None
+    if not isinstance(upstream, list):
+        return (f"? {product.fqn}'s {DERIVED} upstream is not a list",)
+    found: list[str] = []
+    for entry in upstream:
+        name = entry.get("product") if isinstance(entry, dict) else None
+        source = catalog.products.get(name.lower()) if isinstance(name, str) else None
+        if source is None:
+            found.append(f"? {product.fqn}'s upstream {entry!r} is not a product of the "
+                         "catalog")
+            continue
+        key = source.fqn.lower()
+        if key in seen or key in found:
+            continue  # a cycle of hand-edited upstreams ends where it began
+        found.append(key)
+        found.extend(s for s in _reads(catalog, source, seen | {key}) if s not in found)
+    return tuple(found)
 
 
 def _resolve(catalog: Catalog, source: dict[str, Any]) -> SourceColumn:
