@@ -69,6 +69,14 @@ MAX_DIVISION_NESTING = 4
 
 
 
+# DuckDB constructs refused on Spark, named as the caller wrote them: Spark has no
+# AT TIME ZONE on DuckDB's types (timezone() is refused too), its COLLATE names other
+# collations, its LIKE … ESCAPE refuses what DuckDB takes, and it has no <-> or <@.
+_WRITTEN_AS = {exp.AtTimeZone: "AT TIME ZONE", exp.Escape: "LIKE … ESCAPE",
+               exp.Collate: "COLLATE", exp.Distance: "the <-> operator",
+               exp.ArrayContainedBy: "the <@ operator"}
+
+
 def _name(node: exp.Expr) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.name).lower()
@@ -90,8 +98,9 @@ def check(expression: exp.Expr) -> None:
         if kind is exp.DPipe and node.meta.get("mask"):
             continue  # the masks' concatenations: rewritten to concat() below
         if kind not in STRUCTURE and kind not in FUNCTIONS:
-            what = f"function {_name(node)}" if isinstance(node, exp.Func) else \
-                f"SQL construct {_name(node)}"
+            what = _WRITTEN_AS.get(kind) or (
+                f"function {_name(node)}" if isinstance(node, exp.Func) else
+                f"SQL construct {_name(node)}")
             if node.meta.get("mask"):
                 # Not the caller's SQL: a mask inside a struct or list is rebuilt with
                 # functions whose Spark meaning is not checked.

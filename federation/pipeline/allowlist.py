@@ -15,7 +15,7 @@ import re
 from sqlglot import exp
 
 from federation.errors import QueryRejected
-from federation.pipeline import functions, statements
+from federation.pipeline import functions, spellings, statements
 from federation.pipeline.query import Context, GovernedQuery
 
 
@@ -38,6 +38,7 @@ STRUCTURE = _classes("""
     TableSample JSONKeyValue Columns Pivot PivotAlias UnpivotColumns Describe Summarize Show
     Struct ToMap Array IgnoreNulls RespectNulls BitwiseXor BitwiseAnd BitwiseOr BitwiseNot
     BitwiseLeftShift BitwiseRightShift SimilarTo Glob Comprehension LimitOptions ColumnDef
+    AtTimeZone Escape Collate Distance ArrayContainedBy
 """)
 
 FUNCTIONS = _classes("""
@@ -69,7 +70,7 @@ ANONYMOUS_FUNCTIONS = functions.ALLOWED
 # and ORDER BY ALL.
 VAR_PARENTS = _classes("""
     Interval Extract DateTrunc TimestampTrunc DateDiff DateAdd DateSub TimestampDiff Ordered
-    TableSample
+    TableSample Collate
 """)
 
 SELECT_ARGS = frozenset({
@@ -179,6 +180,27 @@ def check_node(node: exp.Expr) -> None:
         raise _reject("LATERAL without a subquery")
     elif isinstance(node, exp.ColumnDef) and not isinstance(node.parent, exp.DataType):
         raise _reject("a column definition")
+    elif isinstance(node, exp.Collate):
+        # parse made the name a keyword; anything else (a column, in a row filter) is not
+        # a collation, and the keyword must name built-in collations only.
+        if not isinstance(node.expression, exp.Var) or \
+                spellings.collation(node.expression) != node.expression.name:
+            raise _reject("this COLLATE")
+    elif isinstance(node, exp.Escape):
+        _check_escape(node)
+    elif isinstance(node, spellings.LOOSE_OPERATORS):
+        spellings.check_loose_operators([node])
+
+
+def _check_escape(node: exp.Escape) -> None:
+    """``LIKE`` / ``ILIKE`` / ``NOT LIKE`` … ``ESCAPE 'c'`` only: sqlglot also reads
+    ESCAPE after SIMILAR TO and GLOB, and writes ``LIKE ANY (…) ESCAPE`` without the ANY."""
+    like = node.this
+    if not isinstance(like, exp.Like | exp.ILike) or \
+            isinstance(like.expression, exp.Any | exp.All):
+        raise _reject("ESCAPE except after LIKE, ILIKE or NOT LIKE")
+    if not (isinstance(node.expression, exp.Literal) and node.expression.is_string):
+        raise _reject("an ESCAPE that is not a string literal")
 
 
 def _check_sample(node: exp.TableSample) -> None:
@@ -229,7 +251,7 @@ def _check_table(node: exp.Table) -> None:
 INSPECTED: tuple[type[exp.Expr], ...] = (
     exp.Anonymous, exp.Var, exp.Select, exp.Table, exp.Join, exp.Group, exp.TableSample,
     exp.Columns, exp.Union, exp.Intersect, exp.Except, exp.CTE, exp.Column, exp.Lateral,
-    exp.ColumnDef)
+    exp.ColumnDef, exp.Collate, exp.Escape, exp.Distance, exp.ArrayContainedBy)
 """The classes :func:`check_node` looks into, beyond their class (each of its
 ``isinstance`` tests names one of them; a test keeps it so)."""
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from federation.pipeline import functions, statements
 from federation.pipeline.allowlist import JOIN_METHODS, SAMPLE_METHODS, TABLE_FUNCTIONS
+from federation.pipeline.spellings import COLLATIONS
 
 _STATEMENTS = [
     ("SELECT (with WITH, UNION/INTERSECT/EXCEPT, VALUES, FROM-first)",
@@ -39,6 +40,12 @@ _CLAUSES = [
     ("list, struct and MAP literals, [x FOR x IN …], lambdas (lambda x: …), "
      "field access, brackets and slices", ""),
     ("table functions in FROM: {table_functions}", "over values only; they read no data"),
+    ("x AT TIME ZONE zone", "as timezone(zone, x), in the mesh's time zone (engine.timezone)"),
+    ("LIKE / ILIKE / NOT LIKE / NOT ILIKE … ESCAPE 'c'", ""),
+    ("x COLLATE {collations}", "DuckDB's built-in collations, combined as noaccent.nocase"),
+    ("E'…' escape strings", "read as DuckDB reads them (\\n, \\t, \\xHH, octal, \\')"),
+    ("list operators <-> (distance) and <@ (contained by)",
+     "next to arithmetic, in parentheses: (a <-> b) * 2"),
 ]
 _REFUSED = [
     "DDL, DML, COPY, ATTACH, SET, PRAGMA, EXPLAIN, CALL, several statements",
@@ -49,6 +56,8 @@ _REFUSED = [
     "time travel on products (AT …), three-part names, $parameters other than --param",
     "UNION BY NAME, PIVOT (…) inside a larger query (use the PIVOT statement), the old "
     "lambda arrow x -> …, positional columns (#1)",
+    "the postfix factorial n! (write factorial(n)), ICU locale collations (COLLATE de), "
+    "ESCAPE after SIMILAR TO or GLOB",
 ]
 
 
@@ -59,7 +68,8 @@ def features() -> dict[str, Any]:
     fill = {"limit": MAX_RECURSION,
             "methods": ", ".join(f"{m} JOIN" for m in sorted(JOIN_METHODS)),
             "samples": ", ".join(sorted(m.lower() for m in SAMPLE_METHODS)),
-            "table_functions": ", ".join(sorted(TABLE_FUNCTIONS))}
+            "table_functions": ", ".join(sorted(TABLE_FUNCTIONS)),
+            "collations": ", ".join(sorted(COLLATIONS))}
     return {
         "statements": [{"form": f, "note": n} for f, n in _STATEMENTS],
         "shells": sorted(c.__name__.upper() for c in statements.SHELLS),

@@ -21,6 +21,13 @@ from federation.errors import ParseFailed, QueryRejected
 from federation.pipeline.functions import AS_WRITTEN, as_written
 from federation.pipeline.limits import gc_paused
 from federation.pipeline.output_names import duckdb_parse_error
+from federation.pipeline.spellings import (
+    LOOSE_OPERATORS,
+    check_loose_operators,
+    plain_collations,
+    plain_escape_strings,
+    postfix_factorial,
+)
 from federation.pipeline.statements import desugar
 
 MAX_SQL_LENGTH = 1_000_000
@@ -74,6 +81,9 @@ def _parse(sql: str) -> exp.Expr:
     chains = _may_chain(sql)
     heads: list[exp.Expr] = []
     raw_strings: list[exp.RawString] = []
+    escape_strings: list[exp.ByteString] = []
+    collations: list[exp.Collate] = []
+    loose: list[exp.Expr] = []
     written: list[exp.Expr] = []
     lambdas = parts = lossy = 0
     for node in expression.walk():
@@ -87,6 +97,12 @@ def _parse(sql: str) -> exp.Expr:
             lambdas += 1
         elif isinstance(node, exp.RawString):
             raw_strings.append(node)
+        elif isinstance(node, exp.ByteString):
+            escape_strings.append(node)
+        elif isinstance(node, exp.Collate):
+            collations.append(node)
+        elif isinstance(node, LOOSE_OPERATORS):
+            loose.append(node)
         elif isinstance(node, _PART_FIRST) and isinstance(node.args.get("unit"), exp.Var):
             parts += 1
         elif isinstance(node, AS_WRITTEN):
@@ -108,6 +124,10 @@ def _parse(sql: str) -> exp.Expr:
         # A dollar-quoted string ($$…$$, $tag$…$tag$) is a string literal to DuckDB: one
         # kind of literal for every later step, generated with ordinary quoting.
         raw.replace(exp.Literal.string(raw.this))
+    if escape_strings:
+        plain_escape_strings(sql, escape_strings)
+    plain_collations(collations)
+    check_loose_operators(loose)
     desugared = desugar(expression)
     if desugared is not expression or isinstance(expression, _RESHAPED):
         return rebalance(desugared, sql)  # parts may have been copied: look again
@@ -123,6 +143,9 @@ def _offset(sql: str, line: int, col: int) -> int:
 def _parse_failed(sql: str, exc: ParseError | TokenError) -> ParseFailed:
     """DuckDB's own words for a syntax error (its parser is asked; nothing runs), with the
     line and a caret; sqlglot's place when DuckDB itself parses the text."""
+    if postfix_factorial(sql):
+        return ParseFailed("the postfix factorial (n!) is not supported: write "
+                           "factorial(n)")
     found = duckdb_parse_error(sql)
     if found is not None:
         reason, offset = found

@@ -93,6 +93,11 @@ QUERIES: list[tuple[str, str, bool]] = [
      "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS r FROM t", False),
     ("null-safe equality and is null", "SELECT count(*) AS n FROM customers.profiles WHERE "
      "loyalty_tier IS NOT DISTINCT FROM NULL OR loyalty_tier IS NULL", False),
+    # E'' strings are ordinary literals once parsed: Spark's own quoting of backslashes,
+    # quotes, control characters and non-ASCII text must give the same strings.
+    ("escape strings", r"SELECT origin, E'it\'s a \\ back''slash\n\tend\x41\101\xc3\xa9' AS e, "
+     r"origin || E'\\' AS o FROM flights.schedule WHERE origin <> E'\'' OR "
+     r"carrier LIKE E'%\x41%'", False),
 ]
 
 # Constructs the Spark engine refuses (fail closed): SQL → a word of the refusal.
@@ -114,4 +119,15 @@ REFUSED: list[tuple[str, str]] = [
      "CURRENT ROW) AS n FROM bookings.reservations", "RANGE frame"),
     ("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) "
      "SELECT n FROM t", "WITH RECURSIVE"),
+    ("SELECT booked_at AT TIME ZONE 'America/New_York' AS t FROM bookings.reservations",
+     "AT TIME ZONE"),
+    ("SELECT count(*) FROM flights.schedule WHERE origin LIKE 'M!%%' ESCAPE '!'",
+     "LIKE … ESCAPE"),
+    ("SELECT count(*) FROM flights.schedule WHERE origin NOT ILIKE 'm!_%' ESCAPE '!'",
+     "LIKE … ESCAPE"),
+    ("SELECT origin FROM flights.schedule ORDER BY origin COLLATE nocase", "COLLATE"),
+    ("SELECT count(*) FROM flights.schedule WHERE origin COLLATE noaccent.nocase = 'mad'",
+     "COLLATE"),
+    ("SELECT [distance_km] <-> [1.0] AS d FROM flights.schedule", "<->"),
+    ("SELECT [origin] <@ [origin, destination] AS c FROM flights.schedule", "<@"),
 ]
