@@ -72,9 +72,10 @@ MAX_DIVISION_NESTING = 4
 # DuckDB constructs refused on Spark, named as the caller wrote them: Spark has no
 # AT TIME ZONE on DuckDB's types (timezone() is refused too), its COLLATE names other
 # collations, its LIKE … ESCAPE refuses what DuckDB takes, and it has no <-> or <@.
-_WRITTEN_AS = {exp.AtTimeZone: "AT TIME ZONE", exp.Escape: "LIKE … ESCAPE",
-               exp.Collate: "COLLATE", exp.Distance: "the <-> operator",
-               exp.ArrayContainedBy: "the <@ operator"}
+_WRITTEN_AS: dict[type[exp.Expr], str] = {
+    exp.AtTimeZone: "AT TIME ZONE", exp.Escape: "LIKE … ESCAPE", exp.Collate: "COLLATE",
+    exp.Distance: "the <-> operator",
+    exp.ArrayContainedBy: "the <@ operator"}
 
 
 def _name(node: exp.Expr) -> str:
