@@ -250,6 +250,59 @@ ATTACKS = [
            "WHERE $$passport_number$$ IS NOT NULL", SAFE),
     Attack("dollar string closing early", "SELECT $$a$$ || passport_number || $$b$$ AS s FROM "
            "customers.profiles", DENY),
+    # -- AT TIME ZONE over masked and hidden columns, a zone taken from a masked value
+    Attack("at time zone of a hidden column", "SELECT passport_number AT TIME ZONE 'UTC' "
+           "FROM customers.profiles", DENY),
+    Attack("at time zone named by a hidden column", "SELECT signup_date::TIMESTAMP AT TIME "
+           "ZONE passport_number FROM customers.profiles", DENY),
+    Attack("at time zone of a masked date", "SELECT birth_date::TIMESTAMP AT TIME ZONE "
+           "'America/New_York' AS t FROM customers.profiles", SAFE_OR_REFUSED),
+    Attack("at time zone named by a masked value", "SELECT TIMESTAMP '2024-01-01' AT TIME "
+           "ZONE email AS t FROM customers.profiles", CLEAN),
+    Attack("at time zone keeps the row filter", "SELECT DISTINCT region, signup_date::"
+           "TIMESTAMP AT TIME ZONE 'Asia/Kolkata' IS NOT NULL AS k FROM customers.profiles",
+           EU),
+    # -- LIKE … ESCAPE
+    Attack("like escape over a hidden column", "SELECT count(*) FROM customers.profiles "
+           "WHERE passport_number LIKE 'X!_%' ESCAPE '!'", DENY),
+    Attack("like escape guessing a masked value", "SELECT count(*) AS n FROM "
+           "customers.profiles WHERE email NOT ILIKE '%!_%' ESCAPE '!'", SAFE),
+    Attack("escape that is a column", "SELECT count(*) FROM customers.profiles WHERE email "
+           "LIKE 'a' ESCAPE passport_number", REJECT),
+    Attack("escape of two characters", "SELECT count(*) FROM customers.profiles WHERE email "
+           "LIKE 'a' ESCAPE 'ab'", CLEAN),
+    Attack("similar to with escape", "SELECT count(*) FROM customers.profiles WHERE email "
+           "SIMILAR TO 'a' ESCAPE '!'", REJECT),
+    # -- COLLATE
+    Attack("collate a hidden column", "SELECT passport_number COLLATE nocase FROM "
+           "customers.profiles", DENY),
+    Attack("order by a hidden column collated", "SELECT email FROM customers.profiles ORDER "
+           "BY passport_number COLLATE noaccent.nocase", DENY),
+    Attack("collation named like a hidden column", "SELECT email COLLATE passport_number "
+           "FROM customers.profiles", REJECT),
+    Attack("collation as a qualified hidden column", "SELECT c.email FROM customers.profiles "
+           "c ORDER BY c.email COLLATE c.passport_number", REJECT),
+    Attack("collate a masked column", "SELECT count(*) AS n FROM customers.profiles WHERE "
+           "email COLLATE nocase = 'CUSTOMER1@MAIL.EXAMPLE'", SAFE),
+    Attack("ICU collation", "SELECT email COLLATE de FROM customers.profiles", REJECT),
+    # -- E'' escape strings are literals, never SQL
+    Attack("escape string holding a query", "SELECT E'\\'; SELECT passport_number FROM "
+           "customers.profiles --' AS s", SAFE),
+    Attack("escape string closing early", "SELECT count(*) FROM customers.profiles WHERE "
+           "region = E'EU\\' OR region <> \\'x'", SAFE),
+    Attack("escape string hex quote", "SELECT E'\\x27) UNION SELECT passport_number FROM "
+           "customers.profiles --' AS s", SAFE),
+    Attack("escape string as a file", "SELECT * FROM E'data/customers/profiles/x.parquet'",
+           REJECT),
+    Attack("escape string invalid utf-8", "SELECT E'\\xff' AS s", REJECT),
+    # -- <-> and <@
+    Attack("distance over hidden", "SELECT [len(passport_number)] <-> [1] FROM "
+           "customers.profiles", DENY),
+    Attack("contained by over masked", "SELECT [email] <@ [email, phone] AS c FROM "
+           "customers.profiles", SAFE),
+    Attack("contained by next to arithmetic", "SELECT [email] <@ [email] || [phone] AS c FROM "
+           "customers.profiles", REJECT),
+    Attack("postfix factorial", "SELECT customer_id! FROM customers.profiles", REJECT),
 ]
 
 
@@ -264,7 +317,8 @@ def test_every_construct_has_an_attack() -> None:
                       "LAMBDA", "WITHIN GROUP", "ASOF", "POSITIONAL", "RANGE(",
                       "GENERATE_SERIES", "WITH RECURSIVE", "COLUMNS(", "USING SAMPLE",
                       "TABLESAMPLE", "JSON_OBJECT", "TO_JSON", "STRFTIME", "REGEXP",
-                      "DESCRIBE", "SUMMARIZE", "SHOW TABLES", "$$"):
+                      "DESCRIBE", "SUMMARIZE", "SHOW TABLES", "$$", "AT TIME ZONE",
+                      "ESCAPE", "ILIKE", "COLLATE", "E'", "<->", "<@", "!"):
         assert construct in text, construct
 
 
