@@ -57,6 +57,9 @@ ORACLE_SQL = [
     "E'\\'; SELECT 1 --' AS m, E'\\\\'' OR 1=1 --' AS n",
     "SELECT id, s.b || E'\\n' AS a, s.b LIKE E'b\\x31%' AS b FROM lab.types "
     "WHERE s.b <> E'\\'' ORDER BY id",
+    # Unaliased: the column names are DuckDB's own too.
+    "SELECT E'a\\nb', E'it''s', ts AT TIME ZONE 'UTC', s.b LIKE 'b!_' ESCAPE '!', "
+    "s.b COLLATE nocase, l <-> [1, 2, 3], [id] <@ l FROM lab.types ORDER BY id LIMIT 3",
     "SELECT id, l <-> [1, 2, 3] AS d, [id] <@ l AS c, (l <-> l) * 2 AS e, "
     "[1] <@ l AND id > 2 AS f, NOT [id] <@ l AS g FROM lab.types ORDER BY id",
 ]
