@@ -4,9 +4,17 @@ After the rewrite, the only things that can read data are the scans duckmesh mad
 other table reference names a CTE defined around it (so DuckDB cannot take it for a file
 path or a catalog table).  Any parameter is one of the mask's own.  If a future change to
 an earlier step broke that, this stops the query instead of running it.
+
+And nothing is written into the governed SQL as raw text but plain words: sqlglot prints
+some nodes as they are — a keyword (``Var``: an interval unit, an EXTRACT part, a
+DATE_ADD unit taken from a string the caller wrote), a user-defined type name, an
+unquoted identifier, a number — so a caller's text that reached one of them unchecked
+(``date_add(d, 1, 'DAY AS v, (SELECT …) --')``, ``CAST(x AS "…")``) would be SQL.
 """
 
 from __future__ import annotations
+
+import re
 
 from sqlglot import exp
 
@@ -37,14 +45,46 @@ def _is_cte_reference(table: exp.Table) -> bool:
     return table.name.lower() in _ctes_in_reach(table)
 
 
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+"""A keyword or a dotted chain of them (``noaccent.nocase``): no quote, space, comment
+or bracket can be in it."""
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?")
+
+
+def _verbatim_text(node: exp.Expr) -> str | None:
+    """The text ``node`` would be printed as, as is, when it is not a plain word (or a
+    plain number); None when it is safe."""
+    if isinstance(node, exp.Var):
+        text = str(node.this)
+        return None if _WORD.fullmatch(text) else text
+    if isinstance(node, exp.Identifier):
+        return None if node.quoted or _WORD.fullmatch(node.name) else node.name
+    if isinstance(node, exp.Literal):
+        text = str(node.this)
+        return None if node.is_string or _NUMBER.fullmatch(text) else text
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.USERDEFINED:
+        text = str(node.args.get("kind") or "")
+        return None if _WORD.fullmatch(text) else text
+    return None
+
+
 def seal(query: GovernedQuery, ctx: Context) -> GovernedQuery:
-    """Raise unless every table is our scan or a CTE reference and every parameter ours."""
+    """Raise unless every table is our scan or a CTE reference, every parameter ours and
+    nothing printed as raw text more than a plain word."""
     del ctx
     if query.params and statements.dynamic_pivot(query.expression):
         raise QueryRejected("a PIVOT over masked columns needs its values listed: "
                             "PIVOT … ON column IN ('a', 'b') USING …, or GROUP BY the "
                             "columns it keeps")
-    for node in query.expression.find_all(exp.Table, exp.Placeholder):
+    for node in query.expression.find_all(exp.Table, exp.Placeholder, exp.Var,
+                                          exp.Identifier, exp.Literal, exp.DataType):
+        if not isinstance(node, exp.Table | exp.Placeholder):
+            text = _verbatim_text(node)
+            if text is not None:
+                raise QueryRejected(f"{text[:40]!r} is not a keyword, type or number "
+                                    "duckmesh can write into a query",
+                                    hint="write units, parts and type names as plain words")
+            continue
         if isinstance(node, exp.Placeholder):
             if node.name not in (IPAD_PARAM, OPAD_PARAM):
                 raise QueryRejected("internal: an unexpected parameter survived the rewrite")

@@ -328,13 +328,9 @@ def _inject(root: Path) -> str:
     return f"(SELECT LIST(EMAIL ORDER BY ID) FROM READ_PARQUET(LOWER('{data_file(root)}')))"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline: date_add(d, n, unit) with a third argument is sqlglot's DateAdd whose unit "
-    "is exp.Var(<the argument's text, upper-cased>); the allow-list passes any Var and the "
-    "generator writes it verbatim, so date_add(d, 1, 'DAY AS V, (SELECT … READ_PARQUET(…)) "
-    "AS E --') puts SQL into the governed query (the comment drops the secured relation): "
-    "raw pii, every row"))
 def test_date_add_unit_cannot_inject_sql(tmp_path: Path) -> None:
+    """date_add(d, n, '<text>') became a DateAdd whose unit, a Var of the caller's text,
+    sqlglot printed as is (fixed in pipeline/seal.py)."""
     root = build(tmp_path / "mesh", "s.region = :region")
     sql = (f"SELECT date_add(DATE '2020-01-01', 1, 'DAY AS V, "
            f"{_inject(root).replace(chr(39), chr(39) * 2)} AS E --') AS v FROM crm.people")
@@ -345,11 +341,9 @@ def test_date_add_unit_cannot_inject_sql(tmp_path: Path) -> None:
     assert not leaked(text, SECRETS)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline: EXTRACT(\"<quoted name>\" FROM x) parses the part into exp.Var(<name, "
-    "upper-cased>) and the generator writes it verbatim; the allow-list passes any Var, so a "
-    "quoted part closes the EXTRACT and adds select items reading a product's file"))
 def test_extract_part_cannot_inject_sql(tmp_path: Path) -> None:
+    """sqlglot printed the quoted part as is (fixed in pipeline/seal.py: nothing but plain
+    words is written as raw text)."""
     root = build(tmp_path / "mesh", "s.region = :region")
     sql = (f"SELECT EXTRACT(\"DAY FROM DATE '2020-01-01') AS V, {_inject(root)} AS E --\" "
            f"FROM DATE '2020-01-01') AS v FROM crm.people")
@@ -358,6 +352,15 @@ def test_extract_part_cannot_inject_sql(tmp_path: Path) -> None:
     except DuckmeshError as exc:
         text = str(exc)
     assert not leaked(text, SECRETS)
+
+
+def test_a_user_defined_type_name_cannot_inject_sql(tmp_path: Path) -> None:
+    """CAST(x AS "<text>") is a user-defined type whose name sqlglot prints as is."""
+    root = build(tmp_path / "mesh", "s.region = :region")
+    sql = (f"SELECT CAST(1 AS \"DAY) AS V, {_inject(root)} AS E --\") AS v "
+           "FROM crm.people")
+    with pytest.raises(DuckmeshError, match="is not a keyword, type or number"):
+        Mesh.open(root).sql(sql, user="ana").arrow()
 
 
 def test_the_mesh_of_these_tests_validates(tmp_path: Path) -> None:
