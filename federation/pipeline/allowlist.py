@@ -173,6 +173,10 @@ def check_node(node: exp.Expr) -> None:
         if name.lower().startswith(RESERVED_PREFIX):
             # duckmesh's own relations use this prefix; a CTE must not shadow them.
             raise QueryRejected(f"CTE names starting with {RESERVED_PREFIX!r} are reserved")
+    elif isinstance(node, exp.TableAlias) and node.name.lower().startswith(RESERVED_PREFIX):
+        # The rewrite names its secured relations so (duckmesh_src): a caller's relation
+        # of that name could be what a filter's column binds to when a scan lacks it.
+        raise QueryRejected(f"table aliases starting with {RESERVED_PREFIX!r} are reserved")
     elif isinstance(node, exp.Column) and node.args.get("catalog"):
         raise _reject("a four-part column name")
     elif isinstance(node, exp.Lateral) and not isinstance(node.this,
@@ -251,7 +255,7 @@ def _check_table(node: exp.Table) -> None:
 INSPECTED: tuple[type[exp.Expr], ...] = (
     exp.Anonymous, exp.Var, exp.Select, exp.Table, exp.Join, exp.Group, exp.TableSample,
     exp.Columns, exp.Union, exp.Intersect, exp.Except, exp.CTE, exp.Column, exp.Lateral,
-    exp.ColumnDef, exp.Collate, exp.Escape, exp.Distance, exp.ArrayContainedBy)
+    exp.ColumnDef, exp.TableAlias, exp.Collate, exp.Escape, exp.Distance, exp.ArrayContainedBy)
 """The classes :func:`check_node` looks into, beyond their class (each of its
 ``isinstance`` tests names one of them; a test keeps it so)."""
 

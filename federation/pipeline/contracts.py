@@ -1,14 +1,16 @@
 """Guard: before a query runs, the products it reads still match their contracts.
 
-Only the columns the query reads are checked, from Parquet footers (cached per file
-version), so it is cheap.  A missing column or a changed type stops the query with a
-contract error (exit 4) naming product and column; a stale product gives a warning, or
-a refusal where its contract asks for one.
+Only the columns the query reads (and its row filters read) are checked, from Parquet
+footers (cached per file version), so it is cheap.  A missing column or a changed type
+stops the query with a contract error (exit 4) naming product and column; a stale
+product gives a warning, or a refusal where its contract asks for one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+
+from sqlglot import exp
 
 from federation.errors import ContractError
 from federation.pipeline.query import Context, GovernedQuery
@@ -22,6 +24,12 @@ def contracts(query: GovernedQuery, ctx: Context) -> GovernedQuery:
     for fqn, scan in query.scans.items():
         product = query.access[fqn].product
         read = {c.lower() for c in query.columns_read.get(fqn, ())}
+        row_filter = query.access[fqn].row_filter
+        if row_filter is not None:
+            # The filter's columns too: one the files lack would not fail to bind, DuckDB
+            # would look for it in an outer relation (a caller's subquery), and the filter
+            # would be evaluated on the caller's value.
+            read |= {c.name.lower() for c in row_filter.find_all(exp.Column)}
         columns = [c for c in product.columns if c.name.lower() in read]
         facts = scan.facts
         for finding in column_findings(product, facts, columns):

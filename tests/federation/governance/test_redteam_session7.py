@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from federation import Mesh
 from federation.cli import cli
-from federation.errors import AccessDenied, DuckmeshError
+from federation.errors import AccessDenied, ContractError, DuckmeshError
 from federation.shell.split import split
 from tests.conftest import leaked
 from tests.helpers import col, make_mesh, write_yaml
@@ -109,7 +109,10 @@ def test_struct_filters_keep_exactly_what_duckdb_keeps(tmp_path: Path, row_filte
     assert 0 < len(want) < 4
     assert ids(root) == want
     # The caller's shapes around the secured relation change nothing.
-    for sql in ["SELECT id FROM crm.people AS duckmesh_src",
+    with pytest.raises(DuckmeshError, match="table aliases starting with 'duckmesh_' are "
+                                            "reserved"):
+        ids(root, "SELECT id FROM crm.people AS duckmesh_src")
+    for sql in ["SELECT id FROM crm.people AS duckmesh",
                 "SELECT s.s.id AS sid, s.id FROM crm.people AS s",
                 "SELECT p.id FROM crm.people p, LATERAL (SELECT p.s.region AS r) z",
                 "SELECT p.id FROM crm.people p, unnest(p.l) AS u(v) UNION "
@@ -169,14 +172,10 @@ def test_spark_refuses_a_struct_filter(tmp_path: Path) -> None:
         ids(root, engine="spark")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipeline: the row filter is qualified as duckmesh_src.<column>; when the product's "
-    "files lack that column (the contracts guard checks only the columns the caller reads, "
-    "query.columns_read, never the filter's) DuckDB binds duckmesh_src.s to an outer "
-    "relation the caller aliased duckmesh_src (table aliases duckmesh_* are not reserved, "
-    "only CTE names), so the filter is evaluated on the caller's value"))
 def test_a_filter_column_missing_from_the_files_cannot_bind_to_the_callers_relation(
         tmp_path: Path) -> None:
+    """The contracts guard checks the filter's columns too (a missing one: exit 4), and
+    duckmesh_* table aliases are reserved."""
     root = build(tmp_path / "mesh", "s.region = :region")
     con = duckdb.connect()
     staged = tmp_path / "without_s.parquet"
@@ -194,6 +193,9 @@ def test_a_filter_column_missing_from_the_files_cannot_bind_to_the_callers_relat
         except DuckmeshError:
             continue  # refused: held
         assert "2" not in repr(rows) and "3" not in repr(rows), (sql, rows)
+    # The guard alone, without the alias trick: the filter's column is missing.
+    with pytest.raises(ContractError, match=r"\bs\b"):
+        Mesh.open(root).sql("SELECT id FROM crm.people", user="ana").arrow()
 
 
 # -- row filters are read as DuckDB reads them (fixed in federation/governance) ----------

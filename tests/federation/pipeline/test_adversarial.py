@@ -115,7 +115,7 @@ ATTACKS = [
            "WITH duckmesh_scan_customers__profiles AS (SELECT 1 AS email) "
            "SELECT email FROM customers.profiles", REJECT),
     Attack("internal alias reused by the caller",
-           "SELECT duckmesh_src.* FROM customers.profiles AS duckmesh_src", SAFE),
+           "SELECT duckmesh_src.* FROM customers.profiles AS duckmesh_src", REJECT),
     # -- lateral and subquery reads
     Attack("scalar subquery of a masked column",
            "SELECT (SELECT max(email) FROM customers.profiles) AS e", SAFE),
