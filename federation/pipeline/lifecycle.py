@@ -69,10 +69,12 @@ def _retired_sources(ctx: Context, fqn: str) -> list[str]:
     """A warning per retired product a derived product is computed from (at any depth):
     its data stays what the source held at the last refresh, and no refresh can read
     the source again — its readers and owners should know."""
-    sources = ctx.governance.derived_sources.columns.get(fqn.lower(), {})
-    # ("?", why) marks lineage that cannot be resolved: access denies those columns.
-    found = sorted({source for columns in sources.values() for source, _ in columns
-                    if source != "?"})
+    # The recorded upstreams, not the columns' lineage: a product computed from no
+    # column of its source (``SELECT count(*) … FROM source``) has none, and was served
+    # without a word.  ``"? why"`` marks an upstream that cannot be resolved (access
+    # refuses it).
+    found = sorted({source for source in ctx.governance.derived_sources.reads_of(fqn)
+                    if not source.startswith("?")})
     return [f"{fqn} is derived from {source}, which is retired: its data is what "
             f"{source} held at its last refresh.{successor(upstream, retired=True)}"
             for source in found

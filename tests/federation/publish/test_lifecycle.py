@@ -116,3 +116,16 @@ def test_a_retired_source_is_named_to_readers_of_what_was_derived_from_it(
     run = CliRunner().invoke(cli, ["--mesh", str(demo_copy), "query", "--user", "sales-team",
                                    count])
     assert run.exit_code == 0 and "which is retired" in run.stderr
+
+
+def test_a_retired_source_is_named_even_when_no_column_comes_from_it(demo_copy: Path) -> None:
+    """``count(*)`` records no column lineage: the warning follows the recorded upstream
+    products (it was left out, and the frozen count served silently)."""
+    publish(Mesh.open(demo_copy), "bookings.n", "SELECT count(*) AS n FROM "
+            "customers.profiles", user="sales-team")
+    set_status(Mesh.open(demo_copy), "customers.profiles", "retired",
+               user="customer-data-team", replacement="flights.schedule")
+    result = Mesh.open(demo_copy).sql("SELECT n FROM bookings.n", user="sales-team")
+    assert result.warnings == [
+        "bookings.n is derived from customers.profiles, which is retired: its data is what "
+        "customers.profiles held at its last refresh. Use flights.schedule instead."]
