@@ -21,9 +21,9 @@ from products.catalog import Catalog
 from products.contract import Column, Product
 
 COLUMN_LINEAGE = "duckmesh.lineage"
+"""Column customProperties key: the source columns, their labels and how they were seen."""
 DERIVED = "duckmesh.derived"
 """The contract-level property a publication writes (its SQL, publisher, upstream…)."""
-"""Column customProperties key: the source columns, their labels and how they were seen."""
 
 
 def sensitivity(policies: PoliciesFile, label: str) -> int:

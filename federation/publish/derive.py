@@ -22,13 +22,12 @@ from connectors.footers import ColumnFacts
 from federation.audit.lineage import untraceable as untraceable
 from federation.governance.access import ProductAccess
 from federation.governance.derived import COLUMN_LINEAGE as COLUMN_LINEAGE
+from federation.governance.derived import DERIVED as DERIVED
 from federation.governance.derived import column_label, declassified_to, most_sensitive
 from federation.governance.policies import PoliciesFile
 from products.bootstrap import column_shape
 from products.contract import LATEST_API_VERSION, Product
 
-DERIVED = "duckmesh.derived"
-"""Top-level customProperties key: how the product is made (SQL, upstream, schedule)."""
 COLUMN_TRANSFORM = "duckmesh.transformation"
 
 
