@@ -25,26 +25,11 @@ import re
 from sqlglot import TokenType, exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import TokenError
-from sqlglot.tokenizer_core import Token
+
+from federation.governance.calls import as_written, top_level_commas
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PART_FIRST = frozenset({"date_trunc", "datetrunc", "date_diff", "datediff"})
-_OPEN = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE})
-_CLOSE = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE})
-
-
-def _top_level_commas(tokens: list[Token], open_at: int) -> int:
-    depth = commas = 0
-    for token in tokens[open_at:]:
-        if token.token_type in _OPEN:
-            depth += 1
-        elif token.token_type in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                break
-        elif token.token_type == TokenType.COMMA and depth == 1:
-            commas += 1
-    return commas
 
 
 def text_problem(text: str) -> str | None:
@@ -61,7 +46,7 @@ def text_problem(text: str) -> str | None:
                 i + 1 == len(tokens) or tokens[i + 1].token_type != TokenType.L_PAREN:
             continue
         name = token.text.lower()
-        if name in ("decode", "position") and _top_level_commas(tokens, i + 1):
+        if name in ("decode", "position") and top_level_commas(tokens, i + 1):
             fix = "strpos(haystack, needle)" if name == "position" else "decode(blob) alone"
             return f"row_filter calls {name}() with arguments sqlglot reads otherwise than " \
                    f"DuckDB: write {fix}"
@@ -74,20 +59,9 @@ def text_problem(text: str) -> str | None:
 
 
 def _as_written(node: exp.Expr) -> exp.Expr | None:
-    if isinstance(node, exp.Reduce):
-        args = [node.this, node.args.get("initial"), node.args.get("merge"),
-                node.args.get("finish")]
-        return exp.Anonymous(this="reduce", expressions=[a for a in args if a is not None])
-    if isinstance(node, exp.JarowinklerSimilarity) and \
-            node.args.get("case_insensitive") is not None:
-        return exp.Anonymous(this="jaro_winkler_similarity", expressions=[
-            node.this, node.expression, node.args["case_insensitive"]])
-    if type(node) is exp.DateAdd and not isinstance(node.expression, exp.Interval) and \
-            node.args.get("unit") is None:
-        return exp.Anonymous(this="date_add", expressions=[node.this, node.expression])
-    if isinstance(node, exp.RawString):
+    if isinstance(node, exp.RawString):  # $$…$$: a string literal (the parser's rule too)
         return exp.Literal.string(node.this)
-    return None
+    return as_written(node)
 
 
 def as_duckdb_reads(expression: exp.Expr) -> exp.Expr | str:

@@ -22,6 +22,11 @@ import re
 
 from sqlglot import exp
 
+# Kept as DuckDB's calls in the caller's SQL (parse) and in row filters (governance): one
+# copy, in the layer both may import.
+from federation.governance.calls import AS_WRITTEN as AS_WRITTEN
+from federation.governance.calls import as_written as as_written
+
 FAMILIES: dict[str, tuple[str, ...]] = {
     "aggregate": (
         "any_value", "approx_count_distinct", "approx_quantile", "arbitrary",
@@ -156,36 +161,6 @@ _SPELLED = {
     "If": "if", "Columns": "COLUMNS", "Lambda": "a lambda",
 }
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
-
-
-def as_written(node: exp.Expr) -> exp.Anonymous | None:
-    """DuckDB's own call for a node sqlglot would write back with another meaning, or None.
-
-    sqlglot reads some DuckDB calls as functions of other dialects and generates those:
-    ``reduce(l, lambda, init)`` as ``list_reduce(l, init, lambda)`` (its arguments
-    swapped: an error), ``jaro_winkler_similarity(a, b, cutoff)`` with the cutoff taken
-    for a case-insensitivity flag (``upper()`` on both sides, the cutoff dropped), and
-    ``date_add(d, n)`` — DuckDB's macro ``d + n``, a DATE for a date and a number — as
-    ``d + INTERVAL n DAY``, a TIMESTAMP.  These are kept as the caller wrote them: the
-    same name and arguments, in order.  ``date_add`` with an interval keeps sqlglot's
-    node (``d + INTERVAL …``, the macro's own expression).
-    """
-    if isinstance(node, exp.Reduce):
-        args = [node.this, node.args.get("initial"), node.args.get("merge"),
-                node.args.get("finish")]
-        return exp.Anonymous(this="reduce", expressions=[a for a in args if a is not None])
-    if isinstance(node, exp.JarowinklerSimilarity) and \
-            node.args.get("case_insensitive") is not None:
-        return exp.Anonymous(this="jaro_winkler_similarity", expressions=[
-            node.this, node.expression, node.args["case_insensitive"]])
-    if type(node) is exp.DateAdd and not isinstance(node.expression, exp.Interval) and \
-            node.args.get("unit") is None:
-        return exp.Anonymous(this="date_add", expressions=[node.this, node.expression])
-    return None
-
-
-AS_WRITTEN: tuple[type[exp.Expr], ...] = (exp.Reduce, exp.JarowinklerSimilarity, exp.DateAdd)
-"""The classes :func:`as_written` may turn back into DuckDB's own call."""
 
 
 def generated_name(node: exp.Func) -> str | None:
