@@ -177,6 +177,11 @@ def check_node(node: exp.Expr) -> None:
         # The rewrite names its secured relations so (duckmesh_src): a caller's relation
         # of that name could be what a filter's column binds to when a scan lacks it.
         raise QueryRejected(f"table aliases starting with {RESERVED_PREFIX!r} are reserved")
+    elif isinstance(node, exp.TableAlias | exp.Alias) and any(
+            c.name.lower().startswith(RESERVED_PREFIX) for c in _alias_columns(node)):
+        # A caller's *column* of that name binds the same way: duckmesh_src.s reads field
+        # s of an outer struct column duckmesh_src when the scan lacks s.
+        raise QueryRejected(f"column aliases starting with {RESERVED_PREFIX!r} are reserved")
     elif isinstance(node, exp.Column) and node.args.get("catalog"):
         raise _reject("a four-part column name")
     elif isinstance(node, exp.Lateral) and not isinstance(node.this,
@@ -194,6 +199,13 @@ def check_node(node: exp.Expr) -> None:
         _check_escape(node)
     elif isinstance(node, spellings.LOOSE_OPERATORS):
         spellings.check_loose_operators([node])
+
+
+def _alias_columns(node: exp.TableAlias | exp.Alias) -> list[exp.Expr]:
+    """The column names an alias defines: ``AS c``, or ``AS t(c1, c2)``'s list."""
+    if isinstance(node, exp.Alias):
+        return [node.args["alias"]] if node.args.get("alias") is not None else []
+    return list(node.columns)
 
 
 def _check_escape(node: exp.Escape) -> None:
@@ -255,7 +267,8 @@ def _check_table(node: exp.Table) -> None:
 INSPECTED: tuple[type[exp.Expr], ...] = (
     exp.Anonymous, exp.Var, exp.Select, exp.Table, exp.Join, exp.Group, exp.TableSample,
     exp.Columns, exp.Union, exp.Intersect, exp.Except, exp.CTE, exp.Column, exp.Lateral,
-    exp.ColumnDef, exp.TableAlias, exp.Collate, exp.Escape, exp.Distance, exp.ArrayContainedBy)
+    exp.ColumnDef, exp.TableAlias, exp.Alias, exp.Collate, exp.Escape, exp.Distance,
+    exp.ArrayContainedBy)
 """The classes :func:`check_node` looks into, beyond their class (each of its
 ``isinstance`` tests names one of them; a test keeps it so)."""
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from federation import Mesh
 from federation.cli import cli
-from federation.errors import AccessDenied, ContractError, DuckmeshError
+from federation.errors import AccessDenied, ContractError, DuckmeshError, QueryRejected
 from federation.shell.split import split
 from tests.conftest import leaked
 from tests.helpers import col, make_mesh, write_yaml
@@ -193,6 +193,15 @@ def test_a_filter_column_missing_from_the_files_cannot_bind_to_the_callers_relat
         except DuckmeshError:
             continue  # refused: held
         assert "2" not in repr(rows) and "3" not in repr(rows), (sql, rows)
+    # The reservation alone, without the guard: a caller's *column* named duckmesh_src (a
+    # struct holding s) bound duckmesh_src.s as well as a relation of that name did.
+    for sql in [
+            "SELECT (SELECT list(id) FROM crm.people) AS id FROM (SELECT struct_pack("
+            "s := struct_pack(region := 'EU')) AS duckmesh_src) t",
+            "SELECT (SELECT list(id) FROM crm.people) AS id FROM (SELECT struct_pack("
+            "s := struct_pack(region := 'EU'))) t(duckmesh_src)"]:
+        with pytest.raises(QueryRejected, match="column aliases starting with 'duckmesh_'"):
+            Mesh.open(root).sql(sql, user="ana")
     # The guard alone, without the alias trick: the filter's column is missing.
     with pytest.raises(ContractError, match=r"\bs\b"):
         Mesh.open(root).sql("SELECT id FROM crm.people", user="ana").arrow()
