@@ -12,6 +12,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from federation.errors import AccessDenied, DuckmeshError
+from federation.governance.carried import ROW_FILTER_NEEDED
 
 if TYPE_CHECKING:
     from products.catalog import Catalog
@@ -61,7 +62,12 @@ def guided(exc: BaseException, catalog: Catalog, purpose: str | None = None) -> 
     except DuckmeshError:
         return exc  # meta.audit or a name that is not a contract: nobody to ask
     columns = [column] if column else None
-    ask = (f"ask {owner_contact(product)}: "
-           f"`{request_command(product.fqn, columns, purpose)}`")
+    if ROW_FILTER_NEEDED in (exc.hint or ""):
+        # An approved request copies the requester's grant, which has no row filter: only
+        # a grant the owners write with one opens the product (governance/carried.py).
+        ask = f"ask {owner_contact(product)}"
+    else:
+        ask = (f"ask {owner_contact(product)}: "
+               f"`{request_command(product.fqn, columns, purpose)}`")
     hint = f"{exc.hint}; {ask}" if exc.hint else ask
     return dataclasses.replace(exc, hint=hint)

@@ -16,7 +16,12 @@ from typing import Literal
 from sqlglot import exp
 
 from federation.errors import AccessDenied
-from federation.governance.carried import grant_index, source_restriction, source_row_filter
+from federation.governance.carried import (
+    ROW_FILTER_NEEDED,
+    grant_index,
+    source_restriction,
+    source_row_filter,
+)
 from federation.governance.grants import Grant, grant_problems
 from federation.governance.masks import NotRebuildable, mask_expression, nested_mask
 from federation.governance.model import Governance, Principal
@@ -251,7 +256,7 @@ def evaluate(governance: Governance, principal: Principal, product: Product,
     if carried is not None:
         raise _refuse(principal, product, carried,
                       "run `duckmesh validate`" if carried.endswith("fail closed)") else
-                      f"{product.domain}'s owners can add a row_filter to {grant_name}")
+                      f"{product.domain}'s owners {ROW_FILTER_NEEDED} {grant_name}")
     deny = {c.lower() for c in grant.deny_columns}
     masks = {c.lower(): m for c, m in grant.mask_columns.items()}
     decisions = []

@@ -17,6 +17,10 @@ from federation.governance.grants import Grant, grant_problems
 from federation.governance.model import Governance, Principal
 from products.contract import Column, Product
 
+ROW_FILTER_NEEDED = "can add a row_filter to"
+"""The words of the hint of a denial :func:`source_row_filter` decides (the access guide
+asks the owners for a row-filtered grant rather than offering a plain request)."""
+
 
 def grant_index(grants: list[Grant], principal: Principal, name: str) -> int | None:
     """The first grant of a domain that covers product ``name`` for ``principal``."""
