@@ -65,6 +65,8 @@ PARAMETERS = frozenset({IPAD_PARAM, OPAD_PARAM})
 INTERVAL_UNITS = frozenset({"DAY", "MONTH", "YEAR"})
 EXTRACT_UNITS = frozenset({"YEAR", "MONTH", "DAY", "QUARTER"})
 MAX_DIVISION_NESTING = 4
+VARIABLE = "${"
+"""Spark's variable substitution marker: never in the generated text."""
 
 
 
@@ -335,6 +337,12 @@ def to_spark(expression: exp.Expr, views: Mapping[str, str],
         sql = tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE, pretty=pretty)
     except (SqlglotError, RecursionError):
         raise refuse("this query (sqlglot cannot write it as Spark SQL)") from None
+    if VARIABLE in sql:
+        # Spark substitutes ${env:…}, ${system:…} and ${conf.key} in the raw text before
+        # parsing it (spark.sql.variable.substitute, on by default), in strings and quoted
+        # names too: '${env:DUCKMESH_SECRET}' would read the service's environment.
+        raise refuse("a '$' followed by '{' (Spark reads it as a variable of its own, even "
+                     "in a string or a name)")
     verify(sql, set(views.values()))
     return sql
 
