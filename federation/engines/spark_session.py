@@ -69,6 +69,10 @@ def session_conf(timezone: str) -> dict[str, str]:
         "spark.sql.session.timeZone": timezone,
         "spark.sql.parquet.fieldId.read.enabled": "true",
         "spark.sql.runSQLOnFiles": "false",
+        # ${env:…}, ${system:…} and ${conf} in SQL text are read as variables, inside
+        # strings too: a caller's '${env:SECRET}' would return the service's environment
+        # (the generated text is also refused with '${', engines/spark_sql.py).
+        "spark.sql.variable.substitute": "false",
         "spark.sql.redaction.string.regex": REDACT_BINARY,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
     }

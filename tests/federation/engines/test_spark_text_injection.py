@@ -42,3 +42,15 @@ def test_no_spark_variable_reaches_spark(mesh: Mesh, sql: str) -> None:
 def test_dollar_and_brace_apart_still_run(mesh: Mesh) -> None:
     text = _spark(mesh, "SELECT '$ {x}' AS v, region FROM customers.profiles")
     assert "'$ {x}'" in text
+
+
+@pytest.mark.slow
+def test_query_sessions_do_not_substitute_variables(spark: object) -> None:
+    """The second line: a query's own session reads ${…} as text, so a '${' that got past
+    the generated-text check would still be no variable."""
+    from federation.engines.spark_session import query_session
+    from products.config import SparkSettings
+
+    session = query_session(SparkSettings(), "UTC")
+    got = session.sql("SELECT '${env:HOME}' AS v, '${system:user.name}' AS w").collect()
+    assert (got[0]["v"], got[0]["w"]) == ("${env:HOME}", "${system:user.name}")
