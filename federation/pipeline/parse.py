@@ -15,9 +15,9 @@ import sqlglot
 from sqlglot import TokenType, exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
-from sqlglot.tokenizer_core import Token
 
 from federation.errors import ParseFailed, QueryRejected
+from federation.governance.calls import top_level_commas
 from federation.pipeline.functions import AS_WRITTEN, as_written
 from federation.pipeline.limits import gc_paused
 from federation.pipeline.output_names import duckdb_parse_error
@@ -235,32 +235,13 @@ def _no_lost_arguments(sql: str) -> None:
                 token.token_type not in (TokenType.VAR, TokenType.IDENTIFIER) or \
                 tokens[i + 1].token_type != TokenType.L_PAREN:
             continue
-        if _top_level_commas(tokens, i + 1) == 0:
+        if top_level_commas(tokens, i + 1) == 0:
             continue
         if name == "decode":
             raise QueryRejected("decode() takes only the blob in a governed query: its "
                                 "error option ('ignore', 'replace') would be dropped")
         raise QueryRejected("position() is written position(needle IN haystack); for "
                             "two arguments use strpos(haystack, needle)")
-
-
-_OPEN = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE})
-_CLOSE = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE})
-
-
-def _top_level_commas(tokens: list[Token], open_at: int) -> int:
-    """The commas directly inside the parenthesis at ``open_at`` (not nested deeper)."""
-    depth = commas = 0
-    for token in tokens[open_at:]:
-        if token.token_type in _OPEN:
-            depth += 1
-        elif token.token_type in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                break
-        elif token.token_type == TokenType.COMMA and depth == 1:
-            commas += 1
-    return commas
 
 
 def _chained(node: exp.Expr, head: exp.Expr) -> bool:
