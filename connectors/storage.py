@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -53,17 +54,24 @@ class Location:
 def resolve_location(text: str, root: Path) -> Location:
     """Resolve a contract's ``path``/``location``: relative paths are under the mesh root,
     symlinks followed as they are now (:func:`connectors.localpaths.real_path`)."""
+    parsed = _parsed(text, root)
+    if isinstance(parsed, Location):
+        return parsed
+    resolved = str(real_path(parsed))
+    return Location(scheme="", uri=resolved, path=resolved)
+
+
+@lru_cache(maxsize=1024)
+def _parsed(text: str, root: Path) -> Path | Location:
+    """The text alone, parsed: a remote location, or the absolute local path whose
+    symlinks are still to be followed (that part reads the disk, so it is not cached)."""
     parsed = urlparse(text)
     scheme = parsed.scheme.lower()
     if len(scheme) == 1:  # a Windows drive letter, not a scheme
         scheme = ""
     if scheme in LOCAL_SCHEMES:
-        raw = parsed.path if scheme == "file" else text
-        path = Path(raw)
-        if not path.is_absolute():
-            path = root / path
-        resolved = str(real_path(path if path.is_absolute() else path.absolute()))
-        return Location(scheme="", uri=resolved, path=resolved)
+        path = Path(parsed.path if scheme == "file" else text)
+        return (path if path.is_absolute() else root / path).absolute()
     if scheme in REMOTE_SCHEMES:
         return Location(scheme=scheme, uri=text, path=parsed.netloc + parsed.path)
     raise ConfigError(f"unsupported storage scheme {scheme!r} in {text!r}",

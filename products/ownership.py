@@ -18,6 +18,7 @@ not overlap, and two products may not share a location.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -51,7 +52,19 @@ class PlaceError(ValueError):
 
 def place(text: str, mesh_root: Path) -> Place:
     """Normalise a location or root: local paths are resolved (relative to the mesh,
-    symlinks followed); object-store URIs are split into bucket and key segments."""
+    symlinks followed as they are now); object-store URIs are split into bucket and key
+    segments."""
+    parsed = _parsed(text, mesh_root)
+    if isinstance(parsed, Place):
+        return parsed
+    return Place("", real_path(parsed).parts[1:])
+
+
+@lru_cache(maxsize=65536)
+def _parsed(text: str, mesh_root: Path) -> Path | Place:
+    """The text alone, parsed (once per text and process): an object-store place, or the
+    absolute local path whose symlinks are still to be followed (that part reads the
+    disk, so it is not cached here; :mod:`connectors.localpaths` checks its cache)."""
     parsed = urlparse(text)
     scheme = parsed.scheme.lower()
     if len(scheme) == 1:
@@ -60,8 +73,7 @@ def place(text: str, mesh_root: Path) -> Place:
                            else parsed.netloc + parsed.path)
     if scheme in LOCAL_SCHEMES:
         path = Path(prefix)
-        resolved = real_path((path if path.is_absolute() else mesh_root / path).absolute())
-        return Place("", resolved.parts[1:])
+        return (path if path.is_absolute() else mesh_root / path).absolute()
     segments = [s for s in prefix.split("/") if s not in ("", ".")]
     if ".." in segments:
         raise PlaceError(f"'..' in {text!r}: object-store locations are taken literally")

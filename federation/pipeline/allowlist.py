@@ -139,6 +139,12 @@ def check_node(node: exp.Expr) -> None:
     if isinstance(node, exp.Var):
         if type(node.parent) not in VAR_PARENTS:
             raise _reject(f"keyword {node.name!r} here")
+    # Columns and aliases first: the nodes this function meets most often.
+    elif isinstance(node, exp.Column):
+        if node.args.get("catalog"):
+            raise _reject("a four-part column name")
+    elif isinstance(node, exp.TableAlias | exp.Alias):
+        _check_alias(node)
     elif isinstance(node, exp.Select):
         _check_args(node, SELECT_ARGS, "SELECT")
         if node.args.get("kind"):
@@ -173,17 +179,6 @@ def check_node(node: exp.Expr) -> None:
         if name.lower().startswith(RESERVED_PREFIX):
             # duckmesh's own relations use this prefix; a CTE must not shadow them.
             raise QueryRejected(f"CTE names starting with {RESERVED_PREFIX!r} are reserved")
-    elif isinstance(node, exp.TableAlias) and node.name.lower().startswith(RESERVED_PREFIX):
-        # The rewrite names its secured relations so (duckmesh_src): a caller's relation
-        # of that name could be what a filter's column binds to when a scan lacks it.
-        raise QueryRejected(f"table aliases starting with {RESERVED_PREFIX!r} are reserved")
-    elif isinstance(node, exp.TableAlias | exp.Alias) and any(
-            c.name.lower().startswith(RESERVED_PREFIX) for c in _alias_columns(node)):
-        # A caller's *column* of that name binds the same way: duckmesh_src.s reads field
-        # s of an outer struct column duckmesh_src when the scan lacks s.
-        raise QueryRejected(f"column aliases starting with {RESERVED_PREFIX!r} are reserved")
-    elif isinstance(node, exp.Column) and node.args.get("catalog"):
-        raise _reject("a four-part column name")
     elif isinstance(node, exp.Lateral) and not isinstance(node.this,
                                                            exp.Subquery | exp.Unnest):
         raise _reject("LATERAL without a subquery")
@@ -199,6 +194,17 @@ def check_node(node: exp.Expr) -> None:
         _check_escape(node)
     elif isinstance(node, spellings.LOOSE_OPERATORS):
         spellings.check_loose_operators([node])
+
+
+def _check_alias(node: exp.TableAlias | exp.Alias) -> None:
+    """``duckmesh_*`` names are the rewrite's own (``duckmesh_src``): a caller's relation
+    of that name could be what a filter's column binds to when a scan lacks it, and a
+    caller's *column* of that name binds the same way (``duckmesh_src.s`` reads field s
+    of an outer struct column ``duckmesh_src``)."""
+    if isinstance(node, exp.TableAlias) and node.name.lower().startswith(RESERVED_PREFIX):
+        raise QueryRejected(f"table aliases starting with {RESERVED_PREFIX!r} are reserved")
+    if any(c.name.lower().startswith(RESERVED_PREFIX) for c in _alias_columns(node)):
+        raise QueryRejected(f"column aliases starting with {RESERVED_PREFIX!r} are reserved")
 
 
 def _alias_columns(node: exp.TableAlias | exp.Alias) -> list[exp.Expr]:

@@ -55,6 +55,11 @@ def parse(sql: str) -> exp.Expr:
         return _parse(sql)
 
 
+_NOTHING_TO_DO: set[type[exp.Expr]] = set()
+"""Node classes the walk of :func:`_parse` has nothing to do for but clear comments and
+metadata: none of the classes it collects, no chain link (filled as they are met)."""
+
+
 def _parse(sql: str) -> exp.Expr:
     """Parse one statement; several statements, commands and unparsable text are rejected.
 
@@ -93,6 +98,9 @@ def _parse(sql: str) -> exp.Expr:
         # ``/* sqlglot.meta key=value */`` comment) — a caller could forge a scan mark.
         # Dropping it also makes tree copies 3x faster (positions are deep-copied).
         node._meta = None
+        kind = type(node)
+        if kind in _NOTHING_TO_DO:
+            continue  # one set lookup instead of the chain below, for most nodes
         if isinstance(node, exp.Lambda):
             lambdas += 1
         elif isinstance(node, exp.RawString):
@@ -109,8 +117,10 @@ def _parse(sql: str) -> exp.Expr:
             written.append(node)
         elif isinstance(node, _LOSSY):
             lossy += 1
-        elif chains and type(node) in _LINKS and _is_head(node):
+        elif chains and kind in _LINKS and _is_head(node):
             heads.append(node)
+        elif kind not in _LINKS and not isinstance(node, _PART_FIRST):
+            _NOTHING_TO_DO.add(kind)
     _no_arrow_lambdas(lambdas, sql)
     if parts:
         _no_bare_parts(sql)

@@ -306,7 +306,8 @@ def test_lineage_events_are_sent_before_the_exit_as_in_a_cold_run(
 CLEARED: set[str] = set()
 """Caches the worker drops before each command (with filesystems', footers' and
 localpaths', which are no decorated functions)."""
-PURE = {"federation/pipeline/authorize.py:_schema", "connectors/types.py:normalize_type",
+PURE = {"connectors/storage.py:_parsed", "products/ownership.py:_parsed",
+        "federation/pipeline/authorize.py:_schema", "connectors/types.py:normalize_type",
         "connectors/types.py:type_key", "products/contract.py:_validator",
         "federation/pipeline/output_names.py:_cached_names",
         "federation/theme/__init__.py:stylesheet", "federation/server/browse.py:*"}
