@@ -9,9 +9,11 @@ from typing import Any
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 from sqlglot import exp
 
 from federation import Mesh
+from federation.cli import cli
 from federation.errors import QueryRejected
 from federation.pipeline.allowlist import check
 from federation.pipeline.parse import parse
@@ -206,3 +208,40 @@ def test_on_a_masked_column_the_admin_matches_the_raw_rows_and_the_analyst_the_m
         assert analyst == (0 if "NOT" not in where else masked.num_rows)
     else:
         assert analyst == raw_eu[0]  # signup_date is not masked: the row filter applies
+
+
+@pytest.mark.parametrize(("sql", "params"), [
+    ("SELECT $$a;b$$, $t$it's \\ $$ ? $1$t$ AS x, ? AS p", [5]),
+    ("SELECT $$x FROM y$$, 1 + 1, $q$$q$ AS e", None),
+])
+def test_dollar_quoted_strings_are_the_strings_duckdb_reads(
+        sql: str, params: list[int] | None, demo_root: Path) -> None:
+    """Names and values as raw DuckDB gives them; a `?` inside one is no parameter."""
+    got = Mesh.open(demo_root).sql(sql, user="adam", params=params).arrow()
+    con = duckdb.connect()
+    try:
+        con.execute(sql, params)
+        names, rows = [d[0] for d in con.description], con.fetchall()
+    finally:
+        con.close()
+    assert got.column_names == names
+    assert [tuple(r.values()) for r in got.to_pylist()] == rows
+
+
+@pytest.mark.parametrize(("sql", "message"), [
+    # A column named like a part: sqlglot wrote date_trunc('MONTH', …), DuckDB reads the
+    # column (its value 'year'): the governed answer differed from the raw one.
+    ("WITH t AS (SELECT 'year' AS month, signup_date FROM customers.profiles) "
+     "SELECT date_trunc(month, signup_date) AS v FROM t",
+     "date_trunc() takes the part as a string: write date_trunc('month', …)"),
+    ("WITH t AS (SELECT 'year' AS \"day\", signup_date FROM customers.profiles) "
+     "SELECT datediff(\"day\", signup_date, signup_date + 400) AS v FROM t",
+     "datediff() takes the part as a string: write datediff('day', …)"),
+    ("SELECT date_trunc(signup_date, 'month') AS v FROM customers.profiles",
+     "date_trunc() takes the part first: write date_trunc('month', signup_date)"),
+])
+def test_a_bare_name_as_a_date_part_is_refused_not_reread(
+        sql: str, message: str, demo_root: Path) -> None:
+    result = CliRunner().invoke(cli, ["--mesh", str(demo_root), "query", "--user", "adam",
+                                      "--format", "json", sql])
+    assert result.exit_code == 1 and message in result.stderr, result.stderr
