@@ -32,6 +32,32 @@ def grant_index(grants: list[Grant], principal: Principal, name: str) -> int | N
                                         (user is not None and user in g.users))), None)
 
 
+def _source_grant(governance: Governance, principal: Principal,
+                  source_fqn: str) -> tuple[Grant, str] | str | None:
+    """The grant of ``principal`` at source ``source_fqn`` and where it is written; None
+    if they have none there; a fail-closed reason (str) when it cannot be known: the
+    source's domain file is broken, or the grant that would apply does not (a typo in
+    deny_columns, a broken row filter: the source refuses the reader, and a restriction
+    it meant must not fall away through the derived product either)."""
+    domain_name, _, name = source_fqn.partition(".")
+    domain = governance.domains.get(domain_name)
+    upstream = governance.derived_sources.products.get(source_fqn)
+    if domain is None or upstream is None:  # resolved from the catalog: cannot happen
+        return f"its source {source_fqn}, whose domain or contract is unknown (fail closed)"
+    if domain.error is not None:
+        return f"its source {source_fqn}, whose domain file is broken (fail closed)"
+    index = grant_index(domain.file.grants, principal, name)
+    if index is None:
+        return None
+    grant = domain.file.grants[index]
+    where = domain.source or f"domains/{domain_name}/domain.yaml grant {index + 1}"
+    problems = grant_problems(grant, domain.row_filters[index], upstream)
+    if problems:
+        return (f"its source {source_fqn}, whose grant {where} does not apply "
+                f"({problems[0][0]}: {problems[0][1]}; fail closed)")
+    return grant, where
+
+
 def source_restriction(governance: Governance, principal: Principal, product: Product,
                         column: Column) -> tuple[str, tuple[str, str] | None] | None:
     """Why ``column`` of a derived product is denied to ``principal`` by a grant at one of
@@ -53,26 +79,12 @@ def source_restriction(governance: Governance, principal: Principal, product: Pr
         if source_fqn == "?":
             return (f"its recorded lineage, which cannot be read ({product.fqn}."
                     f"{column.name}: {source_column}; fail closed)", None)
-        domain_name, _, name = source_fqn.partition(".")
-        domain = governance.domains.get(domain_name)
-        upstream = derived.products.get(source_fqn)
-        if domain is None or upstream is None:  # resolved from the catalog: cannot happen
-            return (f"its source {source_fqn}, whose domain or contract is unknown "
-                    "(fail closed)", None)
-        if domain.error is not None:
-            return f"its source {source_fqn}, whose domain file is broken (fail closed)", None
-        index = grant_index(domain.file.grants, principal, name)
-        if index is None:
+        found = _source_grant(governance, principal, source_fqn)
+        if isinstance(found, str):
+            return found, None
+        if found is None:
             continue
-        grant = domain.file.grants[index]
-        where = domain.source or f"domains/{domain_name}/domain.yaml grant {index + 1}"
-        # The grant that would apply at the source does not (a typo in deny_columns, a
-        # broken row filter): the source refuses the reader, and a restriction it meant
-        # must not fall away here either.
-        problems = grant_problems(grant, domain.row_filters[index], upstream)
-        if problems:
-            return (f"its source {source_fqn}, whose grant {where} does not apply "
-                    f"({problems[0][0]}: {problems[0][1]}; fail closed)", None)
+        grant, where = found
         if source_column in {c.lower() for c in grant.deny_columns}:
             return (f"its source {source_fqn}.{source_column}, which {where} "
                     "(deny_columns) denies you", (source_fqn, source_column))
@@ -102,22 +114,12 @@ def source_row_filter(governance: Governance, principal: Principal, product: Pro
         if source_fqn.startswith("?"):
             return f"its recorded sources, which cannot be read ({source_fqn[1:].strip()}; " \
                    "fail closed)"
-        domain_name, _, name = source_fqn.partition(".")
-        domain = governance.domains.get(domain_name)
-        upstream = governance.derived_sources.products.get(source_fqn)
-        if domain is None or upstream is None:
-            return f"its source {source_fqn}, whose domain or contract is unknown (fail closed)"
-        if domain.error is not None:
-            return f"its source {source_fqn}, whose domain file is broken (fail closed)"
-        index = grant_index(domain.file.grants, principal, name)
-        if index is None:
+        found = _source_grant(governance, principal, source_fqn)
+        if isinstance(found, str):
+            return found
+        if found is None:
             continue
-        source_grant = domain.file.grants[index]
-        where = domain.source or f"domains/{domain_name}/domain.yaml grant {index + 1}"
-        problems = grant_problems(source_grant, domain.row_filters[index], upstream)
-        if problems:
-            return (f"its source {source_fqn}, whose grant {where} does not apply "
-                    f"({problems[0][0]}: {problems[0][1]}; fail closed)")
+        source_grant, where = found
         if source_grant.row_filter is not None:
             return (f"its source {source_fqn} is row-filtered for you ({where}: "
                     f"{source_grant.row_filter}), and a derived product cannot carry the "
