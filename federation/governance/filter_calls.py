@@ -20,16 +20,11 @@ DuckDB's own reading drops — a grant that let more rows through than its text 
 
 from __future__ import annotations
 
-import re
-
-from sqlglot import TokenType, exp
+from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import TokenError
 
-from federation.governance.calls import as_written, top_level_commas
-
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PART_FIRST = frozenset({"date_trunc", "datetrunc", "date_diff", "datediff"})
+from federation.governance.calls import as_written, misread_call, verbatim_text
 
 
 def text_problem(text: str) -> str | None:
@@ -38,24 +33,8 @@ def text_problem(text: str) -> str | None:
         tokens = DuckDB.Tokenizer().tokenize(text)
     except TokenError:
         return None  # the parser reports it
-    for i, token in enumerate(tokens):
-        if token.token_type == TokenType.NULLSAFE_EQ:
-            return "row_filter uses <=>, DuckDB's cosine distance (sqlglot reads null-safe " \
-                   "equality): write list_cosine_distance(a, b) or IS NOT DISTINCT FROM"
-        if token.token_type not in (TokenType.VAR, TokenType.IDENTIFIER) or \
-                i + 1 == len(tokens) or tokens[i + 1].token_type != TokenType.L_PAREN:
-            continue
-        name = token.text.lower()
-        if name in ("decode", "position") and top_level_commas(tokens, i + 1):
-            fix = "strpos(haystack, needle)" if name == "position" else "decode(blob) alone"
-            return f"row_filter calls {name}() with arguments sqlglot reads otherwise than " \
-                   f"DuckDB: write {fix}"
-        if name in _PART_FIRST and i + 3 < len(tokens) and tokens[i + 2].token_type in (
-                TokenType.VAR, TokenType.IDENTIFIER) and \
-                tokens[i + 3].token_type == TokenType.COMMA:
-            return f"row_filter calls {name}() with a bare name as the part (DuckDB reads " \
-                   f"a column): write {name}('{tokens[i + 2].text.lower()}', …)"
-    return None
+    problem = misread_call(tokens)
+    return None if problem is None else f"row_filter: {problem}"
 
 
 def _as_written(node: exp.Expr) -> exp.Expr | None:
@@ -67,12 +46,13 @@ def _as_written(node: exp.Expr) -> exp.Expr | None:
 def as_duckdb_reads(expression: exp.Expr) -> exp.Expr | str:
     """``expression`` with the calls above kept as DuckDB's, or a problem (str)."""
     for node in list(expression.walk()):
-        if isinstance(node, exp.Var) and not _WORD.fullmatch(str(node.name)):
-            return f"row_filter has the keyword {str(node.name)!r} where DuckDB takes a " \
-                   "plain word (a unit, a part): write the keyword itself"
-        if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.USERDEFINED:
-            return f"row_filter names the type {node.sql(dialect='duckdb')!r}, which is " \
-                   "not a DuckDB type"
+        text = verbatim_text(node)
+        if text is None:
+            continue
+        if isinstance(node, exp.DataType):
+            return f"row_filter names the type {text!r}, which is not a DuckDB type"
+        return f"row_filter has the keyword {text!r} where DuckDB takes a plain word (a " \
+               "unit, a part): write the keyword itself"
     for node in list(expression.walk()):
         call = _as_written(node)
         if call is None:

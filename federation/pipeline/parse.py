@@ -17,7 +17,7 @@ from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 
 from federation.errors import ParseFailed, QueryRejected
-from federation.governance.calls import top_level_commas
+from federation.governance.calls import misread_call
 from federation.pipeline.functions import AS_WRITTEN, as_written
 from federation.pipeline.limits import gc_paused
 from federation.pipeline.output_names import duckdb_parse_error
@@ -122,10 +122,8 @@ def _parse(sql: str) -> exp.Expr:
         elif kind not in _LINKS and not isinstance(node, _PART_FIRST):
             _NOTHING_TO_DO.add(kind)
     _no_arrow_lambdas(lambdas, sql)
-    if parts:
-        _no_bare_parts(sql)
-    if lossy:
-        _no_lost_arguments(sql)
+    if parts or lossy:
+        _no_misread_calls(sql)
     for node in written:
         call = as_written(node)
         if call is not None:
@@ -198,60 +196,17 @@ def _no_arrow_lambdas(lambdas: int, sql: str) -> None:
 
 
 _PART_FIRST = (exp.TimestampTrunc, exp.DateTrunc, exp.DateDiff)
-_PART_FIRST_NAMES = frozenset({"date_trunc", "datetrunc", "date_diff", "datediff"})
-
-
-def _no_bare_parts(sql: str) -> None:
-    """Refuse ``date_trunc(month, ts)``: sqlglot reads a bare name as the part keyword
-    and writes ``'MONTH'``, where DuckDB reads a column ``month`` (a column of part
-    names, or no such column: an error).  With a column of that name the governed query
-    answered differently from the same text run raw; the part must be written as a
-    string (or any expression but a bare name)."""
-    tokens = DuckDB.Tokenizer().tokenize(sql)
-    for i in range(len(tokens) - 3):
-        name, paren, first, comma = tokens[i:i + 4]
-        if (name.text.lower() in _PART_FIRST_NAMES and paren.token_type == TokenType.L_PAREN
-                and first.token_type in (TokenType.VAR, TokenType.IDENTIFIER)
-                and comma.token_type == TokenType.COMMA):
-            function = name.text.lower()
-            after = tokens[i + 4] if i + 4 < len(tokens) else None
-            if after is not None and after.token_type == TokenType.STRING:
-                raise QueryRejected(  # date_trunc(ts, 'month'): the arguments swapped
-                    f"{function}() takes the part first: write {function}("
-                    f"'{after.text}', {first.text}{', …' if 'diff' in function else ''})")
-            raise QueryRejected(
-                f"{function}() takes the part as a string: write {function}("
-                f"'{first.text.lower()}', …) (a bare name {first.text} there is read as a "
-                "column by DuckDB)")
-
-
 _LOSSY = (exp.Decode, exp.StrPosition, exp.NullSafeEQ)
-"""Nodes whose text may hold what sqlglot drops or reads otherwise (see below)."""
+"""Nodes whose text may hold what sqlglot reads otherwise than DuckDB
+(:func:`federation.governance.calls.misread_call`): only then is the text tokenized."""
 
 
-def _no_lost_arguments(sql: str) -> None:
-    """Refuse what sqlglot's tree cannot say as the caller wrote it: ``decode(b, 'ignore')``
-    (the error option is dropped: an error where DuckDB answers), ``position(a, b)``
-    (DuckDB cannot parse it; sqlglot runs ``strpos(b, a)``) and ``a <=> b`` (DuckDB's
-    cosine distance of two lists; sqlglot reads MySQL's null-safe equality)."""
-    tokens = DuckDB.Tokenizer().tokenize(sql)
-    for i, token in enumerate(tokens):
-        if token.token_type == TokenType.NULLSAFE_EQ:
-            raise QueryRejected(
-                "the <=> operator is DuckDB's cosine distance: write "
-                "list_cosine_distance(a, b) (or a IS NOT DISTINCT FROM b for equality)")
-        name = token.text.lower()
-        if name not in ("decode", "position") or i + 1 == len(tokens) or \
-                token.token_type not in (TokenType.VAR, TokenType.IDENTIFIER) or \
-                tokens[i + 1].token_type != TokenType.L_PAREN:
-            continue
-        if top_level_commas(tokens, i + 1) == 0:
-            continue
-        if name == "decode":
-            raise QueryRejected("decode() takes only the blob in a governed query: its "
-                                "error option ('ignore', 'replace') would be dropped")
-        raise QueryRejected("position() is written position(needle IN haystack); for "
-                            "two arguments use strpos(haystack, needle)")
+def _no_misread_calls(sql: str) -> None:
+    """QueryRejected when ``sql`` holds a call or operator sqlglot reads otherwise than
+    DuckDB (a bare date part, decode's option, position(a, b), ``<=>``)."""
+    problem = misread_call(DuckDB.Tokenizer().tokenize(sql))
+    if problem is not None:
+        raise QueryRejected(problem)
 
 
 def _chained(node: exp.Expr, head: exp.Expr) -> bool:

@@ -14,12 +14,11 @@ unquoted identifier, a number — so a caller's text that reached one of them un
 
 from __future__ import annotations
 
-import re
-
 from sqlglot import exp
 
 from connectors.scan import SCAN_MARK
 from federation.errors import QueryRejected
+from federation.governance.calls import verbatim_text
 from federation.governance.masks import IPAD_PARAM, OPAD_PARAM
 from federation.pipeline import statements
 from federation.pipeline.allowlist import check_table_function
@@ -43,29 +42,6 @@ def _is_cte_reference(table: exp.Table) -> bool:
             or table.args.get("catalog") is not None:
         return False
     return table.name.lower() in _ctes_in_reach(table)
-
-
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-"""A keyword or a dotted chain of them (``noaccent.nocase``): no quote, space, comment
-or bracket can be in it."""
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?")
-
-
-def _verbatim_text(node: exp.Expr) -> str | None:
-    """The text ``node`` would be printed as, as is, when it is not a plain word (or a
-    plain number); None when it is safe."""
-    if isinstance(node, exp.Var):
-        text = str(node.this)
-        return None if _WORD.fullmatch(text) else text
-    if isinstance(node, exp.Identifier):
-        return None if node.quoted or _WORD.fullmatch(node.name) else node.name
-    if isinstance(node, exp.Literal):
-        text = str(node.this)
-        return None if node.is_string or _NUMBER.fullmatch(text) else text
-    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.USERDEFINED:
-        text = str(node.args.get("kind") or "")
-        return None if _WORD.fullmatch(text) else text
-    return None
 
 
 _SEALED = (exp.Table, exp.Placeholder, exp.Var, exp.Identifier, exp.Literal, exp.DataType)
@@ -94,7 +70,7 @@ def seal(query: GovernedQuery, ctx: Context) -> GovernedQuery:
         elif kind is exp.Literal and (node.args.get("is_string") or str(node.this).isdigit()):
             continue
         if not isinstance(node, exp.Table | exp.Placeholder):
-            text = _verbatim_text(node)
+            text = verbatim_text(node)
             if text is not None:
                 raise QueryRejected(f"{text[:40]!r} is not a keyword, type or number "
                                     "duckmesh can write into a query",
