@@ -62,18 +62,25 @@ def lineage_of(product: Product, column: str) -> list[dict[str, Any]] | None:
     the entry is there but is not a list of mappings (a hand edit; callers decide how to
     refuse).  An entry that is not a mapping makes the whole record unreadable: dropping
     it would forget a source, and with it the source's grants."""
+    return lineages(product).get(column.lower(), [])
+
+
+def lineages(product: Product) -> dict[str, list[dict[str, Any]] | None]:
+    """:func:`lineage_of` for every column that records one, by lower-case name, in one
+    pass over the contract (a lookup per column went over every column)."""
+    out: dict[str, list[dict[str, Any]] | None] = {}
     schema = product.raw.get("schema") or [{}]
     for prop in schema[0].get("properties") or []:
-        if str(prop.get("name", "")).lower() != column.lower():
-            continue
+        name = str(prop.get("name", "")).lower()
+        if name in out:
+            continue  # the first lineage recorded under a name, as a lookup found it
         for custom in prop.get("customProperties") or []:
             if isinstance(custom, dict) and custom.get("property") == COLUMN_LINEAGE:
                 value = custom.get("value")
-                if not isinstance(value, list) or \
-                        not all(isinstance(s, dict) for s in value):
-                    return None
-                return list(value)
-    return []
+                out[name] = list(value) if isinstance(value, list) and \
+                    all(isinstance(s, dict) for s in value) else None
+                break
+    return out
 
 
 def _now(catalog: Catalog, policies: PoliciesFile, source: dict[str, Any]) -> str:
@@ -160,8 +167,11 @@ def source_columns(catalog: Catalog) -> DerivedSources:
     product lacks (renamed: the grant that masked it now names another).
     """
     out: dict[str, dict[str, tuple[SourceColumn, ...]]] = {}
+    maps: dict[str, dict[str, list[dict[str, Any]] | None]] = {}
     for fqn, product in catalog.products.items():
-        columns = {c.name.lower(): _flatten(catalog, product, c.name, frozenset())
+        if not _lineage_map(maps, product):
+            continue  # records no lineage: no column has sources
+        columns = {c.name.lower(): _flatten(catalog, maps, product, c.name, frozenset())
                    for c in product.columns}
         kept = {name: found for name, found in columns.items() if found}
         if kept:
@@ -216,9 +226,19 @@ def _resolve(catalog: Catalog, source: dict[str, Any]) -> SourceColumn:
     return upstream.fqn.lower(), found.name.lower()
 
 
-def _flatten(catalog: Catalog, product: Product, column: str,
+def _lineage_map(maps: dict[str, dict[str, list[dict[str, Any]] | None]],
+                 product: Product) -> dict[str, list[dict[str, Any]] | None]:
+    """:func:`lineages` of ``product``, read once per :func:`source_columns`."""
+    key = product.fqn.lower()
+    if key not in maps:
+        maps[key] = lineages(product)
+    return maps[key]
+
+
+def _flatten(catalog: Catalog, maps: dict[str, dict[str, list[dict[str, Any]] | None]],
+             product: Product, column: str,
              seen: frozenset[SourceColumn]) -> tuple[SourceColumn, ...]:
-    recorded = lineage_of(product, column)
+    recorded = _lineage_map(maps, product).get(column.lower(), [])
     if recorded is None:
         return (("?", f"{product.fqn}'s lineage of {column} is not a list of sources"),)
     found: list[SourceColumn] = []
@@ -230,6 +250,6 @@ def _flatten(catalog: Catalog, product: Product, column: str,
         upstream = catalog.products.get(key[0])
         if upstream is not None:
             # ``seen``: a cycle of hand-edited lineage ends where it began.
-            found.extend(s for s in _flatten(catalog, upstream, key[1], seen | {key})
+            found.extend(s for s in _flatten(catalog, maps, upstream, key[1], seen | {key})
                          if s not in found)
     return tuple(found)
