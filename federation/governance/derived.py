@@ -105,10 +105,13 @@ def tighten(catalog: Catalog, policies: PoliciesFile) -> Catalog:
     for _ in range(len(catalog.products) * max(len(policies.labels), 1) + 1):
         changed: dict[str, Product] = {}
         for fqn, product in catalog.products.items():
+            recorded = lineages(product)
+            if not recorded:
+                continue  # records no lineage: nothing to tighten
             columns: list[Column] = []
             moved = False
             for column in product.columns:
-                sources = lineage_of(product, column.name) or []
+                sources = recorded.get(column.name.lower()) or []
                 own = column.classification or policies.default_classification
                 label = most_sensitive(policies, [own, *(_now(catalog, policies, s)
                                                          for s in sources)]) or own
