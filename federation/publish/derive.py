@@ -185,15 +185,15 @@ def choosing(tree: exp.Expr, read: list[Source]) -> list[Source]:
     return [s for s in read if s.column.lower() in names or unknown]
 
 
-def chosen_by(policies: PoliciesFile, tree: exp.Expr, read: list[Source]) -> list[Source]:
-    """The columns read that choose the result's rows (:func:`choosing_names`) and carry
+def chosen_by(policies: PoliciesFile, choosing_rows: list[Source]) -> list[Source]:
+    """Of the columns that choose the result's rows (:func:`choosing`), those that carry
     a label no one may read freely (``allow: true`` labels cannot leak): every output
     inherits them too, since the rows, their number and their order can spell out a
     value (``JOIN range … ON ascii(substr(email, 1, 1)) >= n`` then ``count(*)`` gave
     each customer the code of their email's first letter, labelled internal)."""
     free = {c.name for c in policies.classifications if c.allow}
     out = []
-    for source in choosing(tree, read):
+    for source in choosing_rows:
         label = declassified_to(policies, source.label, source.seen) or source.label
         if label not in free:
             out.append(source)

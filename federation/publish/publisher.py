@@ -272,11 +272,11 @@ def classify(mesh: Mesh, result: Any, names: list[str]) -> tuple[
                                            everything_read=everything)
         transformations[column] = entry.transformation
         lineage_of[column] = sources if ok else read
-    protected = derive.chosen_by(policies, qualified, read)
     # Every column choosing the rows goes into each output's lineage, a freely readable
     # one too: a source's grant may mask it to a reader (mask_columns), and that reader
     # must not learn it from which rows exist (`WHERE signup_date = …`, `count(*)`).
     choosing = derive.choosing(qualified, read)
+    protected = derive.chosen_by(policies, choosing)
     for column in names:
         if protected:
             inherited[column] = derive.also_chosen_by(policies, inherited[column], protected)
