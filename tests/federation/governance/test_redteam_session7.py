@@ -263,6 +263,14 @@ def test_dollar_strings_are_what_duckdb_reads(tmp_path: Path, literal: str) -> N
     assert Mesh.open(root).sql(sql, user="ana").arrow().to_pylist() == [{"v": want, "id": 1}]
 
 
+def _outcome(root: Path, sql: str) -> str:
+    """What ana gets for ``sql``: the rows, or the error's one line."""
+    try:
+        return repr(Mesh.open(root).sql(sql, user="ana").arrow().to_pylist())
+    except DuckmeshError as exc:
+        return str(exc)
+
+
 @pytest.mark.parametrize("sql", [
     "SELECT * FROM $${file}$$",
     "SELECT * FROM crm.people, $${file}$$ AS z",
@@ -274,12 +282,7 @@ def test_dollar_strings_are_what_duckdb_reads(tmp_path: Path, literal: str) -> N
 ])
 def test_dollar_strings_reach_no_file_and_no_denied_column(tmp_path: Path, sql: str) -> None:
     root = build(tmp_path / "mesh", "s.region = :region")
-    try:
-        rows = Mesh.open(root).sql(sql.format(file=data_file(root)), user="ana").arrow()
-        text = repr(rows.to_pylist())
-    except DuckmeshError as exc:
-        text = str(exc)
-    assert not leaked(text, SECRETS)
+    assert not leaked(_outcome(root, sql.format(file=data_file(root))), SECRETS)
 
 
 def test_dollar_strings_and_parameters(tmp_path: Path) -> None:
@@ -327,12 +330,7 @@ def test_the_shell_splits_as_duckdb_does(text: str) -> None:
 ])
 def test_as_written_calls_reach_nothing_refused(tmp_path: Path, sql: str) -> None:
     root = build(tmp_path / "mesh", "s.region = :region")
-    try:
-        text = repr(Mesh.open(root).sql(sql.format(file=data_file(root)),
-                                        user="ana").arrow().to_pylist())
-    except DuckmeshError as exc:
-        text = str(exc)
-    assert not leaked(text, SECRETS)
+    assert not leaked(_outcome(root, sql.format(file=data_file(root))), SECRETS)
 
 
 def _inject(root: Path) -> str:
@@ -345,11 +343,7 @@ def test_date_add_unit_cannot_inject_sql(tmp_path: Path) -> None:
     root = build(tmp_path / "mesh", "s.region = :region")
     sql = (f"SELECT date_add(DATE '2020-01-01', 1, 'DAY AS V, "
            f"{_inject(root).replace(chr(39), chr(39) * 2)} AS E --') AS v FROM crm.people")
-    try:
-        text = repr(Mesh.open(root).sql(sql, user="ana").arrow().to_pylist())
-    except DuckmeshError as exc:
-        text = str(exc)
-    assert not leaked(text, SECRETS)
+    assert not leaked(_outcome(root, sql), SECRETS)
 
 
 def test_extract_part_cannot_inject_sql(tmp_path: Path) -> None:
@@ -358,11 +352,7 @@ def test_extract_part_cannot_inject_sql(tmp_path: Path) -> None:
     root = build(tmp_path / "mesh", "s.region = :region")
     sql = (f"SELECT EXTRACT(\"DAY FROM DATE '2020-01-01') AS V, {_inject(root)} AS E --\" "
            f"FROM DATE '2020-01-01') AS v FROM crm.people")
-    try:
-        text = repr(Mesh.open(root).sql(sql, user="ana").arrow().to_pylist())
-    except DuckmeshError as exc:
-        text = str(exc)
-    assert not leaked(text, SECRETS)
+    assert not leaked(_outcome(root, sql), SECRETS)
 
 
 def test_a_user_defined_type_name_cannot_inject_sql(tmp_path: Path) -> None:
