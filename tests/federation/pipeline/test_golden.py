@@ -67,6 +67,27 @@ def save_cases(path: Path, cases: list[Case]) -> None:
     path.write_text(SEPARATOR.join(blocks) + "\n")
 
 
+def check_rewrite_case(path: Path, index: int, mesh: Mesh,
+                       request: pytest.FixtureRequest) -> None:
+    """Case ``index`` of ``path`` through every step, as ``ana`` unless it names a user:
+    the secured SQL (the mesh's folder as ``<mesh>``) or the error equals the expected
+    side (``--update-golden`` rewrites it instead)."""
+    case = load_cases(path)[index]
+    try:
+        query = run(GovernedQuery(case.sql, parse(case.sql)),
+                    mesh.context(case.directives.get("user", "ana")), STEPS)
+        actual = query.expression.sql(dialect="duckdb", pretty=True).replace(
+            str(mesh.root), "<mesh>")
+    except DuckmeshError as exc:
+        actual = f"ERROR {type(exc).__name__}: {exc}"
+    if request.config.getoption("--update-golden"):
+        cases = load_cases(path)
+        cases[index].expected = actual
+        save_cases(path, cases)
+        return
+    assert actual == case.expected
+
+
 def _bound(mesh: Mesh, case: Case) -> str:
     query = GovernedQuery(case.sql, parse(case.sql))
     bound(query, mesh.context(case.directives.get("user", "adam")))

@@ -29,11 +29,11 @@ from federation.cli import cli
 from federation.errors import AccessDenied, DuckmeshError
 from federation.governance.filter_fields import as_field_access
 from federation.governance.masks import reference_hash
-from federation.pipeline import DECIDE, STEPS, run
+from federation.pipeline import DECIDE, run
 from federation.pipeline.parse import parse
 from federation.pipeline.pushdown import pushable
 from federation.pipeline.query import GovernedQuery
-from tests.federation.pipeline.test_golden import load_cases, save_cases
+from tests.federation.pipeline.test_golden import check_rewrite_case, load_cases
 from tests.helpers import col, make_mesh, write_yaml
 
 STRUCT = ('STRUCT(region VARCHAR, "Post Code" VARCHAR, "order" BIGINT, card VARCHAR, '
@@ -378,18 +378,4 @@ GOLDEN = Path(__file__).parents[2] / "fixtures" / "golden" / "rewrite_struct_fil
 def test_golden_rewrite(root: Path, index: int, request: pytest.FixtureRequest) -> None:
     """The secured relation with a struct-field row filter, as SQL
     (tests/fixtures/golden/rewrite_struct_filters.sql; ``--update-golden`` rewrites it)."""
-    case = load_cases(GOLDEN)[index]
-    mesh = Mesh.open(root)
-    try:
-        query = run(GovernedQuery(case.sql, parse(case.sql)),
-                    mesh.context(case.directives.get("user", "ana")), STEPS)
-        actual = query.expression.sql(dialect="duckdb", pretty=True).replace(
-            str(mesh.root), "<mesh>")
-    except DuckmeshError as exc:
-        actual = f"ERROR {type(exc).__name__}: {exc}"
-    if request.config.getoption("--update-golden"):
-        cases = load_cases(GOLDEN)
-        cases[index].expected = actual
-        save_cases(GOLDEN, cases)
-        return
-    assert actual == case.expected
+    check_rewrite_case(GOLDEN, index, Mesh.open(root), request)

@@ -6,6 +6,7 @@ serve unprotected)."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -389,25 +390,35 @@ def test_query_lineage_through_a_lateral_names_the_card_number(mesh: Mesh) -> No
         (s.product, s.column) for s in entry.sources}
 
 
+def _due_with_one_edited(root: Path, name: str,
+                         edit: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    """Publish bookings.<name> and bookings.good on a schedule, apply ``edit`` to the
+    first's contract, and run ``products due`` past their slot: outcomes by product."""
+    import datetime as dt
+
+    from federation.publish.refresh import due
+
+    for product in (name, "good"):
+        publish(Mesh.open(root), f"bookings.{product}", "SELECT b.booking_id FROM "
+                "bookings.reservations b", user="sales-team", schedule="0 5 * * *")
+    path = root / "domains" / "bookings" / f"{name}.odcs.yaml"
+    doc = yaml.safe_load(path.read_text())
+    edit(doc)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return {o.product: o for o in due(Mesh.open(root),
+                                      dt.datetime(2030, 1, 1, 6, tzinfo=dt.UTC))}
+
+
 @pytest.mark.parametrize(("field", "value"), [("schedule", "bogus cron"),
                                               ("timezone", "Mars/Olympus")])
 def test_one_bad_schedule_does_not_stop_every_refresh(demo_copy: Path, field: str,
                                                       value: str) -> None:
     # A schedule edited by hand in one contract stopped `products due` for every product
     # ("internal error (CroniterBadCronError)"); it fails alone, and the others run.
-    import datetime as dt
+    def edit(doc: dict[str, Any]) -> None:
+        doc["customProperties"][0]["value"][field] = value
 
-    from federation.publish.refresh import due
-
-    for name in ("bad", "good"):
-        publish(Mesh.open(demo_copy), f"bookings.{name}", "SELECT b.booking_id FROM "
-                "bookings.reservations b", user="sales-team", schedule="0 5 * * *")
-    path = demo_copy / "domains" / "bookings" / "bad.odcs.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["customProperties"][0]["value"][field] = value
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    outcomes = {o.product: o for o in due(Mesh.open(demo_copy),
-                                          dt.datetime(2030, 1, 1, 6, tzinfo=dt.UTC))}
+    outcomes = _due_with_one_edited(demo_copy, "bad", edit)
     assert outcomes["bookings.bad"].outcome == "failed", outcomes
     assert outcomes["bookings.good"].outcome == "ok", outcomes
 
@@ -417,19 +428,7 @@ def test_an_unknown_status_is_neither_skipped_nor_refreshed(demo_copy: Path,
                                                              status: str) -> None:
     # `due` compared the status lower-cased: "Retired" was skipped as retired, while
     # readers refuse it as unknown; "paused" was refreshed as if active.
-    import datetime as dt
-
-    from federation.publish.refresh import due
-
-    for name in ("odd", "good"):
-        publish(Mesh.open(demo_copy), f"bookings.{name}", "SELECT b.booking_id FROM "
-                "bookings.reservations b", user="sales-team", schedule="0 5 * * *")
-    path = demo_copy / "domains" / "bookings" / "odd.odcs.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["status"] = status
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    outcomes = {o.product: o for o in due(Mesh.open(demo_copy),
-                                          dt.datetime(2030, 1, 1, 6, tzinfo=dt.UTC))}
+    outcomes = _due_with_one_edited(demo_copy, "odd", lambda doc: doc.update(status=status))
     odd = outcomes["bookings.odd"]
     assert odd.outcome == "failed" and isinstance(odd.error, ContractError), outcomes
     assert f"unknown status {status!r}" in str(odd.error)
